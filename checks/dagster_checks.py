@@ -1,0 +1,36 @@
+"""GX outcomes as Dagster asset checks: specs declared on the asset, results returned with it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import dagster as dg
+import polars as pl
+
+from checks.gx import CheckDef, run_suite
+
+
+def check_specs(asset: str, suite: Sequence[CheckDef]) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(name=c.name, asset=asset, description=c.description, blocking=c.blocking)
+        for c in suite
+    ]
+
+
+def check_results(
+    asset: str, suite: Sequence[CheckDef], tables: dict[str, pl.DataFrame]
+) -> list[dg.AssetCheckResult]:
+    results = []
+    for outcome in run_suite(suite, tables):
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=asset,
+                check_name=outcome.name,
+                passed=outcome.passed,
+                severity=dg.AssetCheckSeverity(outcome.severity),
+                description=outcome.description,
+                metadata={"observed": dg.MetadataValue.json(json.loads(json.dumps(outcome.observed, default=str)))},
+            )
+        )
+    return results

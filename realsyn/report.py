@@ -1,0 +1,29 @@
+"""Human-readable summaries of stage stats (Markdown), shared by the UI metadata and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+def funnel_markdown(stats: Mapping[str, int], total_key: str, rows: Sequence[str]) -> str:
+    """A Markdown table of counts with their share of ``stats[total_key]``."""
+    total = stats.get(total_key, 0) or 0
+    lines = ["| stage | count | share |", "|---|---:|---:|"]
+    for key in rows:
+        value = stats.get(key, 0) or 0
+        share = f"{100.0 * value / total:.1f}%" if total else "-"
+        lines.append(f"| {key} | {value:,} | {share} |")
+    return "\n".join(lines)
+
+
+def preview_markdown(records: Sequence[Mapping], columns: Sequence[str], width: int = 60) -> str:
+    """A small Markdown table of example rows; long cells are cut to ``width`` characters."""
+
+    def cell(value) -> str:
+        text = "" if value is None else str(value)
+        text = text.replace("|", "\\|").replace("\n", " ")
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in records]
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""raw_documents: each input shard parsed into documents, items and rejected records."""
+
+
+import dagster as dg
+
+from checks.dagster_checks import check_results, check_specs
+from checks.suites import RAW_DOCUMENTS_SUITE
+from realsyn.readers import read_shard
+from realsyn.readers.dispatch import RawDocumentsParams
+from realsyn.report import funnel_markdown, preview_markdown
+from realsyn.storage import partition_prefix, write_partition
+from realsyn_assets.partitions import shard_partitions
+from resources.storage import StorageResource
+
+ASSET = "raw_documents"
+
+
+class RawDocumentsConfig(dg.Config):
+    max_embedded_image_bytes: int = RawDocumentsParams.max_embedded_image_bytes
+    parquet_batch_rows: int = RawDocumentsParams.parquet_batch_rows
+
+
+@dg.asset(
+    name=ASSET,
+    partitions_def=shard_partitions,
+    check_specs=check_specs(ASSET, RAW_DOCUMENTS_SUITE),
+    code_version="1",
+    group_name="ingest",
+    kinds={"parquet", "python"},
+)
+def raw_documents(
+    context: dg.AssetExecutionContext,
+    config: RawDocumentsConfig,
+    corpus: StorageResource,
+    storage: StorageResource,
+) -> dg.MaterializeResult:
+    """Interleaved documents of one input shard: documents, ordered items, rejected records."""
+    shard = context.partition_key
+    params = RawDocumentsParams(config.max_embedded_image_bytes, config.parquet_batch_rows)
+    result = read_shard(corpus.get(), shard, params)
+    tables = result.tables()
+    stats = result.stats()
+    manifest = write_partition(storage.get(), ASSET, shard, tables, info={"stats": stats})
+    context.log.info(f"{shard}: {stats}")
+    rejected = tables["rejected"].head(5).to_dicts()
+    return dg.MaterializeResult(
+        metadata={
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            "source_format": result.source_format,
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    {**stats, "records": stats["documents"] + stats["rejected_records"]},
+                    "records",
+                    ["records", "documents", "rejected_records"]
+                    + [k for k in stats if k.startswith("rejected_") and k != "rejected_records"],
+                )
+            ),
+            "preview": dg.MetadataValue.md(
+                preview_markdown(tables["documents"].head(5).to_dicts(), ["url", "n_texts", "n_images"])
+            ),
+            "rejected_preview": dg.MetadataValue.md(
+                preview_markdown(rejected, ["record_index", "reason", "detail"])
+            ),
+            "location": dg.MetadataValue.path(storage.get().uri(partition_prefix(ASSET, shard))),
+            "version": manifest["version"],
+        },
+        data_version=dg.DataVersion(manifest["version"]),
+        check_results=check_results(ASSET, RAW_DOCUMENTS_SUITE, tables),
+    )

@@ -1,0 +1,57 @@
+"""The deployment profile, read once by ``definitions.py`` from the environment.
+
+``REALSYN_DATA_ROOT``   where outputs go: a folder (default ``./data``) or ``s3://bucket/prefix``
+``REALSYN_CORPUS``      the input documents: a folder (default: the bundled demo corpus) or S3
+``REALSYN_S3_ENDPOINT_URL``, ``REALSYN_S3_REGION``  for S3-compatible services
+``REALSYN_S3_ACCESS_KEY_ID``, ``REALSYN_S3_SECRET_ACCESS_KEY``  passed as ``dg.EnvVar`` (never
+stored in config); unset means boto3's default credential chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from resources.storage import StorageResource
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_CORPUS = REPO_ROOT / "demo" / "corpus"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_root: str
+    corpus_root: str
+    s3_endpoint_url: str | None
+    s3_region: str | None
+    s3_keys_from_env: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(
+            data_root=env.get("REALSYN_DATA_ROOT") or str(Path("data").resolve()),
+            corpus_root=env.get("REALSYN_CORPUS") or str(DEMO_CORPUS),
+            s3_endpoint_url=env.get("REALSYN_S3_ENDPOINT_URL") or None,
+            s3_region=env.get("REALSYN_S3_REGION") or None,
+            s3_keys_from_env=bool(env.get("REALSYN_S3_ACCESS_KEY_ID")),
+        )
+
+    def storage_resource(self, root: str) -> StorageResource:
+        keys = {}
+        if self.s3_keys_from_env:
+            keys = {
+                "access_key_id": dg.EnvVar("REALSYN_S3_ACCESS_KEY_ID"),
+                "secret_access_key": dg.EnvVar("REALSYN_S3_SECRET_ACCESS_KEY"),
+            }
+        return StorageResource(
+            root=root, endpoint_url=self.s3_endpoint_url, region_name=self.s3_region, **keys
+        )
+
+    def resources(self) -> dict:
+        return {
+            "storage": self.storage_resource(self.data_root),
+            "corpus": self.storage_resource(self.corpus_root),
+        }
