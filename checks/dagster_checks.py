@@ -30,7 +30,11 @@ def check_results(
                 passed=outcome.passed,
                 severity=dg.AssetCheckSeverity(outcome.severity),
                 description=outcome.description,
-                metadata={"observed": dg.MetadataValue.json(json.loads(json.dumps(outcome.observed, default=str)))},
+                metadata={
+                    "observed": dg.MetadataValue.json(
+                        json.loads(json.dumps(outcome.observed, default=str))
+                    )
+                },
             )
         )
     return results

@@ -92,8 +92,12 @@ def run_check(check: CheckDef, tables: dict[str, pl.DataFrame]) -> CheckOutcome:
             label = f"{spec.name}({spec.kwargs.get('column', '')})"
             observed[label] = {
                 "unexpected_count": res.get("unexpected_count"),
-                "unexpected_examples": [str(v)[:80] for v in res.get("partial_unexpected_list", [])[:5]],
-                "observed_value": str(res.get("observed_value"))[:200] if "observed_value" in res else None,
+                "unexpected_examples": [
+                    str(v)[:80] for v in res.get("partial_unexpected_list", [])[:5]
+                ],
+                "observed_value": str(res.get("observed_value"))[:200]
+                if "observed_value" in res
+                else None,
             }
     return CheckOutcome(check.name, passed, check.severity, check.description, observed)
 

@@ -44,11 +44,20 @@ RAW_DOCUMENTS_SUITE: tuple[CheckDef, ...] = (
         "reference (url, path, bytes) or the reason it is unusable.",
         prepare=_count_image_refs,
         expectations=lambda t: [
-            Expect("ExpectColumnValuesToBeInSet", {"column": "kind", "value_set": list(ITEM_KINDS)}),
-            Expect("ExpectColumnValuesToNotBeNull", {"column": "text", "row_condition": 'kind=="text"'}),
+            Expect(
+                "ExpectColumnValuesToBeInSet", {"column": "kind", "value_set": list(ITEM_KINDS)}
+            ),
+            Expect(
+                "ExpectColumnValuesToNotBeNull", {"column": "text", "row_condition": 'kind=="text"'}
+            ),
             Expect(
                 "ExpectColumnValuesToBeBetween",
-                {"column": "n_refs", "min_value": 1, "max_value": 1, "row_condition": 'kind=="image"'},
+                {
+                    "column": "n_refs",
+                    "min_value": 1,
+                    "max_value": 1,
+                    "row_condition": 'kind=="image"',
+                },
             ),
         ],
     ),
@@ -59,7 +68,8 @@ RAW_DOCUMENTS_SUITE: tuple[CheckDef, ...] = (
         expectations=lambda t: [
             Expect("ExpectColumnValuesToNotBeNull", {"column": "reason"}),
             Expect(
-                "ExpectColumnValuesToBeInSet", {"column": "reason", "value_set": list(REJECT_REASONS)}
+                "ExpectColumnValuesToBeInSet",
+                {"column": "reason", "value_set": list(REJECT_REASONS)},
             ),
         ],
         blocking=False,

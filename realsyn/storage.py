@@ -308,7 +308,9 @@ def write_partition(
         "asset": asset,
         "partition_key": partition_key,
         "version": version,
-        "tables": {name: {"rows": tables[name].height, "bytes": len(b)} for name, b in blobs.items()},
+        "tables": {
+            name: {"rows": tables[name].height, "bytes": len(b)} for name, b in blobs.items()
+        },
         "info": info or {},
     }
     storage.write_bytes(f"{prefix}/{MANIFEST}", json.dumps(manifest, indent=1).encode())

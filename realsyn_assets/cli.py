@@ -80,8 +80,10 @@ def run_main_job(argv: list[str] | None = None) -> int:
             totals[k] += row.get(k, 0)
         print(f"{shard:<{width}}  " + "  ".join(f"{row.get(k, 0):>16,}" for k in TABLE_KEYS))
     print(f"{'total':<{width}}  " + "  ".join(f"{totals[k]:>16,}" for k in TABLE_KEYS))
-    print(f"\n{len(shards) - len(failed)}/{len(shards)} shard(s) materialized in "
-          f"{time.perf_counter() - started:.1f} s; data under {storage.uri()}")
+    print(
+        f"\n{len(shards) - len(failed)}/{len(shards)} shard(s) materialized in "
+        f"{time.perf_counter() - started:.1f} s; data under {storage.uri()}"
+    )
     print(f"Open the UI: DAGSTER_HOME={home} dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000")
     if failed:
         print(f"FAILED shards: {failed} (see the run logs in the UI)", file=sys.stderr)

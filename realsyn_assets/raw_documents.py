@@ -1,11 +1,10 @@
 """raw_documents: each input shard parsed into documents, items and rejected records."""
 
-
 import dagster as dg
 
 from checks.dagster_checks import check_results, check_specs
 from checks.suites import RAW_DOCUMENTS_SUITE
-from realsyn.readers import read_shard
+from realsyn.readers import ShardError, read_shard
 from realsyn.readers.dispatch import RawDocumentsParams
 from realsyn.report import funnel_markdown, preview_markdown
 from realsyn.storage import partition_prefix, write_partition
@@ -37,7 +36,10 @@ def raw_documents(
     """Interleaved documents of one input shard: documents, ordered items, rejected records."""
     shard = context.partition_key
     params = RawDocumentsParams(config.max_embedded_image_bytes, config.parquet_batch_rows)
-    result = read_shard(corpus.get(), shard, params)
+    try:
+        result = read_shard(corpus.get(), shard, params)
+    except ShardError as err:  # the shard as a whole is unreadable: fail clearly, no retry
+        raise dg.Failure(description=str(err), allow_retries=False) from err
     tables = result.tables()
     stats = result.stats()
     manifest = write_partition(storage.get(), ASSET, shard, tables, info={"stats": stats})
@@ -56,7 +58,9 @@ def raw_documents(
                 )
             ),
             "preview": dg.MetadataValue.md(
-                preview_markdown(tables["documents"].head(5).to_dicts(), ["url", "n_texts", "n_images"])
+                preview_markdown(
+                    tables["documents"].head(5).to_dicts(), ["url", "n_texts", "n_images"]
+                )
             ),
             "rejected_preview": dg.MetadataValue.md(
                 preview_markdown(rejected, ["record_index", "reason", "detail"])

@@ -1,6 +1,5 @@
 """New-shard sensor: adds a partition per newly found corpus shard and requests its run."""
 
-
 import dagster as dg
 
 from realsyn.readers import discover_shards

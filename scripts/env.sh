@@ -23,5 +23,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[realsyn] installed in $(( $(date +%s) - start )) s"
 else
   # The code is installed editable; make sure the link points at this checkout.
-  "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$root" >/dev/null
+  log="$(mktemp)"
+  if ! "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$root" >"$log" 2>&1; then
+    cat "$log"; rm -f "$log"; exit 1
+  fi
+  rm -f "$log"
 fi

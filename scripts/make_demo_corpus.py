@@ -27,44 +27,76 @@ OUT = Path("demo/corpus")
 
 # image name -> (source file, licence note, sentences we wrote about it)
 IMAGES = {
-    "astronaut": ("astronaut.png", "NASA, public domain", [
-        "Astronaut Eileen Collins poses in her orange flight suit in front of an American flag.",
-        "The official NASA portrait shows the commander smiling beside a model of the shuttle.",
-        "Collins became the first woman to command a Space Shuttle mission in 1999.",
-    ]),
-    "chelsea": ("chelsea.png", "CC0, Stefan van der Walt", [
-        "A tabby cat named Chelsea stares into the camera with bright amber eyes.",
-        "The striped cat rests on a wooden floor and watches the photographer closely.",
-        "Tabby cats carry a distinctive M-shaped marking on their forehead.",
-    ]),
-    "coffee": ("coffee.png", "CC0, Rachel Michetti", [
-        "A cup of coffee sits on a saucer next to a silver spoon.",
-        "The white porcelain cup holds a dark espresso topped with a thin layer of crema.",
-        "Baristas pour the espresso slowly so the crema forms on the surface.",
-    ]),
-    "rocket": ("rocket.jpg", "SpaceX, public domain (CC0)", [
-        "A Falcon 9 rocket lifts off from the launch pad carrying the DSCOVR satellite.",
-        "Bright exhaust flames light up the evening sky as the rocket climbs away from Florida.",
-        "The satellite now observes solar wind from a point a million miles from Earth.",
-    ]),
-    "hubble": ("hubble_deep_field.jpg", "NASA/ESA, public domain", [
-        "The Hubble eXtreme Deep Field shows thousands of distant galaxies in a tiny patch of sky.",
-        "Each faint smudge of light in the image is a galaxy billions of light years away.",
-        "Astronomers combined ten years of telescope exposures to build the picture.",
-    ]),
-    "coins": ("coins.png", "Brooklyn Museum, no known copyright restrictions", [
-        "Greek coins excavated at Pompeii lie in rows on a dark museum tray.",
-        "The worn bronze coins show the profiles of rulers stamped on their faces.",
-        "Archaeologists catalogued the coins after they were recovered from the ash.",
-    ]),
-    "horse": ("horse.png", "public domain (openclipart)", [
-        "A black silhouette of a horse gallops across a plain white background.",
-        "The horse raises its front legs high while its tail streams behind it.",
-    ]),
-    "camera": ("camera.png", "CC0, Lav Varshney", [
-        "A photographer in a dark coat adjusts a camera mounted on a tripod.",
-        "The man looks through the viewfinder while a building stands in the distance.",
-    ]),
+    "astronaut": (
+        "astronaut.png",
+        "NASA, public domain",
+        [
+            "Astronaut Eileen Collins poses in her orange flight suit in front of an American flag.",
+            "The official NASA portrait shows the commander smiling beside a model of the shuttle.",
+            "Collins became the first woman to command a Space Shuttle mission in 1999.",
+        ],
+    ),
+    "chelsea": (
+        "chelsea.png",
+        "CC0, Stefan van der Walt",
+        [
+            "A tabby cat named Chelsea stares into the camera with bright amber eyes.",
+            "The striped cat rests on a wooden floor and watches the photographer closely.",
+            "Tabby cats carry a distinctive M-shaped marking on their forehead.",
+        ],
+    ),
+    "coffee": (
+        "coffee.png",
+        "CC0, Rachel Michetti",
+        [
+            "A cup of coffee sits on a saucer next to a silver spoon.",
+            "The white porcelain cup holds a dark espresso topped with a thin layer of crema.",
+            "Baristas pour the espresso slowly so the crema forms on the surface.",
+        ],
+    ),
+    "rocket": (
+        "rocket.jpg",
+        "SpaceX, public domain (CC0)",
+        [
+            "A Falcon 9 rocket lifts off from the launch pad carrying the DSCOVR satellite.",
+            "Bright exhaust flames light up the evening sky as the rocket climbs away from Florida.",
+            "The satellite now observes solar wind from a point a million miles from Earth.",
+        ],
+    ),
+    "hubble": (
+        "hubble_deep_field.jpg",
+        "NASA/ESA, public domain",
+        [
+            "The Hubble eXtreme Deep Field shows thousands of distant galaxies in a tiny patch of sky.",
+            "Each faint smudge of light in the image is a galaxy billions of light years away.",
+            "Astronomers combined ten years of telescope exposures to build the picture.",
+        ],
+    ),
+    "coins": (
+        "coins.png",
+        "Brooklyn Museum, no known copyright restrictions",
+        [
+            "Greek coins excavated at Pompeii lie in rows on a dark museum tray.",
+            "The worn bronze coins show the profiles of rulers stamped on their faces.",
+            "Archaeologists catalogued the coins after they were recovered from the ash.",
+        ],
+    ),
+    "horse": (
+        "horse.png",
+        "public domain (openclipart)",
+        [
+            "A black silhouette of a horse gallops across a plain white background.",
+            "The horse raises its front legs high while its tail streams behind it.",
+        ],
+    ),
+    "camera": (
+        "camera.png",
+        "CC0, Lav Varshney",
+        [
+            "A photographer in a dark coat adjusts a camera mounted on a tripod.",
+            "The man looks through the viewfinder while a building stands in the distance.",
+        ],
+    ),
 }
 BOILERPLATE = [
     "We use cookies to improve your experience. Accept all cookies?",
@@ -98,7 +130,11 @@ def html_page(title: str, blocks: list[tuple[str, str]], img_prefix: str) -> str
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>" + title + "</title></head>"
         "<body><nav><a href='/'>Home</a> | <a href='/about'>About</a></nav><main><h1>"
-        + title + "</h1>" + "\n".join(body) + "</main><footer>" + BOILERPLATE[3]
+        + title
+        + "</h1>"
+        + "\n".join(body)
+        + "</main><footer>"
+        + BOILERPLATE[3]
         + "</footer></body></html>\n"
     )
 
@@ -147,13 +183,22 @@ def main() -> None:
         for kind, value in page_blocks(names):
             texts.append(value if kind == "text" else None)
             images.append(f"../images/{value}.jpg" if kind == "image" else None)
-            meta.append({"src": images[-1], "alt_text": IMAGES[value][2][0]} if kind == "image" else None)
-        rows.append({
-            "texts": texts, "images": images, "metadata": json.dumps(meta),
-            "general_metadata": json.dumps({"url": f"https://demo.realsyn.invalid/obelics/{n}"}),
-        })
-    rows.append({"texts": ["only text", None], "images": [None], "metadata": "[]",
-                 "general_metadata": "{}"})  # length mismatch: rejected with a reason
+            meta.append(
+                {"src": images[-1], "alt_text": IMAGES[value][2][0]} if kind == "image" else None
+            )
+        rows.append(
+            {
+                "texts": texts,
+                "images": images,
+                "metadata": json.dumps(meta),
+                "general_metadata": json.dumps(
+                    {"url": f"https://demo.realsyn.invalid/obelics/{n}"}
+                ),
+            }
+        )
+    rows.append(
+        {"texts": ["only text", None], "images": [None], "metadata": "[]", "general_metadata": "{}"}
+    )  # length mismatch: rejected with a reason
     (OUT / "obelics").mkdir(parents=True, exist_ok=True)
     pl.DataFrame(rows).write_parquet(OUT / "obelics" / "demo-00000.parquet", statistics=False)
 
@@ -163,14 +208,34 @@ def main() -> None:
         texts = [BOILERPLATE[1]]
         infos = []
         for name in names:
-            infos.append({"image_name": f"{name}.jpg", "raw_url": f"../images/{name}.jpg",
-                          "matched_text_index": len(texts), "matched_sim": 0.31})
+            infos.append(
+                {
+                    "image_name": f"{name}.jpg",
+                    "raw_url": f"../images/{name}.jpg",
+                    "matched_text_index": len(texts),
+                    "matched_sim": 0.31,
+                }
+            )
             texts += IMAGES[name][2]
-        lines.append(json.dumps({"url": f"https://demo.realsyn.invalid/mmc4/{n}",
-                                 "text_list": texts, "image_info": infos}))
+        lines.append(
+            json.dumps(
+                {
+                    "url": f"https://demo.realsyn.invalid/mmc4/{n}",
+                    "text_list": texts,
+                    "image_info": infos,
+                }
+            )
+        )
     lines.append('{"url": "https://demo.realsyn.invalid/broken", "text_list": ["unterminated')
-    lines.append(json.dumps({"url": "https://demo.realsyn.invalid/bad-index", "text_list": ["a"],
-                             "image_info": [{"raw_url": "x.jpg", "matched_text_index": 7}]}))
+    lines.append(
+        json.dumps(
+            {
+                "url": "https://demo.realsyn.invalid/bad-index",
+                "text_list": ["a"],
+                "image_info": [{"raw_url": "x.jpg", "matched_text_index": 7}],
+            }
+        )
+    )
     (OUT / "mmc4").mkdir(parents=True, exist_ok=True)
     (OUT / "mmc4" / "demo-00000.jsonl").write_text("\n".join(lines) + "\n")
 
@@ -178,27 +243,46 @@ def main() -> None:
     base = "https://demo.realsyn.invalid/warc/"
     out = io.BytesIO()
     date = "2026-01-01T00:00:00Z"
-    out.write(warc_record({"WARC-Type": "warcinfo", "WARC-Date": date,
-                           "WARC-Record-ID": "<urn:uuid:00000000-0000-0000-0000-000000000000>",
-                           "Content-Type": "application/warc-fields"}, b"software: realsyn demo\r\n"))
+    out.write(
+        warc_record(
+            {
+                "WARC-Type": "warcinfo",
+                "WARC-Date": date,
+                "WARC-Record-ID": "<urn:uuid:00000000-0000-0000-0000-000000000000>",
+                "Content-Type": "application/warc-fields",
+            },
+            b"software: realsyn demo\r\n",
+        )
+    )
     rec = 1
     for n, names in enumerate([["chelsea", "camera"], ["rocket", "coffee"]]):
         html = html_page(f"Crawled page {n}", page_blocks(names), base + "img/").encode()
         for uri, ctype, body in [(f"{base}page{n}.html", "text/html; charset=utf-8", html)] + [
             (f"{base}img/{name}.jpg", "image/jpeg", jpegs[name]) for name in names
         ]:
-            out.write(warc_record({"WARC-Type": "response", "WARC-Date": date,
-                                   "WARC-Record-ID": f"<urn:uuid:00000000-0000-0000-0000-{rec:012d}>",
-                                   "WARC-Target-URI": uri,
-                                   "Content-Type": "application/http; msgtype=response"},
-                                  http_response(ctype, body)))
+            out.write(
+                warc_record(
+                    {
+                        "WARC-Type": "response",
+                        "WARC-Date": date,
+                        "WARC-Record-ID": f"<urn:uuid:00000000-0000-0000-0000-{rec:012d}>",
+                        "WARC-Target-URI": uri,
+                        "Content-Type": "application/http; msgtype=response",
+                    },
+                    http_response(ctype, body),
+                )
+            )
             rec += 1
     (OUT / "warc").mkdir(parents=True, exist_ok=True)
     (OUT / "warc" / "demo-00000.warc.gz").write_bytes(out.getvalue())
 
-    credits = ["# Demo corpus: image credits", "",
-               "Images from scikit-image's `skimage.data` (BSD-3 package; images CC0 or public "
-               "domain as listed). Sentences written for this project (CC0).", ""]
+    credits = [
+        "# Demo corpus: image credits",
+        "",
+        "Images from scikit-image's `skimage.data` (BSD-3 package; images CC0 or public "
+        "domain as listed). Sentences written for this project (CC0).",
+        "",
+    ]
     credits += [f"- `images/{n}.jpg` (from `{src}`): {lic}" for n, (src, lic, _) in IMAGES.items()]
     (OUT.parent / "CREDITS.md").write_text("\n".join(credits) + "\n")
 

@@ -77,7 +77,11 @@ def resolve_image_ref(raw: str | None, base_dir: str, base_url: str | None = Non
         if not sep:
             return ImageRef(raw=text[:64], error="bad_image_ref")
         try:
-            data = base64.b64decode(payload, validate=False) if ";base64" in header else payload.encode()
+            data = (
+                base64.b64decode(payload, validate=False)
+                if ";base64" in header
+                else payload.encode()
+            )
         except (binascii.Error, ValueError):
             return ImageRef(raw=text[:64], error="bad_image_ref")
         return ImageRef(raw=text[:64], data=data)

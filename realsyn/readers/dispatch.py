@@ -60,7 +60,7 @@ def discover_shards(corpus: Storage, prefix: str = "") -> list[ShardRef]:
         elif key.lower().endswith(HTML_SUFFIXES):
             html_dirs.add(posixpath.dirname(key))
     for d in sorted(html_dirs):
-        parents = [d[: i] for i in range(len(d)) if d[i] == "/"]
+        parents = [d[:i] for i in range(len(d)) if d[i] == "/"]
         if not any(p in html_dirs for p in parents) and "" not in html_dirs - {d}:
             shards.append(ShardRef(d, "html_folder"))
     return sorted(shards, key=lambda s: s.key)
@@ -77,9 +77,7 @@ def detect_format(corpus: Storage, key: str) -> str:
     raise ShardError(f"{corpus.uri(key)}: no such shard in the corpus")
 
 
-def read_shard(
-    corpus: Storage, key: str, params: RawDocumentsParams | None = None
-) -> ShardResult:
+def read_shard(corpus: Storage, key: str, params: RawDocumentsParams | None = None) -> ShardResult:
     """Read one shard into the normalized model. Raises :class:`ShardError` only when the
     shard as a whole cannot be read; bad records become ``rejected`` rows."""
     params = params or RawDocumentsParams()

@@ -63,7 +63,9 @@ def extract_blocks(html: str) -> tuple[str | None, list[dict]]:
     for sel in ('link[rel="canonical"]', 'meta[property="og:url"]'):
         node = tree.css_first(sel)
         if node is not None:
-            canonical = (node.attributes.get("href") or node.attributes.get("content") or "").strip()
+            canonical = (
+                node.attributes.get("href") or node.attributes.get("content") or ""
+            ).strip()
             if canonical:
                 break
     root = tree.body

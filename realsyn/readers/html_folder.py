@@ -43,6 +43,8 @@ def read_html_folder(corpus: Storage, shard: str, result: ShardResult) -> None:
             ]
             result.add_document(index, canonical or key, blocks)
         except RecordRejected as rej:
-            result.reject_record(index, rej.reason, f"{key}: {rej.detail}", raw[:200].decode("utf-8", "replace"))
+            result.reject_record(
+                index, rej.reason, f"{key}: {rej.detail}", raw[:200].decode("utf-8", "replace")
+            )
         except Exception as err:  # a parser failure on one page must not sink the shard
             result.reject_record(index, "html_parse_error", f"{key}: {type(err).__name__}: {err}")

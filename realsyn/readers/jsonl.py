@@ -11,6 +11,7 @@ from pathlib import Path
 
 from realsyn.readers.base import (
     RecordRejected,
+    ShardError,
     ShardResult,
     decode_utf8,
     excerpt_of,
@@ -99,9 +100,7 @@ def mmc4_blocks(obj: dict, base_dir: str) -> tuple[str | None, list[dict]]:
     return url, blocks
 
 
-def read_jsonl(
-    path: Path, shard: str, source_format: str, result: ShardResult
-) -> None:
+def read_jsonl(path: Path, shard: str, source_format: str, result: ShardResult) -> None:
     """Read an MMC4 (``mmc4_jsonl``) or OBELICS-style (``obelics_jsonl``) JSON-lines shard."""
     base_dir = posixpath.dirname(shard)
     parse: Callable[[dict, str], tuple[str | None, list[dict]]] = (
@@ -131,6 +130,6 @@ def sniff_jsonl_format(path: Path) -> str | None:
                     return "mmc4_jsonl"
                 if isinstance(obj, dict) and "texts" in obj:
                     return "obelics_jsonl"
-    except (EOFError, OSError, zlib.error):
-        return None
+    except (EOFError, OSError, zlib.error) as err:
+        raise ShardError(f"{path.name}: cannot decompress or read ({err})") from err
     return None

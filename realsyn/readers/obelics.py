@@ -76,7 +76,9 @@ def obelics_blocks(obj: dict, base_dir: str) -> tuple[str | None, list[dict]]:
     return url, blocks
 
 
-def read_obelics_parquet(path: Path, shard: str, result: ShardResult, batch_rows: int = 1024) -> None:
+def read_obelics_parquet(
+    path: Path, shard: str, result: ShardResult, batch_rows: int = 1024
+) -> None:
     """Read an OBELICS parquet shard batch by batch (memory bounded by ``batch_rows``)."""
     try:
         pf = pq.ParquetFile(path)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from realsyn_assets.definitions import defs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_definitions_load_with_every_asset_check_sensor_and_job():
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {"raw_documents"}
+    assert {c.name for c in graph.asset_check_keys} == {
+        "raw_documents_doc_ids_unique",
+        "raw_documents_items_belong_to_documents",
+        "raw_documents_items_well_formed",
+        "raw_documents_rejection_reasons_known",
+    }
+    assert [s.name for s in defs.sensors] == ["new_shard_sensor"]
+    assert defs.resolve_job_def("ingest_shards").name == "ingest_shards"
+    assert set(defs.resources) == {"storage", "corpus"}
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_realsyn_library_never_imports_dagster():
+    modules = sorted(
+        ".".join(p.relative_to(REPO).with_suffix("").parts)
+        for p in (REPO / "realsyn").rglob("*.py")
+    )
+    modules = [m.removesuffix(".__init__") for m in modules]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "bad = [m for m in sys.modules if m == 'dagster' or m.startswith('dagster.')]\n"
+        "print(len(bad)); sys.exit(1 if bad else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(modules) >= 10
+
+
+def test_settings_profile_from_env():
+    from realsyn_assets.settings import DEMO_CORPUS, Settings
+
+    s = Settings.from_env({})
+    assert s.corpus_root == str(DEMO_CORPUS) and s.data_root.endswith("data")
+    s3 = Settings.from_env(
+        {
+            "REALSYN_DATA_ROOT": "s3://b/p",
+            "REALSYN_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+            "REALSYN_S3_ACCESS_KEY_ID": "k",
+        }
+    )
+    res = s3.resources()["storage"]
+    assert res.root == "s3://b/p" and res.endpoint_url == "http://127.0.0.1:9"
+    assert s3.s3_keys_from_env

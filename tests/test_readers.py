@@ -1,0 +1,329 @@
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import polars as pl
+import pytest
+
+from realsyn.readers import ShardError, discover_shards, read_shard
+from realsyn.readers.base import resolve_image_ref
+from realsyn.schemas import (
+    DOCUMENTS_SCHEMA,
+    ITEMS_SCHEMA,
+    REJECT_REASONS,
+    REJECTED_SCHEMA,
+    doc_id_for,
+)
+from realsyn.storage import LocalStorage
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return tmp_path, LocalStorage(tmp_path)
+
+
+def _copy(shared_data, rel, root, name=None):
+    dst = root / (name or rel.split("/")[-1])
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shared_data / rel, dst)
+    return dst.relative_to(root).as_posix()
+
+
+def test_mmc4_sample_counts(shared_data):
+    corpus = LocalStorage(shared_data)
+    result = read_shard(corpus, "mmc4/docs_no_face_shard_151_v3.partial.jsonl")
+    stats = result.stats()
+    assert result.source_format == "mmc4_jsonl"
+    assert (stats["documents"], stats["image_refs"], stats["text_items"]) == (107, 417, 2072)
+    assert stats["rejected_records"] == 0
+    tables = result.tables()
+    assert dict(tables["documents"].schema) == DOCUMENTS_SCHEMA
+    assert dict(tables["items"].schema) == ITEMS_SCHEMA
+    items = tables["items"]
+    images = items.filter(pl.col("kind") == "image")
+    assert images["image_url"].str.starts_with("http").all()
+    # mmc4's own matches survive as provenance and point at the matched text item
+    matched = images.join(
+        items.select(
+            "doc_id", pl.col("position").alias("matched_text_index"), pl.col("kind").alias("mk")
+        ),
+        on=["doc_id", "matched_text_index"],
+    )
+    assert matched.height == 417 and (matched["mk"] == "text").all()
+    assert images["matched_sim"].is_not_null().all()
+    # The first document's first image sits right before its matched sentence.
+    first = json.loads(
+        (shared_data / "mmc4/docs_no_face_shard_151_v3.partial.jsonl").open().readline()
+    )
+    doc = items.filter(
+        pl.col("doc_id") == doc_id_for("mmc4/docs_no_face_shard_151_v3.partial.jsonl", 0)
+    )
+    info = first["image_info"][0]
+    img = doc.filter(pl.col("image_url") == info["raw_url"]).row(0, named=True)
+    assert (
+        doc.filter(pl.col("position") == img["matched_text_index"])["text"][0]
+        == first["text_list"][info["matched_text_index"]]
+    )
+
+
+def test_doc_ids_are_stable_across_runs(shared_data):
+    corpus = LocalStorage(shared_data)
+    a = read_shard(corpus, "mmc4/docs_no_face_shard_151_v3.partial.jsonl").tables()
+    b = read_shard(corpus, "mmc4/docs_no_face_shard_151_v3.partial.jsonl").tables()
+    assert a["documents"]["doc_id"].to_list() == b["documents"]["doc_id"].to_list()
+    assert a["documents"]["doc_id"].n_unique() == 107
+
+
+def test_common_crawl_warc_pages_and_images(shared_data):
+    result = read_shard(LocalStorage(shared_data), "warc/resiliparse/warcfile.warc.gz")
+    stats = result.stats()
+    assert stats["documents"] == 16 and stats["rejected_records"] == 0
+    items = result.tables()["items"]
+    images = items.filter(pl.col("kind") == "image")
+    assert images.height > 100  # main-content <img> tags (navigation/footer images are dropped)
+    assert images["image_url"].str.contains(r"^https?://").all()
+    docs = result.tables()["documents"]
+    assert docs["url"].str.starts_with("http").all()
+
+
+def test_clueweb_warc_quirks_are_read(shared_data):
+    stats = read_shard(LocalStorage(shared_data), "warc/resiliparse/clueweb-quirk.warc.gz").stats()
+    assert stats["documents"] == 29 and stats["image_refs"] > 500
+
+
+def test_truncated_warc_record_is_rejected(shared_data):
+    result = read_shard(LocalStorage(shared_data), "warc/resiliparse/clipped.warc.gz")
+    assert [r["reason"] for r in result.rejected] == ["warc_truncated"]
+    assert "88038" in result.rejected[0]["detail"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "example-bad-non-chunked.warc.gz",
+        "example-bad.warc.gz.bad",
+        "example-wrong-chunks.warc.gz",
+        "example-trunc.warc",
+        "example-space-in-target-uri.warc.gz",
+        "example-wget-bad-target-uri.warc.gz",
+    ],
+)
+def test_broken_warcs_never_crash(shared_data, corpus, name):
+    root, storage = corpus
+    key = _copy(shared_data, f"warc/warcio/{name}", root, name.replace(".bad", ""))
+    result = read_shard(storage, key)
+    assert all(r["reason"] in REJECT_REASONS for r in result.rejected)
+    assert result.stats()["documents"] <= 2
+
+
+@pytest.mark.parametrize(
+    "name", ["example.arc", "example.arc.gz", "bad.arc", "example-space-in-url.arc"]
+)
+def test_arc_files_fail_with_a_named_reason(shared_data, corpus, name):
+    root, storage = corpus
+    key = _copy(shared_data, f"warc/warcio/{name}", root)
+    with pytest.raises(ShardError, match=rf"{name}: ARC \(pre-WARC\) format is not supported"):
+        read_shard(storage, key)
+
+
+def test_not_a_warc_fails_naming_the_file(corpus):
+    root, storage = corpus
+    (root / "x.warc").write_bytes(b"<html>nope</html>")
+    with pytest.raises(ShardError, match="x.warc: not a WARC file"):
+        read_shard(storage, "x.warc")
+
+
+def test_mmc4_bad_records_are_rejected_with_reasons(corpus):
+    root, storage = corpus
+    good = {
+        "url": "u",
+        "text_list": ["a b c", "d e f"],
+        "image_info": [{"raw_url": "http://x/1.jpg", "matched_text_index": 1, "matched_sim": 0.3}],
+    }
+    lines = [
+        json.dumps(good).encode(),
+        b'{"url": "u", "text_list": ["oops"',
+        b"[1, 2, 3]",
+        json.dumps({"url": "u", "image_info": []}).encode(),
+        json.dumps({"url": "u", "text_list": "not a list", "image_info": []}).encode(),
+        json.dumps({**good, "image_info": [{"raw_url": "x", "matched_text_index": 5}]}).encode(),
+        json.dumps({"url": "u", "text_list": ["  "], "image_info": []}).encode(),
+        b'{"url": "caf\xe9", "text_list": ["x"], "image_info": []}',
+        b"",
+        json.dumps(good).encode(),
+    ]
+    (root / "s.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    result = read_shard(storage, "s.jsonl")
+    reasons = {r["record_index"]: r["reason"] for r in result.rejected}
+    assert reasons == {
+        1: "invalid_json",
+        2: "not_an_object",
+        3: "missing_field",
+        4: "bad_field_type",
+        5: "length_mismatch",
+        6: "empty_document",
+        7: "invalid_utf8",
+    }
+    assert result.stats()["documents"] == 2 and result.stats()["blank_lines"] == 1
+    assert all(r["excerpt"] for r in result.rejected)
+    assert dict(result.tables()["rejected"].schema) == REJECTED_SCHEMA
+
+
+def test_truncated_gzip_jsonl_keeps_what_was_read(corpus):
+    root, storage = corpus
+    import random
+
+    rng = random.Random(0)
+    recs = [
+        json.dumps(
+            {
+                "url": "u",
+                "text_list": [" ".join(str(rng.random()) for _ in range(20))],
+                "image_info": [],
+            }
+        )
+        for _ in range(2000)
+    ]
+    blob = gzip.compress(("\n".join(recs) + "\n").encode())
+    (root / "t.jsonl.gz").write_bytes(blob[: len(blob) // 2])
+    result = read_shard(storage, "t.jsonl.gz")
+    assert result.stats()["documents"] > 0
+    assert result.rejected[-1]["reason"] == "stream_truncated"
+
+
+def test_obelics_parquet_and_jsonl(corpus):
+    root, storage = corpus
+    rows = [
+        {
+            "texts": ["Intro text.", None, "After."],
+            "images": [None, "https://x/a.jpg", None],
+            "metadata": json.dumps([None, {"src": "https://x/a.jpg", "alt_text": "a cat"}, None]),
+            "general_metadata": json.dumps({"url": "https://page/1"}),
+        },
+        {"texts": ["x", None], "images": [None], "metadata": "[]", "general_metadata": "{}"},
+        {
+            "texts": ["x", "y"],
+            "images": [None, "https://x/b.jpg"],
+            "metadata": None,
+            "general_metadata": None,
+        },
+        {"texts": ["x"], "images": [None], "metadata": "{not json", "general_metadata": None},
+        {"texts": [None], "images": ["local/b.png"], "metadata": None, "general_metadata": None},
+    ]
+    (root / "sub").mkdir()
+    pl.DataFrame(rows).write_parquet(root / "sub" / "o.parquet")
+    (root / "sub" / "o.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    for key, fmt in [("sub/o.parquet", "obelics_parquet"), ("sub/o.jsonl", "obelics_jsonl")]:
+        result = read_shard(storage, key)
+        assert result.source_format == fmt
+        reasons = {r["record_index"]: r["reason"] for r in result.rejected}
+        assert reasons == {1: "length_mismatch", 2: "bad_field_type", 3: "invalid_json"}
+        items = result.tables()["items"]
+        first = items.filter(pl.col("doc_id") == doc_id_for(key, 0))
+        assert first["kind"].to_list() == ["text", "image", "text"]
+        assert first["alt_text"][1] == "a cat" and first["image_url"][1] == "https://x/a.jpg"
+        assert result.tables()["documents"]["url"][0] == "https://page/1"
+        local = items.filter(pl.col("doc_id") == doc_id_for(key, 4))
+        assert local["image_path"].to_list() == ["sub/local/b.png"]
+
+
+def test_obelics_parquet_without_required_columns_fails_clearly(corpus):
+    root, storage = corpus
+    pl.DataFrame({"foo": [1]}).write_parquet(root / "bad.parquet")
+    with pytest.raises(ShardError, match=r"bad.parquet: not an OBELICS shard, missing column"):
+        read_shard(storage, "bad.parquet")
+    (root / "garbage.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(ShardError, match="garbage.parquet: not a readable parquet file"):
+        read_shard(storage, "garbage.parquet")
+
+
+def test_html_folder_confines_paths_and_tolerates_bad_pages(corpus):
+    root, storage = corpus
+    site = root / "site" / "pages"
+    site.mkdir(parents=True)
+    (root / "site" / "img").mkdir()
+    (site / "a.html").write_text(
+        "<html><body><nav>Menu</nav><p>First paragraph.</p>"
+        "<figure><img src='../img/cat.jpg' alt='cat'><figcaption>A cat.</figcaption></figure>"
+        "<img src='../../../etc/passwd'><img src='/etc/passwd'>"
+        "<img src='data:image/png;base64,iVBORw0KGgo='><img src='file:///etc/passwd'>"
+        "<p>Last <b>one</b>.</p><script>var x</script></body></html>"
+    )
+    (site / "b.html").write_bytes(b"<p>caf\xe9 bytes</p>")
+    (site / "c.html").write_text("<html><body>   </body></html>")
+    (site / "d.htm").write_text("<p>unclosed <div><span>tags everywhere")
+    shards = discover_shards(storage)
+    assert [(s.key, s.format) for s in shards] == [("site/pages", "html_folder")]
+    result = read_shard(storage, "site/pages")
+    reasons = {r["record_index"]: r["reason"] for r in result.rejected}
+    assert reasons == {1: "invalid_utf8", 2: "empty_document"}
+    items = result.tables()["items"].filter(pl.col("doc_id") == doc_id_for("site/pages", 0))
+    assert items["kind"].to_list() == [
+        "text",
+        "image",
+        "text",
+        "image",
+        "image",
+        "image",
+        "image",
+        "text",
+    ]
+    imgs = items.filter(pl.col("kind") == "image").to_dicts()
+    assert imgs[0]["image_path"] == "site/img/cat.jpg" and imgs[0]["caption"] == "A cat."
+    assert imgs[1]["ref_error"] == "path_escapes_root" and imgs[1]["image_path"] is None
+    assert imgs[2]["ref_error"] == "path_escapes_root"
+    assert imgs[3]["image_bytes"].startswith(b"\x89PNG")
+    assert imgs[4]["image_url"] == "file:///etc/passwd"  # the fetcher refuses non-http schemes
+    assert "Menu" not in " ".join(items["text"].drop_nulls())
+    assert result.stats()["image_ref_path_escapes_root"] == 2
+
+
+@pytest.mark.parametrize(
+    "raw,base,expect",
+    [
+        ("a/b.jpg", "x/y", ("path", "x/y/a/b.jpg")),
+        ("../b.jpg", "x/y", ("path", "x/b.jpg")),
+        ("../../../b.jpg", "x/y", ("error", "path_escapes_root")),
+        ("//cdn.example/i.png", "", ("url", "https://cdn.example/i.png")),
+        ("HTTP://A/b", "", ("url", "HTTP://A/b")),
+        ("", "", ("error", "bad_image_ref")),
+    ],
+)
+def test_resolve_image_ref(raw, base, expect):
+    ref = resolve_image_ref(raw, base)
+    kind, value = expect
+    assert getattr(ref, kind) == value
+
+
+def test_discover_and_read_demo_corpus():
+    from tests.conftest import DEMO_CORPUS
+
+    storage = LocalStorage(DEMO_CORPUS)
+    shards = discover_shards(storage)
+    formats = {s.format for s in shards}
+    assert formats == {"html_folder", "jsonl", "obelics_parquet", "warc"}
+    seen = set()
+    for shard in shards:
+        result = read_shard(storage, shard.key)
+        seen.add(result.source_format)
+        assert result.stats()["documents"] >= 2
+    assert seen == {"html_folder", "mmc4_jsonl", "obelics_parquet", "warc"}
+    warc = read_shard(storage, "warc/demo-00000.warc.gz").tables()["items"]
+    assert warc.filter(pl.col("kind") == "image")["image_bytes"].is_not_null().all()
+
+
+def test_unknown_shard_and_missing_shard(corpus):
+    root, storage = corpus
+    (root / "notes.txt").write_text("x")
+    with pytest.raises(ShardError, match="unknown shard format"):
+        read_shard(storage, "notes.txt")
+    with pytest.raises(ShardError, match="no such shard"):
+        read_shard(storage, "nope")
+    (root / "z.jsonl").write_text('{"foo": 1}\n')
+    with pytest.raises(ShardError, match="unrecognised JSON lines"):
+        read_shard(storage, "z.jsonl")
+    (root / "y.jsonl.gz").write_bytes(b"\x1f\x8b\x08garbage")
+    with pytest.raises(ShardError, match="y.jsonl.gz: cannot decompress"):
+        read_shard(storage, "y.jsonl.gz")
