@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -19,10 +20,13 @@ def check_specs(asset: str, suite: Sequence[CheckDef]) -> list[dg.AssetCheckSpec
 
 
 def check_results(
-    asset: str, suite: Sequence[CheckDef], tables: dict[str, pl.DataFrame]
+    asset: str,
+    suite: Sequence[CheckDef],
+    tables: dict[str, pl.DataFrame],
+    params: Mapping[str, Any] | None = None,
 ) -> list[dg.AssetCheckResult]:
     results = []
-    for outcome in run_suite(suite, tables):
+    for outcome in run_suite(suite, tables, params):
         results.append(
             dg.AssetCheckResult(
                 asset_key=asset,

@@ -8,7 +8,7 @@ happens on first use, not at import.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -31,13 +31,14 @@ class CheckDef:
     """A named property of one table of an asset, checked by GX expectations.
 
     ``prepare`` derives columns the expectations need (e.g. how many image references an item
-    has); ``expectations`` may depend on all tables (e.g. a set of known ids).
+    has); ``expectations`` may depend on all tables (e.g. a set of known ids) and on the
+    ``params`` the asset ran with (e.g. the size threshold it applied).
     """
 
     name: str
     table: str
     description: str
-    expectations: Callable[[dict[str, pl.DataFrame]], Sequence[Expect]]
+    expectations: Callable[[dict[str, pl.DataFrame], Mapping[str, Any]], Sequence[Expect]]
     prepare: Callable[[pl.DataFrame], pl.DataFrame] | None = None
     severity: Severity = "ERROR"
     blocking: bool = True
@@ -74,7 +75,9 @@ def _expectation(spec: Expect):
     return cls(**kwargs)
 
 
-def run_check(check: CheckDef, tables: dict[str, pl.DataFrame]) -> CheckOutcome:
+def run_check(
+    check: CheckDef, tables: dict[str, pl.DataFrame], params: Mapping[str, Any] | None = None
+) -> CheckOutcome:
     """Validate one check; the outcome reports each failing expectation's counts."""
     frame = tables[check.table]
     if check.prepare is not None:
@@ -84,7 +87,7 @@ def run_check(check: CheckDef, tables: dict[str, pl.DataFrame]) -> CheckOutcome:
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": pdf})
     observed: dict[str, Any] = {"rows": frame.height}
     passed = True
-    for spec in check.expectations(tables):
+    for spec in check.expectations(tables, params or {}):
         result = batch.validate(_expectation(spec))
         if not result.success:
             passed = False
@@ -102,5 +105,9 @@ def run_check(check: CheckDef, tables: dict[str, pl.DataFrame]) -> CheckOutcome:
     return CheckOutcome(check.name, passed, check.severity, check.description, observed)
 
 
-def run_suite(suite: Sequence[CheckDef], tables: dict[str, pl.DataFrame]) -> list[CheckOutcome]:
-    return [run_check(check, tables) for check in suite]
+def run_suite(
+    suite: Sequence[CheckDef],
+    tables: dict[str, pl.DataFrame],
+    params: Mapping[str, Any] | None = None,
+) -> list[CheckOutcome]:
+    return [run_check(check, tables, params) for check in suite]

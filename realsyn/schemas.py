@@ -122,3 +122,78 @@ def frame_from_rows(rows: list[dict], schema: dict[str, pl.DataType]) -> pl.Data
         return empty_frame(schema)
     columns = {name: [row.get(name) for row in rows] for name in schema}
     return pl.DataFrame(columns, schema=schema)
+
+
+# --- clean_images ------------------------------------------------------------------------------
+
+IMAGE_SOURCES = ("bytes", "path", "url", "ref_error")
+
+CLEAN_IMAGES_SCHEMA: dict[str, pl.DataType] = {
+    "image_id": pl.String(),
+    "doc_id": pl.String(),
+    "position": pl.Int32(),
+    "shard": pl.String(),
+    "source": pl.String(),
+    "raw_image_url": pl.String(),
+    "fetch_status": pl.Int32(),
+    "sha256": pl.String(),
+    "n_bytes": pl.Int64(),
+    "format": pl.String(),
+    "mode": pl.String(),
+    "width": pl.Int32(),
+    "height": pl.Int32(),
+    "aspect": pl.Float64(),
+    "n_frames": pl.Int32(),
+    "exif_orientation": pl.Int32(),
+    "phash": pl.UInt64(),
+    "error": pl.String(),
+    "error_detail": pl.String(),
+    "decision": pl.String(),
+    "reason": pl.String(),
+}
+"""One row per image item of ``raw_documents`` (``image_id`` = its ``item_id``).
+
+``source`` says where the bytes came from; ``raw_image_url`` is the reference as published (the
+URL, or the corpus path, or ``data:`` for embedded bytes). ``error`` is why no usable image came
+out of fetching/decoding (see ``IMAGE_ERRORS``). ``width``/``height`` are upright (EXIF applied)
+and ``aspect`` = width / height, kept as scores so size thresholds change without re-decoding.
+``decision`` is ``keep`` or ``drop``; ``reason`` is the first failing rule (an error, then
+``too_small``, then ``bad_aspect``).
+"""
+
+IMAGE_ERRORS = (
+    # reference / fetch
+    "path_escapes_root", "bad_image_ref", "missing_file", "not_fetched", "unsupported_scheme",
+    "bad_url", "dns_failed", "blocked_address", "timeout", "connection_failed", "tls_error",
+    "too_large", "too_many_redirects", "robots_noai", "http_error",
+    # decode
+    "empty_payload", "too_many_bytes", "svg_unsupported", "not_an_image", "decompression_bomb",
+    "truncated_or_corrupt",
+)
+IMAGE_FILTER_REASONS = ("too_small", "bad_aspect")
+IMAGE_DECISIONS = ("keep", "drop")
+
+# --- image_dedup -------------------------------------------------------------------------------
+
+IMAGE_DEDUP_SCHEMA: dict[str, pl.DataType] = {
+    "image_id": pl.String(),
+    "shard": pl.String(),
+    "sha256": pl.String(),
+    "group_id": pl.String(),
+    "duplicate_of": pl.String(),
+    "survives": pl.Boolean(),
+    "reason": pl.String(),
+}
+"""For every image of every shard: does it survive quality and redundancy filtering?
+
+``reason`` is null for survivors, else the clean_images reason, ``exact_dup`` (same SHA-256 as
+its representative) or ``near_dup`` (pHash within the Hamming radius, transitively).
+``group_id`` is the representative's ``image_id`` for every member of a duplicate group.
+"""
+
+IMAGE_DEDUP_REASONS = ("exact_dup", "near_dup")
+
+
+def image_blob_key(sha256: str) -> str:
+    """Content-addressed image bytes: stored once however often an image occurs."""
+    return f"image_blobs/{sha256[:2]}/{sha256}"

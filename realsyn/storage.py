@@ -290,27 +290,32 @@ def write_partition(
     partition_key: str | None,
     tables: dict[str, pl.DataFrame],
     info: dict | None = None,
+    files: dict[str, bytes] | None = None,
 ) -> dict:
-    """Write a partition's tables, then commit it with its manifest; return the manifest.
+    """Write a partition's tables (and opaque ``files``), then commit it with its manifest.
 
-    The version is a hash of the tables' bytes: identical inputs give identical files and the
-    same version. Older versions are removed after the commit.
+    The version is a hash of the tables' and files' bytes: identical inputs give identical
+    files and the same version. Older versions are removed after the commit. Returns the
+    manifest.
     """
     prefix = partition_prefix(asset, partition_key)
-    blobs = {name: parquet_bytes(frame) for name, frame in sorted(tables.items())}
+    blobs = {f"{name}.parquet": parquet_bytes(frame) for name, frame in sorted(tables.items())}
+    blobs.update(sorted((files or {}).items()))
     h = hashlib.sha256()
     for name, blob in blobs.items():
         h.update(name.encode() + b"\x00" + hashlib.sha256(blob).digest())
     version = h.hexdigest()[:16]
     for name, blob in blobs.items():
-        storage.write_bytes(f"{prefix}/v-{version}/{name}.parquet", blob)
+        storage.write_bytes(f"{prefix}/v-{version}/{name}", blob)
     manifest = {
         "asset": asset,
         "partition_key": partition_key,
         "version": version,
         "tables": {
-            name: {"rows": tables[name].height, "bytes": len(b)} for name, b in blobs.items()
+            name: {"rows": frame.height, "bytes": len(blobs[f"{name}.parquet"])}
+            for name, frame in sorted(tables.items())
         },
+        "files": {name: len(data) for name, data in sorted((files or {}).items())},
         "info": info or {},
     }
     storage.write_bytes(f"{prefix}/{MANIFEST}", json.dumps(manifest, indent=1).encode())
@@ -344,3 +349,12 @@ def read_partition_table(
     prefix = partition_prefix(asset, partition_key)
     data = storage.read_bytes(f"{prefix}/v-{manifest['version']}/{table}.parquet")
     return pl.read_parquet(io.BytesIO(data))
+
+
+def read_partition_file(storage: Storage, asset: str, partition_key: str | None, name: str) -> bytes:
+    """One opaque file of a committed partition (e.g. a serialized index)."""
+    manifest = read_manifest(storage, asset, partition_key)
+    if name not in manifest.get("files", {}):
+        raise StorageError(f"{asset} partition {partition_key!r} has no file {name!r}")
+    prefix = partition_prefix(asset, partition_key)
+    return storage.read_bytes(f"{prefix}/v-{manifest['version']}/{name}")

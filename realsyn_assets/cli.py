@@ -12,21 +12,39 @@ import sys
 import time
 from pathlib import Path
 
-TABLE_KEYS = ("documents", "text_items", "image_refs", "rejected_records")
+# Per-shard funnels printed after the run: asset -> stats columns.
+SHARD_FUNNELS = {
+    "raw_documents": ("documents", "text_items", "image_refs", "rejected_records"),
+    "clean_images": ("total", "fetched", "decoded", "too_small", "bad_aspect", "kept"),
+}
+CORPUS_FUNNELS = {
+    "image_dedup": ("total", "dropped_quality", "exact_dup", "near_dup", "survivors"),
+}
 # The event stream stays in the instance (and the UI); the terminal gets warnings and our lines.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _summarize(storage, shards: list[str]) -> dict[str, dict]:
+def _stats(storage, asset: str, partition: str | None) -> dict:
     from realsyn.storage import PartitionNotFound, read_manifest
 
-    out = {}
-    for shard in shards:
-        try:
-            out[shard] = read_manifest(storage, "raw_documents", shard)["info"]["stats"]
-        except PartitionNotFound:
-            out[shard] = {}
-    return out
+    try:
+        return read_manifest(storage, asset, partition)["info"].get("stats", {})
+    except PartitionNotFound:
+        return {}
+
+
+def _print_table(title: str, rows: dict[str, dict], columns: tuple[str, ...]) -> None:
+    width = max([len(r) for r in rows] + [5])
+    col_w = max(10, *(len(c) for c in columns))
+    print(f"\n{title}")
+    print(f"{'':<{width}}  " + "  ".join(f"{c:>{col_w}}" for c in columns))
+    totals = dict.fromkeys(columns, 0)
+    for name, row in rows.items():
+        for c in columns:
+            totals[c] += row.get(c, 0)
+        print(f"{name:<{width}}  " + "  ".join(f"{row.get(c, 0):>{col_w},}" for c in columns))
+    if len(rows) > 1:
+        print(f"{'total':<{width}}  " + "  ".join(f"{totals[c]:>{col_w},}" for c in columns))
 
 
 def run_main_job(argv: list[str] | None = None) -> int:
@@ -47,9 +65,8 @@ def run_main_job(argv: list[str] | None = None) -> int:
     from realsyn_assets.definitions import defs
     from realsyn_assets.partitions import shard_partitions
 
-    resources = defs.resources
-    corpus = resources["corpus"].get()
-    storage = resources["storage"].get()
+    corpus = defs.resources["corpus"].get()
+    storage = defs.resources["storage"].get()
     instance = dg.DagsterInstance.get()
     shards = [s.key for s in discover_shards(corpus)]
     print(f"[realsyn] corpus {corpus.uri()}: {len(shards)} shard(s); outputs in {storage.uri()}")
@@ -57,36 +74,28 @@ def run_main_job(argv: list[str] | None = None) -> int:
     new = [s for s in shards if s not in known]
     if new:
         instance.add_dynamic_partitions(shard_partitions.name, new)
-    job = defs.resolve_job_def("ingest_shards")
     failed = []
     started = time.perf_counter()
-    for n, shard in enumerate(shards, 1):
+    steps = [("ingest_shards", shard) for shard in shards] + [("corpus_wide", None)]
+    for n, (job_name, shard) in enumerate(steps, 1):
         t0 = time.perf_counter()
-        result = job.execute_in_process(
+        result = defs.resolve_job_def(job_name).execute_in_process(
             partition_key=shard, instance=instance, raise_on_error=False, run_config=QUIET
         )
-        status = "ok" if result.success else "FAILED"
+        label = f"{job_name}[{shard}]" if shard else job_name
         if not result.success:
-            failed.append(shard)
-        print(f"[realsyn] {n}/{len(shards)} {shard}: {status} ({time.perf_counter() - t0:.1f} s)")
-    stats = _summarize(storage, shards)
-    width = max([len(s) for s in shards] + [5])
-    print("\nraw_documents funnel")
-    print(f"{'shard':<{width}}  " + "  ".join(f"{k:>16}" for k in TABLE_KEYS))
-    totals = dict.fromkeys(TABLE_KEYS, 0)
-    for shard in shards:
-        row = stats[shard]
-        for k in TABLE_KEYS:
-            totals[k] += row.get(k, 0)
-        print(f"{shard:<{width}}  " + "  ".join(f"{row.get(k, 0):>16,}" for k in TABLE_KEYS))
-    print(f"{'total':<{width}}  " + "  ".join(f"{totals[k]:>16,}" for k in TABLE_KEYS))
-    print(
-        f"\n{len(shards) - len(failed)}/{len(shards)} shard(s) materialized in "
-        f"{time.perf_counter() - started:.1f} s; data under {storage.uri()}"
-    )
+            failed.append(label)
+        status = "ok" if result.success else "FAILED"
+        print(f"[realsyn] {n}/{len(steps)} {label}: {status} ({time.perf_counter() - t0:.1f} s)")
+    for asset, columns in SHARD_FUNNELS.items():
+        _print_table(f"{asset} (per shard)", {s: _stats(storage, asset, s) for s in shards}, columns)
+    for asset, columns in CORPUS_FUNNELS.items():
+        _print_table(f"{asset} (whole corpus)", {"corpus": _stats(storage, asset, None)}, columns)
+    print(f"\n{len(steps) - len(failed)}/{len(steps)} run(s) succeeded in "
+          f"{time.perf_counter() - started:.1f} s; data under {storage.uri()}")
     print(f"Open the UI: DAGSTER_HOME={home} dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000")
     if failed:
-        print(f"FAILED shards: {failed} (see the run logs in the UI)", file=sys.stderr)
+        print(f"FAILED: {failed} (see the run logs in the UI)", file=sys.stderr)
         return 1
     return 0
 

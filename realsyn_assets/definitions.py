@@ -4,7 +4,9 @@ import os
 
 import dagster as dg
 
-from realsyn_assets.jobs import ingest_job
+from realsyn_assets.clean_images import clean_images
+from realsyn_assets.image_dedup import image_dedup
+from realsyn_assets.jobs import corpus_job, ingest_job
 from realsyn_assets.raw_documents import raw_documents
 from realsyn_assets.sensors import new_shard_sensor
 from realsyn_assets.settings import Settings
@@ -12,8 +14,8 @@ from realsyn_assets.settings import Settings
 settings = Settings.from_env(os.environ)
 
 defs = dg.Definitions(
-    assets=[raw_documents],
-    jobs=[ingest_job],
+    assets=[raw_documents, clean_images, image_dedup],
+    jobs=[ingest_job, corpus_job],
     sensors=[new_shard_sensor],
     resources=settings.resources(),
 )

@@ -5,6 +5,7 @@
 ``REALSYN_S3_ENDPOINT_URL``, ``REALSYN_S3_REGION``  for S3-compatible services
 ``REALSYN_S3_ACCESS_KEY_ID``, ``REALSYN_S3_SECRET_ACCESS_KEY``  passed as ``dg.EnvVar`` (never
 stored in config); unset means boto3's default credential chain.
+``REALSYN_FETCH_IMAGES``  ``1`` to fetch URL images over the network (off: recorded not_fetched)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from resources.fetcher import ImageFetcherResource
 from resources.storage import StorageResource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +30,7 @@ class Settings:
     s3_endpoint_url: str | None
     s3_region: str | None
     s3_keys_from_env: bool
+    fetch_images: bool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -37,6 +40,7 @@ class Settings:
             s3_endpoint_url=env.get("REALSYN_S3_ENDPOINT_URL") or None,
             s3_region=env.get("REALSYN_S3_REGION") or None,
             s3_keys_from_env=bool(env.get("REALSYN_S3_ACCESS_KEY_ID")),
+            fetch_images=env.get("REALSYN_FETCH_IMAGES", "").lower() in ("1", "true", "yes"),
         )
 
     def storage_resource(self, root: str) -> StorageResource:
@@ -54,4 +58,5 @@ class Settings:
         return {
             "storage": self.storage_resource(self.data_root),
             "corpus": self.storage_resource(self.corpus_root),
+            "fetcher": ImageFetcherResource(enabled=self.fetch_images),
         }

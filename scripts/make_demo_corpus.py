@@ -116,6 +116,31 @@ def save_jpeg(name: str, src: str, max_side: int = 384) -> bytes:
     return data
 
 
+def make_variants() -> list[tuple[str, str]]:
+    """Derived images for the gallery page: (file name, sentence about it)."""
+    chelsea = Image.open(OUT / "images" / "chelsea.jpg")
+    coffee = Image.open(OUT / "images" / "coffee.jpg")
+    w, h = coffee.size
+    out = {
+        "chelsea-small.jpg": (chelsea.resize((chelsea.width * 2 // 3, chelsea.height * 2 // 3)), 70,
+                              "A smaller copy of the photo of the tabby cat resting on the floor."),
+        "coffee-crop.jpg": (coffee.crop((w // 50, h // 50, w - w // 50, h - h // 50)), 80,
+                            "A cropped view of the coffee cup on its saucer."),
+        "thumb.jpg": (chelsea.resize((64, 43)), 85, "A tiny thumbnail of the cat."),
+        "banner.jpg": (coffee.resize((600, 120)), 85, "A wide banner made from the coffee photo."),
+    }
+    names = []
+    for name, (img, quality, text) in out.items():
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=quality)
+        (OUT / "images" / name).write_bytes(buf.getvalue())
+        names.append((name, text))
+    whole = (OUT / "images" / "rocket.jpg").read_bytes()
+    (OUT / "images" / "broken.jpg").write_bytes(whole[: len(whole) // 3])
+    names.append(("broken.jpg", "This photo of the launch failed to upload completely."))
+    return names
+
+
 def html_page(title: str, blocks: list[tuple[str, str]], img_prefix: str) -> str:
     body = []
     for kind, value in blocks:
@@ -172,6 +197,16 @@ def main() -> None:
     for fname, names in pages.items():
         html = html_page(fname.split(".")[0].title(), page_blocks(names), "../../images/")
         (site / fname).write_text(html)
+    # A gallery of copies a crawl really contains: a downscaled re-encode and a 2% crop
+    # (near duplicates), a thumbnail (too small), a banner (bad aspect) and a truncated file.
+    variants = make_variants()
+    gallery = "".join(
+        f'<p>{text}</p><img src="../../images/{name}" alt="{text}">' for name, text in variants
+    )
+    (site / "gallery.html").write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>Gallery</title></head><body>"
+        f"<main><h1>Gallery</h1>{gallery}</main></body></html>\n"
+    )
     escape = html_page("Broken", [("text", "This page links outside the corpus.")], "")
     escape = escape.replace("</main>", '<img src="../../../../etc/passwd" alt="escape"></main>')
     (site / "broken.html").write_text(escape)

@@ -28,9 +28,12 @@ def test_main_job_on_demo_corpus(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert "4/4 shard(s) materialized" in out
-    total = next(line for line in out.splitlines() if line.startswith("total"))
-    assert total.split()[1:] == ["11", "64", "20", "3"]
+    assert "5/5 run(s) succeeded" in out
+    totals = [line.split()[1:] for line in out.splitlines() if line.startswith("total")]
+    assert totals[0] == ["12", "70", "25", "3"]  # raw_documents: docs, texts, images, rejected
+    assert totals[1] == ["25", "24", "23", "1", "1", "21"]  # clean_images funnel
+    corpus = next(line for line in out.splitlines() if line.startswith("corpus "))
+    assert corpus.split()[1:] == ["25", "4", "11", "2", "8"]  # image_dedup
     assert "dagster dev -w workspace.yaml" in out
     docs = read_partition_table(
         LocalStorage(tmp_path / "data"), "raw_documents", "html/museum", "documents"

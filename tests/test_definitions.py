@@ -13,16 +13,27 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_definitions_load_with_every_asset_check_sensor_and_job():
     graph = defs.resolve_asset_graph()
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {"raw_documents"}
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
+        "raw_documents",
+        "clean_images",
+        "image_dedup",
+    }
     assert {c.name for c in graph.asset_check_keys} == {
         "raw_documents_doc_ids_unique",
         "raw_documents_items_belong_to_documents",
         "raw_documents_items_well_formed",
         "raw_documents_rejection_reasons_known",
+        "clean_images_kept_within_bounds",
+        "clean_images_image_ids_unique",
+        "clean_images_hashes_present",
+        "clean_images_decision_consistent",
+        "image_dedup_image_ids_unique",
+        "image_dedup_duplicates_point_to_survivors",
+        "image_dedup_reason_consistent",
     }
     assert [s.name for s in defs.sensors] == ["new_shard_sensor"]
-    assert defs.resolve_job_def("ingest_shards").name == "ingest_shards"
-    assert set(defs.resources) == {"storage", "corpus"}
+    assert {j.name for j in defs.jobs} == {"ingest_shards", "corpus_wide"}
+    assert set(defs.resources) == {"storage", "corpus", "fetcher"}
     dg.Definitions.validate_loadable(defs)
 
 

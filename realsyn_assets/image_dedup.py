@@ -1,0 +1,98 @@
+"""image_dedup: exact and perceptual duplicates across all shards; who survives."""
+
+import dagster as dg
+import polars as pl
+
+from checks.dagster_checks import check_results, check_specs
+from checks.suites import IMAGE_DEDUP_SUITE
+from realsyn.dedup import DedupParams, PhashIndex, dedup_stats, group_images, update_index
+from realsyn.report import funnel_markdown
+from realsyn.storage import (
+    PartitionNotFound,
+    partition_prefix,
+    read_manifest,
+    read_partition_file,
+    read_partition_table,
+    write_partition,
+)
+from realsyn_assets.clean_images import clean_images
+from realsyn_assets.partitions import shard_partitions
+from resources.storage import StorageResource
+
+ASSET = "image_dedup"
+STATE = "image_dedup_state"  # the persistent pHash index, edges and contents
+
+
+class ImageDedupConfig(dg.Config):
+    hamming_radius: int = DedupParams.radius
+    neighbours: int = DedupParams.neighbours
+
+
+def _load_state(store) -> PhashIndex:
+    try:
+        manifest = read_manifest(store, STATE, None)
+    except PartitionNotFound:
+        return PhashIndex.empty()
+    return PhashIndex(
+        read_partition_table(store, STATE, None, "contents"),
+        read_partition_table(store, STATE, None, "edges"),
+        int(manifest["info"]["search_radius"]),
+        PhashIndex.load_index(read_partition_file(store, STATE, None, "phash.usearch")),
+    )
+
+
+@dg.asset(
+    name=ASSET,
+    deps=[clean_images],
+    check_specs=check_specs(ASSET, IMAGE_DEDUP_SUITE),
+    code_version="1",
+    group_name="images",
+    kinds={"parquet", "usearch"},
+)
+def image_dedup(
+    context: dg.AssetExecutionContext, config: ImageDedupConfig, storage: StorageResource
+) -> dg.MaterializeResult:
+    """For every image of every shard: survives, or why not (quality, exact or near duplicate)."""
+    store = storage.get()
+    shards = sorted(context.instance.get_dynamic_partitions(shard_partitions.name))
+    frames, missing = [], []
+    for shard in shards:
+        try:
+            frames.append(read_partition_table(store, "clean_images", shard, "images"))
+        except PartitionNotFound:
+            missing.append(shard)
+    if missing:
+        context.log.warning(f"{len(missing)} shard(s) have no clean_images yet: {missing[:10]}")
+    images = pl.concat(frames) if frames else None
+    if images is None or images.height == 0:
+        raise dg.Failure(description="no clean_images partition is materialized yet")
+    params = DedupParams(config.hamming_radius, config.neighbours)
+    kept = images.filter(pl.col("decision") == "keep").select("sha256", "phash")
+    state, index_stats = update_index(_load_state(store), kept, params)
+    write_partition(
+        store, STATE, None, {"contents": state.contents, "edges": state.edges},
+        info={"search_radius": state.search_radius}, files={"phash.usearch": state.index_bytes()},
+    )
+    table = group_images(images, state, params)
+    stats = {**dedup_stats(table), **index_stats, "shards": len(frames), "shards_missing": len(missing)}
+    funnel = {
+        "total": table.height,
+        "after_quality": table.height - stats["dropped_quality"],
+        "exact_dup": stats["exact_dup"],
+        "near_dup": stats["near_dup"],
+        "survivors": stats["survivors"],
+    }
+    manifest = write_partition(store, ASSET, None, {"survival": table}, info={"stats": stats})
+    context.log.info(f"image_dedup: {stats}")
+    return dg.MaterializeResult(
+        metadata={
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            "survival_ratio": dg.MetadataValue.float(stats["survivors"] / max(table.height, 1)),
+            "hamming_radius": params.radius,
+            "funnel": dg.MetadataValue.md(funnel_markdown(funnel, "total", list(funnel))),
+            "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, None))),
+            "version": manifest["version"],
+        },
+        data_version=dg.DataVersion(manifest["version"]),
+        check_results=check_results(ASSET, IMAGE_DEDUP_SUITE, {"survival": table}),
+    )
