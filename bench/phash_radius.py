@@ -55,7 +55,9 @@ def main() -> None:
         originals[p.stem] = inspect_image(p.read_bytes()).phash
         copies[p.stem] = {k: inspect_image(v).phash for k, v in variants(img).items()}
     kinds = list(next(iter(copies.values())))
-    same = {k: np.array([bin(originals[n] ^ copies[n][k]).count("1") for n in originals]) for k in kinds}
+    same = {
+        k: np.array([bin(originals[n] ^ copies[n][k]).count("1") for n in originals]) for k in kinds
+    }
     diff = []
     names = list(originals)
     for a, b in itertools.combinations(names, 2):
@@ -69,9 +71,11 @@ def main() -> None:
         d = same[k]
         print(f"{k:<14} {np.median(d):>6.1f} {np.percentile(d, 90):>5.0f} {d.max():>5}")
     allsame = np.concatenate(list(same.values()))
-    print(f"\ndifferent images (closest copy of each pair): min {diff.min()}, p1 {np.percentile(diff, 1):.0f}, "
-          f"median {np.median(diff):.0f}")
-    closest = sorted(zip(diff, itertools.combinations(names, 2)))[:5]
+    print(
+        f"\ndifferent images (closest copy of each pair): min {diff.min()}, p1 {np.percentile(diff, 1):.0f}, "
+        f"median {np.median(diff):.0f}"
+    )
+    closest = sorted(zip(diff, itertools.combinations(names, 2), strict=True))[:5]
     print("closest different pairs:", [(int(d), f"{a}~{b}") for d, (a, b) in closest])
     print(f"\n{'radius':>6} {'copies caught':>14} {'different pairs merged':>23}")
     for r in (4, 6, 8, 10, 12, 14, 16, 18):

@@ -97,7 +97,9 @@ def _keep_bounds(t, p) -> list[Expect]:
     keep = {"row_condition": 'decision=="keep"'}
     return [
         Expect("ExpectColumnValuesToBeBetween", {"column": "width", "min_value": min_side, **keep}),
-        Expect("ExpectColumnValuesToBeBetween", {"column": "height", "min_value": min_side, **keep}),
+        Expect(
+            "ExpectColumnValuesToBeBetween", {"column": "height", "min_value": min_side, **keep}
+        ),
         Expect(
             "ExpectColumnValuesToBeBetween",
             {"column": "aspect", "min_value": 1.0 / max_aspect, "max_value": max_aspect, **keep},
@@ -125,11 +127,21 @@ CLEAN_IMAGES_SUITE: tuple[CheckDef, ...] = (
         name="clean_images_hashes_present",
         table="images",
         description="Every kept image has a SHA-256 (64 hex chars) and a pHash.",
-        expectations=lambda t, p: [
-            Expect("ExpectColumnValuesToNotBeNull", {"column": c, "row_condition": 'decision=="keep"'})
-            for c in ("sha256", "phash")
-        ]
-        + [Expect("ExpectColumnValuesToMatchRegex", {"column": "sha256", "regex": "^[0-9a-f]{64}$"})],
+        expectations=lambda t, p: (
+            [
+                Expect(
+                    "ExpectColumnValuesToNotBeNull",
+                    {"column": c, "row_condition": 'decision=="keep"'},
+                )
+                for c in ("sha256", "phash")
+            ]
+            + [
+                Expect(
+                    "ExpectColumnValuesToMatchRegex",
+                    {"column": "sha256", "regex": "^[0-9a-f]{64}$"},
+                )
+            ]
+        ),
     ),
     CheckDef(
         name="clean_images_decision_consistent",
@@ -137,7 +149,10 @@ CLEAN_IMAGES_SUITE: tuple[CheckDef, ...] = (
         description="decision is keep or drop, a known reason is given exactly for drops.",
         prepare=lambda f: _decision_consistency(f, "decision", lambda c: c == "keep"),
         expectations=lambda t, p: [
-            Expect("ExpectColumnValuesToBeInSet", {"column": "decision", "value_set": list(IMAGE_DECISIONS)}),
+            Expect(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "decision", "value_set": list(IMAGE_DECISIONS)},
+            ),
             Expect("ExpectColumnValuesToBeInSet", {"column": "consistent", "value_set": [True]}),
             Expect(
                 "ExpectColumnValuesToBeInSet",

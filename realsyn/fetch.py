@@ -69,9 +69,11 @@ class FetchResult:
 
 
 class _Refused(Exception):
-    def __init__(self, reason: str, detail: str, transient: bool = False):
+    def __init__(
+        self, reason: str, detail: str, transient: bool = False, status: int | None = None
+    ):
         super().__init__(detail)
-        self.reason, self.detail, self.transient = reason, detail, transient
+        self.reason, self.detail, self.transient, self.status = reason, detail, transient, status
 
 
 Resolver = Callable[[str, int], Sequence[str]]
@@ -104,11 +106,11 @@ class SafeFetcher:
             return "cloud metadata address"
         for attr in (
             "is_loopback",
-            "is_private",
+            "is_unspecified",
             "is_link_local",
             "is_multicast",
+            "is_private",
             "is_reserved",
-            "is_unspecified",
         ):
             if getattr(ip, attr):
                 return attr[3:].replace("_", "-") + " address"
@@ -193,13 +195,13 @@ class SafeFetcher:
             if status in (301, 302, 303, 307, 308):
                 location = headers.get("location")
                 if not location:
-                    raise _Refused(f"http_{status}", "redirect without Location")
+                    raise _Refused(f"http_{status}", "redirect without Location", status=status)
                 current = urljoin(current, location)
                 continue
             if status in TRANSIENT_STATUS:
-                raise _Refused(f"http_{status}", f"HTTP {status}", transient=True)
+                raise _Refused(f"http_{status}", f"HTTP {status}", transient=True, status=status)
             if status != 200:
-                raise _Refused(f"http_{status}", f"HTTP {status}")
+                raise _Refused(f"http_{status}", f"HTTP {status}", status=status)
             robots = headers.get("x-robots-tag", "").lower()
             if self.params.honor_noai and ("noai" in robots or "noimageai" in robots):
                 raise _Refused("robots_noai", f"X-Robots-Tag: {robots}")
@@ -216,7 +218,9 @@ class SafeFetcher:
                 result.attempts = attempts
                 return result
             except _Refused as err:
-                failure = FetchResult(url, error=err.reason, detail=err.detail, attempts=attempts)
+                failure = FetchResult(
+                    url, error=err.reason, detail=err.detail, status=err.status, attempts=attempts
+                )
                 transient = err.transient
             except (ConnectTimeoutError, ReadTimeoutError) as err:
                 failure = FetchResult(

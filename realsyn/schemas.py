@@ -163,11 +163,27 @@ and ``aspect`` = width / height, kept as scores so size thresholds change withou
 
 IMAGE_ERRORS = (
     # reference / fetch
-    "path_escapes_root", "bad_image_ref", "missing_file", "not_fetched", "unsupported_scheme",
-    "bad_url", "dns_failed", "blocked_address", "timeout", "connection_failed", "tls_error",
-    "too_large", "too_many_redirects", "robots_noai", "http_error",
+    "path_escapes_root",
+    "bad_image_ref",
+    "missing_file",
+    "not_fetched",
+    "unsupported_scheme",
+    "bad_url",
+    "dns_failed",
+    "blocked_address",
+    "timeout",
+    "connection_failed",
+    "tls_error",
+    "too_large",
+    "too_many_redirects",
+    "robots_noai",
+    "http_error",
     # decode
-    "empty_payload", "too_many_bytes", "svg_unsupported", "not_an_image", "decompression_bomb",
+    "empty_payload",
+    "too_many_bytes",
+    "svg_unsupported",
+    "not_an_image",
+    "decompression_bomb",
     "truncated_or_corrupt",
 )
 IMAGE_FILTER_REASONS = ("too_small", "bad_aspect")

@@ -351,7 +351,9 @@ def read_partition_table(
     return pl.read_parquet(io.BytesIO(data))
 
 
-def read_partition_file(storage: Storage, asset: str, partition_key: str | None, name: str) -> bytes:
+def read_partition_file(
+    storage: Storage, asset: str, partition_key: str | None, name: str
+) -> bytes:
     """One opaque file of a committed partition (e.g. a serialized index)."""
     manifest = read_manifest(storage, asset, partition_key)
     if name not in manifest.get("files", {}):

@@ -88,11 +88,15 @@ def run_main_job(argv: list[str] | None = None) -> int:
         status = "ok" if result.success else "FAILED"
         print(f"[realsyn] {n}/{len(steps)} {label}: {status} ({time.perf_counter() - t0:.1f} s)")
     for asset, columns in SHARD_FUNNELS.items():
-        _print_table(f"{asset} (per shard)", {s: _stats(storage, asset, s) for s in shards}, columns)
+        _print_table(
+            f"{asset} (per shard)", {s: _stats(storage, asset, s) for s in shards}, columns
+        )
     for asset, columns in CORPUS_FUNNELS.items():
         _print_table(f"{asset} (whole corpus)", {"corpus": _stats(storage, asset, None)}, columns)
-    print(f"\n{len(steps) - len(failed)}/{len(steps)} run(s) succeeded in "
-          f"{time.perf_counter() - started:.1f} s; data under {storage.uri()}")
+    print(
+        f"\n{len(steps) - len(failed)}/{len(steps)} run(s) succeeded in "
+        f"{time.perf_counter() - started:.1f} s; data under {storage.uri()}"
+    )
     print(f"Open the UI: DAGSTER_HOME={home} dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000")
     if failed:
         print(f"FAILED: {failed} (see the run logs in the UI)", file=sys.stderr)

@@ -70,11 +70,20 @@ def image_dedup(
     kept = images.filter(pl.col("decision") == "keep").select("sha256", "phash")
     state, index_stats = update_index(_load_state(store), kept, params)
     write_partition(
-        store, STATE, None, {"contents": state.contents, "edges": state.edges},
-        info={"search_radius": state.search_radius}, files={"phash.usearch": state.index_bytes()},
+        store,
+        STATE,
+        None,
+        {"contents": state.contents, "edges": state.edges},
+        info={"search_radius": state.search_radius},
+        files={"phash.usearch": state.index_bytes()},
     )
     table = group_images(images, state, params)
-    stats = {**dedup_stats(table), **index_stats, "shards": len(frames), "shards_missing": len(missing)}
+    stats = {
+        **dedup_stats(table),
+        **index_stats,
+        "shards": len(frames),
+        "shards_missing": len(missing),
+    }
     funnel = {
         "total": table.height,
         "after_quality": table.height - stats["dropped_quality"],

@@ -16,7 +16,9 @@ def progress_logger(log: Callable[[str], None], what: str, every_s: float = 5.0)
         last[0] = now
         rate = done / max(now - started, 1e-9)
         eta = (total - done) / rate if rate > 0 else float("inf")
-        log(f"{what}: {done:,}/{total:,} ({100.0 * done / max(total, 1):.0f}%), "
-            f"{rate:,.1f}/s, ETA {eta:,.0f} s")
+        log(
+            f"{what}: {done:,}/{total:,} ({100.0 * done / max(total, 1):.0f}%), "
+            f"{rate:,.1f}/s, ETA {eta:,.0f} s"
+        )
 
     return report

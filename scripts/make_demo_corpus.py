@@ -122,10 +122,16 @@ def make_variants() -> list[tuple[str, str]]:
     coffee = Image.open(OUT / "images" / "coffee.jpg")
     w, h = coffee.size
     out = {
-        "chelsea-small.jpg": (chelsea.resize((chelsea.width * 2 // 3, chelsea.height * 2 // 3)), 70,
-                              "A smaller copy of the photo of the tabby cat resting on the floor."),
-        "coffee-crop.jpg": (coffee.crop((w // 50, h // 50, w - w // 50, h - h // 50)), 80,
-                            "A cropped view of the coffee cup on its saucer."),
+        "chelsea-small.jpg": (
+            chelsea.resize((chelsea.width * 2 // 3, chelsea.height * 2 // 3)),
+            70,
+            "A smaller copy of the photo of the tabby cat resting on the floor.",
+        ),
+        "coffee-crop.jpg": (
+            coffee.crop((w // 50, h // 50, w - w // 50, h - h // 50)),
+            80,
+            "A cropped view of the coffee cup on its saucer.",
+        ),
         "thumb.jpg": (chelsea.resize((64, 43)), 85, "A tiny thumbnail of the cat."),
         "banner.jpg": (coffee.resize((600, 120)), 85, "A wide banner made from the coffee photo."),
     }

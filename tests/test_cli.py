@@ -38,6 +38,6 @@ def test_main_job_on_demo_corpus(tmp_path):
     docs = read_partition_table(
         LocalStorage(tmp_path / "data"), "raw_documents", "html/museum", "documents"
     )
-    assert docs.height == 3
+    assert docs.height == 4
     # The runs are in the persistent instance, so the UI shows them afterwards.
     assert any((tmp_path / "home").rglob("*.db"))

@@ -1,0 +1,81 @@
+"""A small HTTP server on 127.0.0.1 with the responses a crawler meets."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.image_fixtures import jpeg
+
+
+class Handler(BaseHTTPRequestHandler):
+    counters: dict[str, int] = {}
+    image = jpeg(seed=3)
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _send(self, status: int, body: bytes = b"", headers: dict | None = None):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        path = self.path.split("?")[0]
+        n = self.counters[path] = self.counters.get(path, 0) + 1
+        port = self.server.server_address[1]
+        if path == "/ok.jpg":
+            self._send(
+                200,
+                self.image,
+                {"Content-Type": "image/jpeg", "X-UA": self.headers.get("User-Agent", "")},
+            )
+        elif path == "/redirect":
+            self._send(302, headers={"Location": "/ok.jpg"})
+        elif path == "/redirect-private":
+            self._send(302, headers={"Location": "http://10.0.0.1/secret.jpg"})
+        elif path == "/redirect-metadata":
+            self._send(301, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+        elif path == "/loop":
+            self._send(302, headers={"Location": f"http://127.0.0.1:{port}/loop"})
+        elif path == "/big":
+            self._send(200, b"x" * 5000, {"Content-Type": "image/jpeg"})
+        elif path == "/big-chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for _ in range(10):
+                self.wfile.write(b"3E8\r\n" + b"y" * 1000 + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+        elif path == "/noai":
+            self._send(200, self.image, {"X-Robots-Tag": "noai, noimageai"})
+        elif path == "/flaky":
+            if n <= 2:
+                self._send(503, b"busy")
+            else:
+                self._send(200, self.image)
+        elif path == "/always-503":
+            self._send(503, b"busy")
+        elif path == "/slow":
+            time.sleep(1.5)
+            self._send(200, self.image)
+        else:
+            self._send(404, b"not found")
+
+
+@contextmanager
+def http_server():
+    Handler.counters = {}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", Handler
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from realsyn.dedup import DedupParams, PhashIndex, dedup_stats, group_images, update_index
+from realsyn.schemas import CLEAN_IMAGES_SCHEMA
+
+
+def flip(h: int, bits: list[int]) -> int:
+    for b in bits:
+        h ^= 1 << int(b)
+    return h
+
+
+def images(rows: list[tuple]) -> pl.DataFrame:
+    """(image_id, sha, phash, width, height[, decision, reason]) -> a clean_images-like frame."""
+    out = []
+    for r in rows:
+        image_id, sha, phash, w, h = r[:5]
+        decision, reason = (r[5], r[6]) if len(r) > 5 else ("keep", None)
+        out.append(
+            {
+                "image_id": image_id,
+                "shard": image_id[0],
+                "sha256": sha,
+                "phash": phash,
+                "width": w,
+                "height": h,
+                "n_bytes": w * h,
+                "decision": decision,
+                "reason": reason,
+            }
+        )
+    return pl.DataFrame(out).cast({k: CLEAN_IMAGES_SCHEMA[k] for k in out[0]})
+
+
+BASE = 0x0F0F_3C3C_A5A5_5A5A
+FAR = 0xFFFF_0000_FFFF_0000  # far from BASE
+
+
+RADIUS6 = DedupParams(radius=6)
+
+
+def run(frame, params=RADIUS6, state=None):
+    state, _ = update_index(
+        state or PhashIndex.empty(), frame.filter(pl.col("decision") == "keep"), params
+    )
+    return group_images(frame, state, params), state
+
+
+def test_transitive_chain_is_one_group_with_the_largest_as_representative():
+    # A~B (4 bits), B~C (4 bits), A and C 8 bits apart: one group at radius 6, by transitivity.
+    a, b, c = BASE, flip(BASE, [0, 1, 2, 3]), flip(BASE, [0, 1, 2, 3, 10, 11, 12, 13])
+    frame = images(
+        [
+            ("a1", "sa", a, 200, 200),
+            ("b1", "sb", b, 400, 300),
+            ("c1", "sc", c, 100, 100),
+            ("d1", "sd", FAR, 300, 300),
+        ]
+    )
+    table, _ = run(frame)
+    rows = {r["image_id"]: r for r in table.to_dicts()}
+    assert rows["b1"]["survives"] and rows["d1"]["survives"]
+    assert rows["a1"]["duplicate_of"] == rows["c1"]["duplicate_of"] == "b1"
+    assert rows["a1"]["reason"] == rows["c1"]["reason"] == "near_dup"
+    assert {rows[i]["group_id"] for i in ("a1", "b1", "c1")} == {"b1"}
+    # without the bridge, A and C are not duplicates of each other
+    table2, _ = run(frame.filter(pl.col("image_id") != "b1"))
+    assert table2["survives"].sum() == 3
+
+
+def test_exact_duplicates_across_shards_keep_the_smallest_id():
+    frame = images(
+        [
+            ("y:1", "same", BASE, 200, 200),
+            ("x:1", "same", BASE, 200, 200),
+            ("z:1", "other", FAR, 200, 200),
+            ("w:1", "bad", BASE, 50, 50, "drop", "too_small"),
+        ]
+    )
+    table, _ = run(frame)
+    rows = {r["image_id"]: r for r in table.to_dicts()}
+    assert rows["x:1"]["survives"] and rows["y:1"]["duplicate_of"] == "x:1"
+    assert rows["y:1"]["reason"] == "exact_dup"
+    assert rows["w:1"]["reason"] == "too_small" and not rows["w:1"]["survives"]
+    assert dedup_stats(table) == {
+        "total": 4,
+        "exact_dup": 1,
+        "near_dup": 0,
+        "survivors": 2,
+        "dropped_quality": 1,
+        "duplicate_groups": 1,
+    }
+
+
+def _random_world(n: int, seed: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        h = int(rng.integers(0, 2**63)) * 2 + int(rng.integers(0, 2))
+        rows.append((f"s{i % 5}:{i}", f"sha{i}", h, 200 + i % 7, 200))
+        if i % 4 == 0:  # a near copy
+            rows.append(
+                (
+                    f"s{(i + 1) % 5}:{i}b",
+                    f"sha{i}b",
+                    flip(h, list(rng.choice(64, 3, replace=False))),
+                    150,
+                    150,
+                )
+            )
+    return images(rows)
+
+
+def test_incremental_updates_equal_a_full_recompute():
+    world = _random_world(400, 0)
+    full, _ = run(world)
+    shards = world.partition_by("shard", maintain_order=True)
+    state, seen = None, None
+    for part in shards:  # shards arrive one by one
+        seen = part if seen is None else pl.concat([seen, part])
+        table, state = run(seen, state=state)
+    assert table.sort("image_id").equals(full.sort("image_id"))
+    assert table["reason"].to_list().count("near_dup") == 100
+
+
+def test_radius_change_needs_no_rehash():
+    world = _random_world(200, 1)
+    _, state = run(world, DedupParams(radius=6))
+    smaller, _ = run(world, DedupParams(radius=2), state=state)
+    assert state.search_radius == 6
+    assert smaller["reason"].to_list().count("near_dup") == 0  # copies are 3 bits away
+    larger, state2 = run(world, DedupParams(radius=8), state=state)
+    assert state2.search_radius == 8
+    assert larger["reason"].to_list().count("near_dup") == 50
+
+
+def test_index_state_roundtrips_through_bytes():
+    world = _random_world(100, 2)
+    _, state = run(world)
+    restored = PhashIndex(
+        state.contents, state.edges, state.search_radius, PhashIndex.load_index(state.index_bytes())
+    )
+    assert len(restored.index) == len(state.index) == state.contents.height
+    again, _ = run(world, state=restored)
+    first, _ = run(world)
+    assert again.equals(first)
+
+
+def test_saturated_neighbour_lists_are_widened():
+    # 40 exact-phash copies (different bytes): more than k=16 neighbours within the radius
+    frame = images([(f"a:{i:02d}", f"sha{i}", BASE, 200, 200) for i in range(40)])
+    table, _ = run(frame, DedupParams(radius=2, neighbours=4))
+    assert table["survives"].sum() == 1
+
+
+def test_group_images_requires_an_updated_index():
+    frame = images([("a:1", "s1", BASE, 200, 200)])
+    with pytest.raises(ValueError, match="run update_index first"):
+        group_images(frame, PhashIndex.empty(), DedupParams())
