@@ -29,6 +29,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from usearch.index import Index
 
+from realsyn.images import funnel_from_reasons
 from realsyn.schemas import IMAGE_DEDUP_SCHEMA
 
 EXACT_SEARCH_MAX = 50_000  # below this many contents, brute force is exact and fast enough
@@ -240,15 +241,12 @@ def group_images(images: pl.DataFrame, state: PhashIndex, params: DedupParams) -
 
 
 def dedup_stats(table: pl.DataFrame) -> dict[str, int]:
-    counts = table.group_by("reason").len().to_dicts()
-    by = {row["reason"]: row["len"] for row in counts if row["reason"] is not None}
-    return {
-        "total": table.height,
-        "exact_dup": by.get("exact_dup", 0),
-        "near_dup": by.get("near_dup", 0),
-        "survivors": int(table["survives"].sum()),
-        "dropped_quality": sum(n for r, n in by.items() if r not in ("exact_dup", "near_dup")),
-        "duplicate_groups": int(
-            table.filter(pl.col("duplicate_of").is_not_null())["group_id"].n_unique()
-        ),
-    }
+    """The whole image funnel (fetch, decode, quality, exact and near duplicates) plus groups."""
+    stats = funnel_from_reasons(table["reason"].to_list())
+    reasons = table["reason"].to_list()
+    stats["exact_dup"], stats["near_dup"] = reasons.count("exact_dup"), reasons.count("near_dup")
+    stats["survivors"] = int(table["survives"].sum())
+    stats["duplicate_groups"] = int(
+        table.filter(pl.col("duplicate_of").is_not_null())["group_id"].n_unique()
+    )
+    return stats

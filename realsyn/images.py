@@ -197,21 +197,23 @@ FETCH_ERRORS = {
 
 def image_stats(table: pl.DataFrame) -> dict[str, int]:
     """The funnel: total -> with bytes (fetched) -> decoded -> size/aspect filters -> kept."""
-    reasons = Counter(table["reason"].drop_nulls().to_list())
-    total = table.height
+    return funnel_from_reasons(table["reason"].to_list())
+
+
+def funnel_from_reasons(reasons_per_image: list[str | None]) -> dict[str, int]:
+    """Funnel counts from one reason per image (None = kept); dedup reasons count last."""
+    reasons = Counter(r for r in reasons_per_image if r is not None)
+    total = len(reasons_per_image)
     no_bytes = sum(n for r, n in reasons.items() if r in FETCH_ERRORS)
-    decode_failed = sum(
-        n
-        for r, n in reasons.items()
-        if r not in FETCH_ERRORS and r not in ("too_small", "bad_aspect")
-    )
+    later = ("too_small", "bad_aspect", "exact_dup", "near_dup")
+    decode_failed = sum(n for r, n in reasons.items() if r not in FETCH_ERRORS and r not in later)
     stats = {
         "total": total,
         "fetched": total - no_bytes,
         "decoded": total - no_bytes - decode_failed,
         "too_small": reasons.get("too_small", 0),
         "bad_aspect": reasons.get("bad_aspect", 0),
-        "kept": int((table["decision"] == "keep").sum()),
     }
+    stats["kept"] = total - sum(reasons.values())
     stats.update({f"dropped_{r}": n for r, n in sorted(reasons.items())})
     return stats

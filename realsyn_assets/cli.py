@@ -18,7 +18,16 @@ SHARD_FUNNELS = {
     "clean_images": ("total", "fetched", "decoded", "too_small", "bad_aspect", "kept"),
 }
 CORPUS_FUNNELS = {
-    "image_dedup": ("total", "dropped_quality", "exact_dup", "near_dup", "survivors"),
+    "image_dedup": (
+        "total",
+        "fetched",
+        "decoded",
+        "too_small",
+        "bad_aspect",
+        "exact_dup",
+        "near_dup",
+        "kept",
+    ),
 }
 # The event stream stays in the instance (and the UI); the terminal gets warnings and our lines.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

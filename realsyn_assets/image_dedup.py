@@ -21,6 +21,7 @@ from resources.storage import StorageResource
 
 ASSET = "image_dedup"
 STATE = "image_dedup_state"  # the persistent pHash index, edges and contents
+FUNNEL = ["total", "fetched", "decoded", "too_small", "bad_aspect", "exact_dup", "near_dup", "kept"]
 
 
 class ImageDedupConfig(dg.Config):
@@ -84,13 +85,6 @@ def image_dedup(
         "shards": len(frames),
         "shards_missing": len(missing),
     }
-    funnel = {
-        "total": table.height,
-        "after_quality": table.height - stats["dropped_quality"],
-        "exact_dup": stats["exact_dup"],
-        "near_dup": stats["near_dup"],
-        "survivors": stats["survivors"],
-    }
     manifest = write_partition(store, ASSET, None, {"survival": table}, info={"stats": stats})
     context.log.info(f"image_dedup: {stats}")
     return dg.MaterializeResult(
@@ -98,7 +92,7 @@ def image_dedup(
             **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
             "survival_ratio": dg.MetadataValue.float(stats["survivors"] / max(table.height, 1)),
             "hamming_radius": params.radius,
-            "funnel": dg.MetadataValue.md(funnel_markdown(funnel, "total", list(funnel))),
+            "funnel": dg.MetadataValue.md(funnel_markdown(stats, "total", FUNNEL)),
             "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, None))),
             "version": manifest["version"],
         },

@@ -84,7 +84,8 @@ def image_tables():
     corpus = LocalStorage(DEMO_CORPUS)
     shards = ["html/museum", "mmc4/demo-00000.jsonl", "obelics/demo-00000.parquet"]
     images = pl.concat(
-        curate_images(read_shard(corpus, s).tables()["items"], s, corpus, None).table for s in shards
+        curate_images(read_shard(corpus, s).tables()["items"], s, corpus, None).table
+        for s in shards
     )
     state, _ = update_index(
         PhashIndex.empty(), images.filter(pl.col("decision") == "keep"), DedupParams()

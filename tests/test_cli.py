@@ -33,7 +33,7 @@ def test_main_job_on_demo_corpus(tmp_path):
     assert totals[0] == ["12", "70", "25", "3"]  # raw_documents: docs, texts, images, rejected
     assert totals[1] == ["25", "24", "23", "1", "1", "21"]  # clean_images funnel
     corpus = next(line for line in out.splitlines() if line.startswith("corpus "))
-    assert corpus.split()[1:] == ["25", "4", "11", "2", "8"]  # image_dedup
+    assert corpus.split()[1:] == ["25", "24", "23", "1", "1", "11", "2", "8"]  # image_dedup
     assert "dagster dev -w workspace.yaml" in out
     docs = read_partition_table(
         LocalStorage(tmp_path / "data"), "raw_documents", "html/museum", "documents"
