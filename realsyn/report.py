@@ -27,3 +27,18 @@ def preview_markdown(records: Sequence[Mapping], columns: Sequence[str], width: 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in records]
     return "\n".join(lines)
+
+
+def histogram_markdown(values: Sequence[float], edges: Sequence[float], label: str) -> str:
+    """A Markdown histogram: one row per bin [edge_i, edge_i+1), with a bar of block characters."""
+    counts = [0] * (len(edges) - 1)
+    for v in values:
+        for i in range(len(edges) - 1):
+            if edges[i] <= v < edges[i + 1]:
+                counts[i] += 1
+                break
+    peak = max(counts) or 1
+    lines = [f"| {label} | count | |", "|---|---:|---|"]
+    for i, n in enumerate(counts):
+        lines.append(f"| {edges[i]:g}–{edges[i + 1]:g} | {n:,} | {'█' * round(20 * n / peak)} |")
+    return "\n".join(lines)

@@ -213,3 +213,70 @@ IMAGE_DEDUP_REASONS = ("exact_dup", "near_dup")
 def image_blob_key(sha256: str) -> str:
     """Content-addressed image bytes: stored once however often an image occurs."""
     return f"image_blobs/{sha256[:2]}/{sha256}"
+
+
+# --- sentences ---------------------------------------------------------------------------------
+
+SENTENCES_SCHEMA: dict[str, pl.DataType] = {
+    "sentence_id": pl.String(),
+    "doc_id": pl.String(),
+    "position": pl.Int32(),
+    "sentence_index": pl.Int32(),
+    "shard": pl.String(),
+    "text": pl.String(),
+    "n_words": pl.Int32(),
+    "n_chars": pl.Int32(),
+    "has_url": pl.Boolean(),
+    "has_emoji": pl.Boolean(),
+    "n_objects": pl.Int16(),
+    "n_relations": pl.Int16(),
+    "has_action": pl.Boolean(),
+    "null_words": pl.Int16(),
+    "parse_status": pl.String(),
+    "decision": pl.String(),
+    "reason": pl.String(),
+}
+"""One row per sentence split from a text item of ``raw_documents``.
+
+``sentence_id`` = blake2b of (doc_id, item position, sentence index): stable across runs.
+Scores are stored for every sentence (the parse for those up to ``parse_max_words`` words), so
+thresholds re-decide without re-scoring. ``parse_status``: ``parsed``, ``no_linkage``,
+``timeout`` (the parser's time limit), ``too_long`` (not parsed), ``unavailable`` (no parser
+installed: the CAT rule is not applied). Every status but ``parsed`` fails CAT.
+"""
+
+SENTENCE_REASONS = (
+    "has_url",
+    "has_emoji",
+    "too_few_words",
+    "too_many_words",
+    "cat_low_complexity",
+    "cat_no_action",
+)
+PARSE_STATUSES = ("parsed", "no_linkage", "timeout", "too_long", "unavailable")
+
+SENTENCE_SEMANTICS_SCHEMA: dict[str, pl.DataType] = {
+    "sentence_id": pl.String(),
+    "shard": pl.String(),
+    "text": pl.String(),
+    "entropy": pl.Float64(),
+    "perplexity": pl.Float64(),
+    "decision": pl.String(),
+    "reason": pl.String(),
+}
+"""The semantic filter over the quality-kept sentences of a shard: word-frequency entropy
+(natural log, frequencies over the whole corpus) and language-model perplexity (null when no
+model is configured: that filter is then not applied, and says so)."""
+
+SEMANTIC_REASONS = ("low_entropy", "perplexity_too_low", "perplexity_too_high")
+
+SENTENCE_DEDUP_SCHEMA: dict[str, pl.DataType] = {
+    "sentence_id": pl.String(),
+    "shard": pl.String(),
+    "norm_key": pl.String(),
+    "duplicate_of": pl.String(),
+    "survives": pl.Boolean(),
+    "reason": pl.String(),
+}
+"""Exact duplicates (after normalising case, whitespace and punctuation) across all shards,
+among sentences that passed the quality and semantic filters."""

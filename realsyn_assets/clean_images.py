@@ -3,7 +3,7 @@
 import dagster as dg
 
 from checks.dagster_checks import check_results, check_specs
-from checks.suites import CLEAN_IMAGES_SUITE
+from checks.image_suites import CLEAN_IMAGES_SUITE
 from realsyn.image_decode import DecodeParams
 from realsyn.images import ImageFilterParams, curate_images
 from realsyn.report import funnel_markdown, preview_markdown

@@ -16,6 +16,23 @@ from pathlib import Path
 SHARD_FUNNELS = {
     "raw_documents": ("documents", "text_items", "image_refs", "rejected_records"),
     "clean_images": ("total", "fetched", "decoded", "too_small", "bad_aspect", "kept"),
+    "sentences": (
+        "total",
+        "dropped_has_url",
+        "dropped_has_emoji",
+        "dropped_too_few_words",
+        "dropped_too_many_words",
+        "dropped_cat_low_complexity",
+        "dropped_cat_no_action",
+        "kept",
+    ),
+    "sentence_semantics": (
+        "total",
+        "dropped_low_entropy",
+        "dropped_perplexity_too_low",
+        "dropped_perplexity_too_high",
+        "kept",
+    ),
 }
 CORPUS_FUNNELS = {
     "image_dedup": (
@@ -28,6 +45,7 @@ CORPUS_FUNNELS = {
         "near_dup",
         "kept",
     ),
+    "sentence_dedup": ("total", "exact_dup", "survivors"),
 }
 # The event stream stays in the instance (and the UI); the terminal gets warnings and our lines.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -44,9 +62,10 @@ def _stats(storage, asset: str, partition: str | None) -> dict:
 
 def _print_table(title: str, rows: dict[str, dict], columns: tuple[str, ...]) -> None:
     width = max([len(r) for r in rows] + [5])
-    col_w = max(10, *(len(c) for c in columns))
+    names = [c.removeprefix("dropped_") for c in columns]
+    col_w = max(9, *(len(n) for n in names))
     print(f"\n{title}")
-    print(f"{'':<{width}}  " + "  ".join(f"{c:>{col_w}}" for c in columns))
+    print(f"{'':<{width}}  " + "  ".join(f"{n:>{col_w}}" for n in names))
     totals = dict.fromkeys(columns, 0)
     for name, row in rows.items():
         for c in columns:
@@ -72,6 +91,7 @@ def run_main_job(argv: list[str] | None = None) -> int:
 
     from realsyn.readers import discover_shards
     from realsyn_assets.definitions import defs
+    from realsyn_assets.jobs import MAIN_JOB_PLAN
     from realsyn_assets.partitions import shard_partitions
 
     corpus = defs.resources["corpus"].get()
@@ -85,7 +105,11 @@ def run_main_job(argv: list[str] | None = None) -> int:
         instance.add_dynamic_partitions(shard_partitions.name, new)
     failed = []
     started = time.perf_counter()
-    steps = [("ingest_shards", shard) for shard in shards] + [("corpus_wide", None)]
+    steps = [
+        (job, shard)
+        for job, per_shard in MAIN_JOB_PLAN
+        for shard in (shards if per_shard else [None])
+    ]
     for n, (job_name, shard) in enumerate(steps, 1):
         t0 = time.perf_counter()
         result = defs.resolve_job_def(job_name).execute_in_process(

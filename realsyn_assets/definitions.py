@@ -6,16 +6,26 @@ import dagster as dg
 
 from realsyn_assets.clean_images import clean_images
 from realsyn_assets.image_dedup import image_dedup
-from realsyn_assets.jobs import corpus_job, ingest_job
+from realsyn_assets.jobs import JOBS
 from realsyn_assets.raw_documents import raw_documents
 from realsyn_assets.sensors import new_shard_sensor
+from realsyn_assets.sentences import sentences
 from realsyn_assets.settings import Settings
+from realsyn_assets.text_corpus import sentence_dedup, sentence_semantics, word_frequencies
 
 settings = Settings.from_env(os.environ)
 
 defs = dg.Definitions(
-    assets=[raw_documents, clean_images, image_dedup],
-    jobs=[ingest_job, corpus_job],
+    assets=[
+        raw_documents,
+        clean_images,
+        image_dedup,
+        sentences,
+        word_frequencies,
+        sentence_semantics,
+        sentence_dedup,
+    ],
+    jobs=JOBS,
     sensors=[new_shard_sensor],
     resources=settings.resources(),
 )

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from checks.dagster_checks import check_results, check_specs
-from checks.suites import IMAGE_DEDUP_SUITE
+from checks.image_suites import IMAGE_DEDUP_SUITE
 from realsyn.dedup import DedupParams, PhashIndex, dedup_stats, group_images, update_index
 from realsyn.report import funnel_markdown
 from realsyn.storage import (

@@ -6,6 +6,8 @@
 ``REALSYN_S3_ACCESS_KEY_ID``, ``REALSYN_S3_SECRET_ACCESS_KEY``  passed as ``dg.EnvVar`` (never
 stored in config); unset means boto3's default credential chain.
 ``REALSYN_FETCH_IMAGES``  ``1`` to fetch URL images over the network (off: recorded not_fetched)
+``REALSYN_LANGUAGE_MODEL``  causal LM for the perplexity filter: a name (``gpt2-large``) or a
+local directory; unset: the filter is not applied (and reported so)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import dagster as dg
 
 from resources.fetcher import ImageFetcherResource
 from resources.storage import StorageResource
+from resources.text_models import CatParserResource, LanguageModelResource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CORPUS = REPO_ROOT / "demo" / "corpus"
@@ -31,6 +34,7 @@ class Settings:
     s3_region: str | None
     s3_keys_from_env: bool
     fetch_images: bool
+    language_model: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -41,6 +45,7 @@ class Settings:
             s3_region=env.get("REALSYN_S3_REGION") or None,
             s3_keys_from_env=bool(env.get("REALSYN_S3_ACCESS_KEY_ID")),
             fetch_images=env.get("REALSYN_FETCH_IMAGES", "").lower() in ("1", "true", "yes"),
+            language_model=env.get("REALSYN_LANGUAGE_MODEL") or None,
         )
 
     def storage_resource(self, root: str) -> StorageResource:
@@ -59,4 +64,6 @@ class Settings:
             "storage": self.storage_resource(self.data_root),
             "corpus": self.storage_resource(self.corpus_root),
             "fetcher": ImageFetcherResource(enabled=self.fetch_images),
+            "cat_parser": CatParserResource(),
+            "language_model": LanguageModelResource(model=self.language_model),
         }

@@ -13,12 +13,35 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "[realsyn] creating virtual environment in $venv"
   "$py" -m venv "$venv"
 fi
+# CMU link-grammar (the CAT rule's parser) comes from Debian's packages; its Python module is
+# built for the system's Python 3.11, which is ABI-compatible with ours: link only that module
+# into the venv (not the whole dist-packages folder, whose other packages would shadow ours).
+lg=/usr/lib/python3/dist-packages/linkgrammar
+if [ ! -d "$lg" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "[realsyn] installing link-grammar from Debian's packages"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      python3-link-grammar link-grammar-dictionaries-en) >/dev/null 2>&1 \
+    || echo "[realsyn] WARNING: could not install link-grammar; the CAT filter will be reported as not applied"
+fi
+site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+if [ -d "$lg" ] && "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  mkdir -p "$venv/system-linkgrammar"
+  ln -sfn "$lg" "$venv/system-linkgrammar/linkgrammar"
+  echo "$venv/system-linkgrammar" > "$site/realsyn-linkgrammar.pth"
+fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[realsyn] installing dependencies (a few minutes on a fresh machine)"
   start=$(date +%s)
-  "$venv/bin/python" -m pip install -q --upgrade pip setuptools wheel
-  "$venv/bin/python" -m pip install -q torch==2.14.1 torchvision==0.29.1
-  "$venv/bin/python" -m pip install -q -e "$root[dev]"
+  log="$venv/install.log"
+  : > "$log"
+  set -f  # "$root[dev]" below must not be globbed
+  for args in "--upgrade pip setuptools wheel" "torch==2.14.1 torchvision==0.29.1" "-e $root[dev]"; do
+    # shellcheck disable=SC2086
+    if ! "$venv/bin/python" -m pip install $args >>"$log" 2>&1; then
+      grep -v "is ignored" "$log" | tail -40; echo "[realsyn] pip install $args failed (log: $log)"; exit 1
+    fi
+  done
+  set +f
   echo "$want" > "$stamp"
   echo "[realsyn] installed in $(( $(date +%s) - start )) s"
 else

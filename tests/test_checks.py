@@ -72,7 +72,7 @@ def test_text_item_without_text_fails_well_formed(good_tables):
 
 # --- clean_images and image_dedup --------------------------------------------------------------
 
-from checks.suites import CLEAN_IMAGES_SUITE, IMAGE_DEDUP_SUITE  # noqa: E402
+from checks.image_suites import CLEAN_IMAGES_SUITE, IMAGE_DEDUP_SUITE  # noqa: E402
 from realsyn.dedup import DedupParams, PhashIndex, group_images, update_index  # noqa: E402
 from realsyn.images import curate_images  # noqa: E402
 

@@ -1,0 +1,105 @@
+"""sentences: split a shard's text into sentences; URL/emoji/length/CAT quality filter."""
+
+import dagster as dg
+
+from checks.dagster_checks import check_results, check_specs
+from checks.text_suites import SENTENCES_SUITE
+from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
+from realsyn.schemas import SENTENCE_REASONS
+from realsyn.sentences import SentenceParams, curate_sentences
+from realsyn.storage import partition_prefix, read_partition_table, write_partition
+from realsyn_assets.partitions import shard_partitions
+from realsyn_assets.progress import progress_logger
+from realsyn_assets.raw_documents import raw_documents
+from resources.storage import StorageResource
+from resources.text_models import CatParserResource
+
+ASSET = "sentences"
+LENGTH_BINS = [0, 3, 5, 10, 20, 40, 82, 200, 10**6]
+
+
+class SentencesConfig(dg.Config):
+    min_words: int = SentenceParams.min_words
+    max_words: int = SentenceParams.max_words
+    min_complexity: int = SentenceParams.min_complexity
+    require_action: bool = SentenceParams.require_action
+    parse_max_words: int = SentenceParams.parse_max_words
+
+
+@dg.asset(
+    name=ASSET,
+    partitions_def=shard_partitions,
+    deps=[raw_documents],
+    check_specs=check_specs(ASSET, SENTENCES_SUITE),
+    code_version="1",
+    group_name="text",
+    kinds={"parquet", "python"},
+)
+def sentences(
+    context: dg.AssetExecutionContext,
+    config: SentencesConfig,
+    storage: StorageResource,
+    cat_parser: CatParserResource,
+) -> dg.MaterializeResult:
+    """Sentences of one shard with provenance, quality scores and keep/drop with a reason."""
+    shard = context.partition_key
+    store = storage.get()
+    params = SentenceParams(
+        config.min_words,
+        config.max_words,
+        config.min_complexity,
+        config.require_action,
+        config.parse_max_words,
+    )
+    items = read_partition_table(store, "raw_documents", shard, "items")
+    parser = cat_parser.get()
+    if parser is None:
+        context.log.warning(f"CAT rule not applied: {cat_parser.unavailable_reason()}")
+    result = curate_sentences(
+        items,
+        shard,
+        parser,
+        params,
+        progress=progress_logger(context.log.info, f"{shard} sentences parsed"),
+        workers=cat_parser.workers,
+    )
+    table, stats = result.table, {**result.stats, "vocabulary": result.word_counts.height}
+    manifest = write_partition(
+        store,
+        ASSET,
+        shard,
+        {"sentences": table, "word_counts": result.word_counts},
+        info={"stats": stats, "cat_applied": result.cat_applied},
+    )
+    context.log.info(f"{shard}: {stats}")
+    total = max(stats["total"], 1)
+    sample = table.sample(min(table.height, 8), seed=0) if table.height else table
+    return dg.MaterializeResult(
+        metadata={
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            "kept_ratio": dg.MetadataValue.float(stats["kept"] / total),
+            "cat_applied": result.cat_applied,
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    stats, "total", ["total", *[f"dropped_{r}" for r in SENTENCE_REASONS], "kept"]
+                )
+            ),
+            "length_histogram": dg.MetadataValue.md(
+                histogram_markdown(table["n_words"].to_list(), LENGTH_BINS, "words")
+            ),
+            "examples": dg.MetadataValue.md(
+                preview_markdown(
+                    sample.sort("decision").to_dicts(), ["decision", "reason", "text"], width=90
+                )
+            ),
+            "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, shard))),
+            "version": manifest["version"],
+        },
+        data_version=dg.DataVersion(manifest["version"]),
+        check_results=check_results(
+            ASSET,
+            SENTENCES_SUITE,
+            {"sentences": table},
+            {"min_words": config.min_words, "max_words": config.max_words},
+        ),
+    )

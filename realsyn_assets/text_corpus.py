@@ -1,0 +1,175 @@
+"""Corpus-wide text assets: word frequencies (for entropy), the semantic filter per shard,
+and exact sentence de-duplication across shards."""
+
+import dagster as dg
+import polars as pl
+
+from checks.dagster_checks import check_results, check_specs
+from checks.text_suites import SENTENCE_DEDUP_SUITE, SENTENCE_SEMANTICS_SUITE
+from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
+from realsyn.schemas import SEMANTIC_REASONS
+from realsyn.semantic import SemanticParams, score_semantics, word_probabilities
+from realsyn.storage import (
+    PartitionNotFound,
+    partition_prefix,
+    read_partition_table,
+    write_partition,
+)
+from realsyn.text_dedup import dedup_sentences
+from realsyn_assets.partitions import shard_partitions
+from realsyn_assets.progress import progress_logger
+from realsyn_assets.sentences import sentences
+from resources.storage import StorageResource
+from resources.text_models import LanguageModelResource
+
+
+def _materialized(context, store, asset: str, table: str) -> tuple[list[pl.DataFrame], list[str]]:
+    frames, missing = [], []
+    for shard in sorted(context.instance.get_dynamic_partitions(shard_partitions.name)):
+        try:
+            frames.append(read_partition_table(store, asset, shard, table))
+        except PartitionNotFound:
+            missing.append(shard)
+    if missing:
+        context.log.warning(f"{len(missing)} shard(s) have no {asset} yet: {missing[:10]}")
+    if not frames:
+        raise dg.Failure(description=f"no {asset} partition is materialized yet")
+    return frames, missing
+
+
+@dg.asset(deps=[sentences], code_version="1", group_name="text", kinds={"parquet"})
+def word_frequencies(
+    context: dg.AssetExecutionContext, storage: StorageResource
+) -> dg.MaterializeResult:
+    """Word counts and probabilities over every sentence of every shard (for the entropy filter)."""
+    store = storage.get()
+    frames, missing = _materialized(context, store, "sentences", "word_counts")
+    table = word_probabilities(pl.concat(frames)).sort(["count", "word"], descending=[True, False])
+    manifest = write_partition(
+        store, "word_frequencies", None, {"words": table}, info={"shards": len(frames)}
+    )
+    top = table.head(15).to_dicts()
+    return dg.MaterializeResult(
+        metadata={
+            "vocabulary": dg.MetadataValue.int(table.height),
+            "total_words": dg.MetadataValue.int(int(table["count"].sum())),
+            "shards": dg.MetadataValue.int(len(frames)),
+            "shards_missing": dg.MetadataValue.int(len(missing)),
+            "top_words": dg.MetadataValue.md(preview_markdown(top, ["word", "count", "p"])),
+            "version": manifest["version"],
+        },
+        data_version=dg.DataVersion(manifest["version"]),
+    )
+
+
+class SentenceSemanticsConfig(dg.Config):
+    min_entropy: float = SemanticParams.min_entropy
+    min_perplexity: float = SemanticParams.min_perplexity
+    max_perplexity: float = SemanticParams.max_perplexity
+
+
+@dg.asset(
+    partitions_def=shard_partitions,
+    deps=[sentences, word_frequencies],
+    check_specs=check_specs("sentence_semantics", SENTENCE_SEMANTICS_SUITE),
+    code_version="1",
+    group_name="text",
+    kinds={"parquet", "pytorch"},
+)
+def sentence_semantics(
+    context: dg.AssetExecutionContext,
+    config: SentenceSemanticsConfig,
+    storage: StorageResource,
+    language_model: LanguageModelResource,
+) -> dg.MaterializeResult:
+    """Entropy and perplexity of a shard's quality-kept sentences, and the semantic decision."""
+    shard = context.partition_key
+    store = storage.get()
+    params = SemanticParams(config.min_entropy, config.min_perplexity, config.max_perplexity)
+    kept = read_partition_table(store, "sentences", shard, "sentences").filter(
+        pl.col("decision") == "keep"
+    )
+    probabilities = read_partition_table(store, "word_frequencies", None, "words")
+    scorer = language_model.get()
+    if scorer is None:
+        context.log.warning("perplexity filter not applied: no language model configured")
+    table = score_semantics(
+        kept,
+        probabilities,
+        scorer,
+        params,
+        progress_logger(context.log.info, f"{shard} perplexity"),
+    )
+    stats = {"total": table.height, "kept": int((table["decision"] == "keep").sum())}
+    stats.update({f"dropped_{r}": int((table["reason"] == r).sum()) for r in SEMANTIC_REASONS})
+    manifest = write_partition(
+        store,
+        "sentence_semantics",
+        shard,
+        {"semantics": table},
+        info={"stats": stats, "perplexity_applied": scorer is not None},
+    )
+    entropy = table["entropy"].to_list()
+    return dg.MaterializeResult(
+        metadata={
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            "perplexity_applied": scorer is not None,
+            "language_model": language_model.model or "none",
+            "entropy_median": dg.MetadataValue.float(float(table["entropy"].median() or 0.0)),
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    stats, "total", ["total", *[f"dropped_{r}" for r in SEMANTIC_REASONS], "kept"]
+                )
+            ),
+            "entropy_histogram": dg.MetadataValue.md(
+                histogram_markdown(entropy, [0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2, 10], "entropy")
+            ),
+            "location": dg.MetadataValue.path(
+                store.uri(partition_prefix("sentence_semantics", shard))
+            ),
+            "version": manifest["version"],
+        },
+        data_version=dg.DataVersion(manifest["version"]),
+        check_results=check_results(
+            "sentence_semantics", SENTENCE_SEMANTICS_SUITE, {"semantics": table}, vars(params)
+        ),
+    )
+
+
+@dg.asset(
+    deps=[sentence_semantics],
+    check_specs=check_specs("sentence_dedup", SENTENCE_DEDUP_SUITE),
+    code_version="1",
+    group_name="text",
+    kinds={"parquet"},
+)
+def sentence_dedup(
+    context: dg.AssetExecutionContext, storage: StorageResource
+) -> dg.MaterializeResult:
+    """Exact duplicates (normalised text) among kept sentences across all shards."""
+    store = storage.get()
+    frames, missing = _materialized(context, store, "sentence_semantics", "semantics")
+    kept = pl.concat(frames).filter(pl.col("decision") == "keep")
+    table = dedup_sentences(kept)
+    stats = {
+        "total": table.height,
+        "exact_dup": int((~table["survives"]).sum()),
+        "survivors": int(table["survives"].sum()),
+        "shards": len(frames),
+        "shards_missing": len(missing),
+    }
+    manifest = write_partition(
+        store, "sentence_dedup", None, {"survival": table}, info={"stats": stats}
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(stats, "total", ["total", "exact_dup", "survivors"])
+            ),
+            "location": dg.MetadataValue.path(store.uri(partition_prefix("sentence_dedup", None))),
+            "version": manifest["version"],
+        },
+        data_version=dg.DataVersion(manifest["version"]),
+        check_results=check_results("sentence_dedup", SENTENCE_DEDUP_SUITE, {"survival": table}),
+    )
