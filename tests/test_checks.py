@@ -142,3 +142,79 @@ def test_bounds_check_uses_the_run_parameters(image_tables):
     check = IMAGE_CHECKS["clean_images_kept_within_bounds"]
     assert run_check(check, image_tables, {"min_side": 100}).passed
     assert not run_check(check, image_tables, {"min_side": 10_000}).passed
+
+
+# --- sentences, sentence_semantics, sentence_dedup --------------------------------------------
+
+from checks.text_suites import (  # noqa: E402
+    SENTENCE_DEDUP_SUITE,
+    SENTENCE_SEMANTICS_SUITE,
+    SENTENCES_SUITE,
+)
+from realsyn.cat import CatParser  # noqa: E402
+from realsyn.semantic import SemanticParams, decide_semantic  # noqa: E402
+from realsyn.sentences import curate_sentences  # noqa: E402
+from realsyn.text_dedup import dedup_sentences  # noqa: E402
+
+TEXT_CHECKS = {c.name: c for c in SENTENCES_SUITE + SENTENCE_SEMANTICS_SUITE + SENTENCE_DEDUP_SUITE}
+
+
+@pytest.fixture(scope="module")
+def text_tables():
+    corpus = LocalStorage(DEMO_CORPUS)
+    items = read_shard(corpus, "mmc4/demo-00000.jsonl").tables()["items"]
+    sentences = curate_sentences(items, "mmc4/demo-00000.jsonl", CatParser()).table
+    kept = sentences.filter(pl.col("decision") == "keep")
+    semantics = decide_semantic(
+        kept.select("sentence_id", "shard", "text").with_columns(
+            pl.lit(0.5).alias("entropy"), pl.lit(100.0).alias("perplexity")
+        ),
+        SemanticParams(),
+    )
+    doubled = pl.concat([kept, kept.with_columns(pl.col("sentence_id") + "x")])
+    survival = dedup_sentences(doubled)
+    return {"sentences": sentences, "semantics": semantics, "survival": survival}
+
+
+def test_text_checks_pass_on_real_tables(text_tables):
+    for check in TEXT_CHECKS.values():
+        outcome = run_check(check, text_tables)
+        assert outcome.passed, (check.name, outcome.observed)
+
+
+def _break_text(t, name):
+    s, sem, sur = t["sentences"], t["semantics"], t["survival"]
+    keep = pl.col("decision") == "keep"
+    if name == "sentences_word_counts_within_bounds":
+        s = s.with_columns(
+            pl.when(keep).then(pl.lit(500)).otherwise(pl.col("n_words")).alias("n_words")
+        )
+    elif name == "sentences_no_url_or_emoji_kept":
+        s = s.with_columns(pl.lit(True).alias("has_emoji"))
+    elif name == "sentences_ids_unique":
+        s = pl.concat([s, s.head(1)])
+    elif name == "sentences_provenance_complete":
+        s = s.with_columns(pl.lit(None, dtype=pl.String).alias("doc_id"))
+    elif name == "sentences_decision_consistent":
+        s = s.with_columns(pl.lit("keep").alias("decision"))
+    elif name == "sentences_cat_applied":
+        s = s.with_columns(pl.lit("unavailable").alias("parse_status"))
+    elif name == "sentence_semantics_entropy_above_threshold":
+        sem = sem.with_columns(pl.lit(0.01).alias("entropy"))
+    elif name == "sentence_semantics_perplexity_in_band":
+        sem = sem.with_columns(pl.lit(5000.0).alias("perplexity"))
+    elif name == "sentence_semantics_perplexity_applied":
+        sem = sem.with_columns(pl.lit(None, dtype=pl.Float64).alias("perplexity"))
+    elif name == "sentence_semantics_decision_consistent":
+        sem = sem.with_columns(pl.lit("drop").alias("decision"))
+    elif name == "sentence_dedup_ids_unique":
+        sur = pl.concat([sur, sur.head(1)])
+    elif name == "sentence_dedup_duplicates_point_to_survivors":
+        sur = sur.with_columns(pl.lit(True).alias("survives"))
+    return {"sentences": s, "semantics": sem, "survival": sur}
+
+
+@pytest.mark.parametrize("name", sorted(TEXT_CHECKS))
+def test_each_text_check_fails_on_a_crafted_frame(text_tables, name):
+    outcome = run_check(TEXT_CHECKS[name], _break_text(text_tables, name))
+    assert not outcome.passed, name

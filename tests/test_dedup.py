@@ -87,7 +87,12 @@ def test_exact_duplicates_across_shards_keep_the_smallest_id():
     assert rows["y:1"]["reason"] == "exact_dup"
     assert rows["w:1"]["reason"] == "too_small" and not rows["w:1"]["survives"]
     stats = dedup_stats(table)
-    assert (stats["total"], stats["too_small"], stats["exact_dup"], stats["near_dup"]) == (4, 1, 1, 0)
+    assert (stats["total"], stats["too_small"], stats["exact_dup"], stats["near_dup"]) == (
+        4,
+        1,
+        1,
+        0,
+    )
     assert stats["kept"] == stats["survivors"] == 2 and stats["duplicate_groups"] == 1
 
 

@@ -17,6 +17,10 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "raw_documents",
         "clean_images",
         "image_dedup",
+        "sentences",
+        "word_frequencies",
+        "sentence_semantics",
+        "sentence_dedup",
     }
     assert {c.name for c in graph.asset_check_keys} == {
         "raw_documents_doc_ids_unique",
@@ -30,10 +34,27 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "image_dedup_image_ids_unique",
         "image_dedup_duplicates_point_to_survivors",
         "image_dedup_reason_consistent",
+        "sentences_word_counts_within_bounds",
+        "sentences_no_url_or_emoji_kept",
+        "sentences_ids_unique",
+        "sentences_provenance_complete",
+        "sentences_decision_consistent",
+        "sentences_cat_applied",
+        "sentence_semantics_entropy_above_threshold",
+        "sentence_semantics_perplexity_in_band",
+        "sentence_semantics_perplexity_applied",
+        "sentence_semantics_decision_consistent",
+        "sentence_dedup_ids_unique",
+        "sentence_dedup_duplicates_point_to_survivors",
     }
     assert [s.name for s in defs.sensors] == ["new_shard_sensor"]
-    assert {j.name for j in defs.jobs} == {"ingest_shards", "corpus_wide"}
-    assert set(defs.resources) == {"storage", "corpus", "fetcher"}
+    assert {j.name for j in defs.jobs} == {
+        "ingest_shards",
+        "corpus_stats",
+        "semantic_shards",
+        "corpus_dedup",
+    }
+    assert set(defs.resources) == {"storage", "corpus", "fetcher", "cat_parser", "language_model"}
     dg.Definitions.validate_loadable(defs)
 
 
