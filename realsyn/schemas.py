@@ -240,9 +240,10 @@ SENTENCES_SCHEMA: dict[str, pl.DataType] = {
 
 ``sentence_id`` = blake2b of (doc_id, item position, sentence index): stable across runs.
 Scores are stored for every sentence (the parse for those up to ``parse_max_words`` words), so
-thresholds re-decide without re-scoring. ``parse_status``: ``parsed``, ``no_linkage``,
+thresholds re-decide without re-scoring. ``parse_status``: ``parsed``, ``parsed_clauses`` (no
+linkage for the whole sentence; its clauses were scored, see ``realsyn.cat``), ``no_linkage``,
 ``timeout`` (the parser's time limit), ``too_long`` (not parsed), ``unavailable`` (no parser
-installed: the CAT rule is not applied). Every status but ``parsed`` fails CAT.
+installed: the CAT rule is not applied). ``no_linkage``, ``timeout``, ``too_long`` fail CAT.
 """
 
 SENTENCE_REASONS = (
@@ -253,7 +254,7 @@ SENTENCE_REASONS = (
     "cat_low_complexity",
     "cat_no_action",
 )
-PARSE_STATUSES = ("parsed", "no_linkage", "timeout", "too_long", "unavailable")
+PARSE_STATUSES = ("parsed", "parsed_clauses", "no_linkage", "timeout", "too_long", "unavailable")
 
 SENTENCE_SEMANTICS_SCHEMA: dict[str, pl.DataType] = {
     "sentence_id": pl.String(),

@@ -120,6 +120,14 @@ def score_cat(
     for r, score in zip(todo, scores, strict=True):
         if score is not None and score.timed_out:
             r["parse_status"] = "timeout"
+        elif score is not None and score.clauses:
+            r.update(
+                n_objects=score.n_objects,
+                n_relations=score.n_relations,
+                has_action=score.has_action,
+                null_words=score.null_words,
+                parse_status="parsed_clauses",
+            )
         elif score is not None:
             r.update(
                 n_objects=score.n_objects,
@@ -132,7 +140,7 @@ def score_cat(
 
 def decide_sentences(table: pl.DataFrame, params: SentenceParams) -> pl.DataFrame:
     """(Re)derive decision/reason from stored scores. Unparsed sentences (no parser) pass CAT."""
-    parsed = pl.col("parse_status") == "parsed"
+    parsed = pl.col("parse_status").is_in(["parsed", "parsed_clauses"])
     no_cat = pl.col("parse_status") == "unavailable"
     reason = (
         pl.when(pl.col("has_url"))
