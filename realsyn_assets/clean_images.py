@@ -5,13 +5,14 @@ import dagster as dg
 from checks.dagster_checks import check_results, check_specs
 from checks.image_suites import CLEAN_IMAGES_SUITE
 from realsyn.image_decode import DecodeParams
-from realsyn.images import ImageFilterParams, curate_images
+from realsyn.images import ImageFilterParams, curate_images, decide_images, image_stats
 from realsyn.report import funnel_markdown, preview_markdown
 from realsyn.schemas import image_blob_key
 from realsyn.storage import partition_prefix, read_partition_table, write_partition
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.raw_documents import raw_documents
+from realsyn_assets.rescoring import stored_scores, upstream_version
 from resources.fetcher import ImageFetcherResource
 from resources.storage import StorageResource
 
@@ -46,25 +47,41 @@ def clean_images(
     """Every image of one shard: bytes, format, size, hashes, keep/drop with a reason."""
     shard = context.partition_key
     store = storage.get()
-    items = read_partition_table(store, "raw_documents", shard, "items")
-    result = curate_images(
-        items,
-        shard,
-        corpus.get(),
-        fetcher.get(),
-        DecodeParams(max_pixels=config.max_pixels, max_bytes=config.max_bytes),
-        ImageFilterParams(config.min_side, config.max_aspect),
-        progress=progress_logger(context.log.info, f"{shard} images decoded"),
-        workers=config.decode_workers,
+    filters = ImageFilterParams(config.min_side, config.max_aspect)
+    scoring_key = {
+        "raw_documents": upstream_version(store, "raw_documents", shard),
+        "max_pixels": config.max_pixels,
+        "max_bytes": config.max_bytes,
+        "fetcher": fetcher.enabled,
+    }
+    stored = stored_scores(store, ASSET, shard, "images", scoring_key)
+    if stored is not None:  # only thresholds changed: re-decide, no fetching or decoding
+        context.log.info(f"{shard}: scores unchanged, re-deciding with {filters}")
+        table = decide_images(stored, filters)
+        stats = {**image_stats(table), "blobs_written": 0, "rescored": 0}
+    else:
+        items = read_partition_table(store, "raw_documents", shard, "items")
+        result = curate_images(
+            items,
+            shard,
+            corpus.get(),
+            fetcher.get(),
+            DecodeParams(max_pixels=config.max_pixels, max_bytes=config.max_bytes),
+            filters,
+            progress=progress_logger(context.log.info, f"{shard} images decoded"),
+            workers=config.decode_workers,
+        )
+        new_blobs = 0
+        for sha, data in sorted(result.blobs.items()):
+            key = image_blob_key(sha)
+            if not store.exists(key):  # content-addressed: each distinct image stored once
+                store.write_bytes(key, data)
+                new_blobs += 1
+        table = result.table
+        stats = {**result.stats, "blobs_written": new_blobs, "rescored": 1}
+    manifest = write_partition(
+        store, ASSET, shard, {"images": table}, info={"stats": stats, "scoring_key": scoring_key}
     )
-    new_blobs = 0
-    for sha, data in sorted(result.blobs.items()):
-        key = image_blob_key(sha)
-        if not store.exists(key):  # content-addressed: each distinct image stored once
-            store.write_bytes(key, data)
-            new_blobs += 1
-    table, stats = result.table, {**result.stats, "blobs_written": new_blobs}
-    manifest = write_partition(store, ASSET, shard, {"images": table}, info={"stats": stats})
     context.log.info(f"{shard}: {stats}")
     kept = table.filter(table["decision"] == "keep").head(5).to_dicts()
     dropped = table.filter(table["decision"] == "drop").head(8).to_dicts()

@@ -6,11 +6,12 @@ from checks.dagster_checks import check_results, check_specs
 from checks.text_suites import SENTENCES_SUITE
 from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
 from realsyn.schemas import SENTENCE_REASONS
-from realsyn.sentences import SentenceParams, curate_sentences
+from realsyn.sentences import SentenceParams, curate_sentences, decide_sentences, sentence_stats
 from realsyn.storage import partition_prefix, read_partition_table, write_partition
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.raw_documents import raw_documents
+from realsyn_assets.rescoring import stored_scores, upstream_version
 from resources.storage import StorageResource
 from resources.text_models import CatParserResource
 
@@ -51,25 +52,42 @@ def sentences(
         config.require_action,
         config.parse_max_words,
     )
-    items = read_partition_table(store, "raw_documents", shard, "items")
     parser = cat_parser.get()
     if parser is None:
         context.log.warning(f"CAT rule not applied: {cat_parser.unavailable_reason()}")
-    result = curate_sentences(
-        items,
-        shard,
-        parser,
-        params,
-        progress=progress_logger(context.log.info, f"{shard} sentences parsed"),
-        workers=cat_parser.workers,
-    )
-    table, stats = result.table, {**result.stats, "vocabulary": result.word_counts.height}
+    scoring_key = {
+        "raw_documents": upstream_version(store, "raw_documents", shard),
+        "parse_max_words": config.parse_max_words,
+        "parser": list(parser.settings) if parser else None,
+    }
+    stored = stored_scores(store, ASSET, shard, "sentences", scoring_key)
+    if stored is not None:  # only thresholds changed: re-decide, no splitting or parsing
+        context.log.info(f"{shard}: scores unchanged, re-deciding with {params}")
+        table = decide_sentences(stored, params)
+        word_counts = read_partition_table(store, ASSET, shard, "word_counts")
+    else:
+        items = read_partition_table(store, "raw_documents", shard, "items")
+        result = curate_sentences(
+            items,
+            shard,
+            parser,
+            params,
+            progress=progress_logger(context.log.info, f"{shard} sentences parsed"),
+            workers=cat_parser.workers,
+        )
+        table, word_counts = result.table, result.word_counts
+    cat_applied = parser is not None
+    stats = {
+        **sentence_stats(table),
+        "vocabulary": word_counts.height,
+        "rescored": int(stored is None),
+    }
     manifest = write_partition(
         store,
         ASSET,
         shard,
-        {"sentences": table, "word_counts": result.word_counts},
-        info={"stats": stats, "cat_applied": result.cat_applied},
+        {"sentences": table, "word_counts": word_counts},
+        info={"stats": stats, "cat_applied": cat_applied, "scoring_key": scoring_key},
     )
     context.log.info(f"{shard}: {stats}")
     total = max(stats["total"], 1)
@@ -78,7 +96,7 @@ def sentences(
         metadata={
             **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
             "kept_ratio": dg.MetadataValue.float(stats["kept"] / total),
-            "cat_applied": result.cat_applied,
+            "cat_applied": cat_applied,
             "funnel": dg.MetadataValue.md(
                 funnel_markdown(
                     stats, "total", ["total", *[f"dropped_{r}" for r in SENTENCE_REASONS], "kept"]

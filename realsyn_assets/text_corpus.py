@@ -8,7 +8,7 @@ from checks.dagster_checks import check_results, check_specs
 from checks.text_suites import SENTENCE_DEDUP_SUITE, SENTENCE_SEMANTICS_SUITE
 from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
 from realsyn.schemas import SEMANTIC_REASONS
-from realsyn.semantic import SemanticParams, score_semantics, word_probabilities
+from realsyn.semantic import SemanticParams, decide_semantic, score_semantics, word_probabilities
 from realsyn.storage import (
     PartitionNotFound,
     partition_prefix,
@@ -18,6 +18,7 @@ from realsyn.storage import (
 from realsyn.text_dedup import dedup_sentences
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
+from realsyn_assets.rescoring import stored_scores, upstream_version
 from realsyn_assets.sentences import sentences
 from resources.storage import StorageResource
 from resources.text_models import LanguageModelResource
@@ -86,28 +87,42 @@ def sentence_semantics(
     shard = context.partition_key
     store = storage.get()
     params = SemanticParams(config.min_entropy, config.min_perplexity, config.max_perplexity)
-    kept = read_partition_table(store, "sentences", shard, "sentences").filter(
-        pl.col("decision") == "keep"
-    )
-    probabilities = read_partition_table(store, "word_frequencies", None, "words")
+    scoring_key = {
+        "sentences": upstream_version(store, "sentences", shard),
+        "word_frequencies": upstream_version(store, "word_frequencies", None),
+        "language_model": language_model.model,
+    }
     scorer = language_model.get()
     if scorer is None:
         context.log.warning("perplexity filter not applied: no language model configured")
-    table = score_semantics(
-        kept,
-        probabilities,
-        scorer,
-        params,
-        progress_logger(context.log.info, f"{shard} perplexity"),
-    )
+    stored = stored_scores(store, "sentence_semantics", shard, "semantics", scoring_key)
+    if stored is not None:  # only thresholds changed: re-decide, no language-model pass
+        table = decide_semantic(stored, params)
+    else:
+        kept = read_partition_table(store, "sentences", shard, "sentences").filter(
+            pl.col("decision") == "keep"
+        )
+        probabilities = read_partition_table(store, "word_frequencies", None, "words")
+        table = score_semantics(
+            kept,
+            probabilities,
+            scorer,
+            params,
+            progress_logger(context.log.info, f"{shard} perplexity"),
+        )
     stats = {"total": table.height, "kept": int((table["decision"] == "keep").sum())}
     stats.update({f"dropped_{r}": int((table["reason"] == r).sum()) for r in SEMANTIC_REASONS})
+    stats["rescored"] = int(stored is None)
     manifest = write_partition(
         store,
         "sentence_semantics",
         shard,
         {"semantics": table},
-        info={"stats": stats, "perplexity_applied": scorer is not None},
+        info={
+            "stats": stats,
+            "perplexity_applied": scorer is not None,
+            "scoring_key": scoring_key,
+        },
     )
     entropy = table["entropy"].to_list()
     return dg.MaterializeResult(
