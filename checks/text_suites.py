@@ -152,7 +152,7 @@ SENTENCE_DEDUP_SUITE: tuple[CheckDef, ...] = (
     CheckDef(
         name="sentence_dedup_duplicates_point_to_survivors",
         table="survival",
-        description="duplicate_of always names a surviving sentence with the same normalised text.",
+        description="duplicate_of always names a surviving sentence; survivors' texts differ.",
         expectations=lambda t, p: [
             Expect(
                 "ExpectColumnValuesToBeInSet",

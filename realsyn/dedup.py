@@ -177,8 +177,18 @@ def update_index(
     return PhashIndex(contents, edges, search_radius, index), stats
 
 
-def group_images(images: pl.DataFrame, state: PhashIndex, params: DedupParams) -> pl.DataFrame:
-    """Every clean_images row -> survives / duplicate_of / reason (``IMAGE_DEDUP_SCHEMA``)."""
+def group_images(
+    images: pl.DataFrame,
+    state: PhashIndex,
+    params: DedupParams,
+    semantic_pairs: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Every clean_images row -> survives / duplicate_of / reason (``IMAGE_DEDUP_SCHEMA``).
+
+    ``semantic_pairs`` (``sha_a``, ``sha_b``: contents whose embeddings are near duplicates)
+    join groups too. A member's reason says how it relates to its representative: same bytes
+    (``exact_dup``), pHash within the radius (``near_dup``), else ``semantic_dup``.
+    """
     kept = images.filter(pl.col("decision") == "keep")
     active = kept.select("sha256").unique().join(state.contents, on="sha256", how="left")
     if active["label"].null_count():
@@ -190,9 +200,15 @@ def group_images(images: pl.DataFrame, state: PhashIndex, params: DedupParams) -
     edges = state.edges.filter(pl.col("distance") <= params.radius)
     ea = [pos.get(int(a), -1) for a in edges["a"].to_list()]
     eb = [pos.get(int(b), -1) for b in edges["b"].to_list()]
-    pairs = np.array(
-        [(x, y) for x, y in zip(ea, eb, strict=True) if x >= 0 and y >= 0], dtype=np.int64
-    )
+    pair_list = [(x, y) for x, y in zip(ea, eb, strict=True) if x >= 0 and y >= 0]
+    if semantic_pairs is not None and semantic_pairs.height:
+        sha_pos = {sha: i for i, sha in enumerate(active["sha256"].to_list())}
+        pair_list += [
+            (sha_pos[a], sha_pos[b])
+            for a, b in semantic_pairs.select("sha_a", "sha_b").iter_rows()
+            if a in sha_pos and b in sha_pos
+        ]
+    pairs = np.array(pair_list, dtype=np.int64).reshape(-1, 2)
     n = len(labels)
     if len(pairs):
         graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
@@ -208,7 +224,15 @@ def group_images(images: pl.DataFrame, state: PhashIndex, params: DedupParams) -
     reps = (
         ranked.group_by("component", maintain_order=True)
         .first()
-        .select("component", pl.col("image_id").alias("rep_id"), pl.col("sha256").alias("rep_sha"))
+        .select(
+            "component",
+            pl.col("image_id").alias("rep_id"),
+            pl.col("sha256").alias("rep_sha"),
+            pl.col("phash").alias("rep_phash"),
+        )
+    )
+    distance = (
+        pl.col("phash").xor(pl.col("rep_phash")).map_batches(_popcount, return_dtype=pl.Int64)
     )
     kept_out = ranked.join(reps, on="component").select(
         "image_id",
@@ -224,7 +248,9 @@ def group_images(images: pl.DataFrame, state: PhashIndex, params: DedupParams) -
         .then(None)
         .when(pl.col("sha256") == pl.col("rep_sha"))
         .then(pl.lit("exact_dup"))
-        .otherwise(pl.lit("near_dup"))
+        .when(distance <= params.radius)
+        .then(pl.lit("near_dup"))
+        .otherwise(pl.lit("semantic_dup"))
         .alias("reason"),
     )
     dropped = images.filter(pl.col("decision") != "keep").select(
@@ -240,11 +266,18 @@ def group_images(images: pl.DataFrame, state: PhashIndex, params: DedupParams) -
     return out.select(list(IMAGE_DEDUP_SCHEMA))
 
 
+def _popcount(series: pl.Series) -> pl.Series:
+    values = series.cast(pl.UInt64).to_numpy()
+    bits = np.unpackbits(values.astype(">u8").view(np.uint8).reshape(-1, 8), axis=1)
+    return pl.Series(bits.sum(axis=1).astype(np.int64))
+
+
 def dedup_stats(table: pl.DataFrame) -> dict[str, int]:
     """The whole image funnel (fetch, decode, quality, exact and near duplicates) plus groups."""
     stats = funnel_from_reasons(table["reason"].to_list())
     reasons = table["reason"].to_list()
-    stats["exact_dup"], stats["near_dup"] = reasons.count("exact_dup"), reasons.count("near_dup")
+    for reason in ("exact_dup", "near_dup", "semantic_dup"):
+        stats[reason] = reasons.count(reason)
     stats["survivors"] = int(table["survives"].sum())
     stats["duplicate_groups"] = int(
         table.filter(pl.col("duplicate_of").is_not_null())["group_id"].n_unique()

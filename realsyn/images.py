@@ -205,7 +205,7 @@ def funnel_from_reasons(reasons_per_image: list[str | None]) -> dict[str, int]:
     reasons = Counter(r for r in reasons_per_image if r is not None)
     total = len(reasons_per_image)
     no_bytes = sum(n for r, n in reasons.items() if r in FETCH_ERRORS)
-    later = ("too_small", "bad_aspect", "exact_dup", "near_dup")
+    later = ("too_small", "bad_aspect", "exact_dup", "near_dup", "semantic_dup")
     decode_failed = sum(n for r, n in reasons.items() if r not in FETCH_ERRORS and r not in later)
     stats = {
         "total": total,

@@ -203,11 +203,12 @@ IMAGE_DEDUP_SCHEMA: dict[str, pl.DataType] = {
 """For every image of every shard: does it survive quality and redundancy filtering?
 
 ``reason`` is null for survivors, else the clean_images reason, ``exact_dup`` (same SHA-256 as
-its representative) or ``near_dup`` (pHash within the Hamming radius, transitively).
+its representative), ``near_dup`` (pHash within the Hamming radius of it) or ``semantic_dup``
+(joined through embedding similarity); groups are transitive over all three kinds of edge.
 ``group_id`` is the representative's ``image_id`` for every member of a duplicate group.
 """
 
-IMAGE_DEDUP_REASONS = ("exact_dup", "near_dup")
+IMAGE_DEDUP_REASONS = ("exact_dup", "near_dup", "semantic_dup")
 
 
 def image_blob_key(sha256: str) -> str:
@@ -279,5 +280,37 @@ SENTENCE_DEDUP_SCHEMA: dict[str, pl.DataType] = {
     "survives": pl.Boolean(),
     "reason": pl.String(),
 }
-"""Exact duplicates (after normalising case, whitespace and punctuation) across all shards,
+"""Exact duplicates (after normalising case, whitespace and punctuation) and, when sentence
+embeddings exist, semantic duplicates (cosine >= threshold, transitively) across all shards,
 among sentences that passed the quality and semantic filters."""
+
+SENTENCE_DEDUP_REASONS = ("exact_dup", "semantic_dup")
+
+
+# --- retrieval ---------------------------------------------------------------------------------
+
+RETRIEVAL_SCHEMA: dict[str, pl.DataType] = {
+    "image_id": pl.String(),
+    "shard": pl.String(),
+    "sha256": pl.String(),
+    "raw_image_url": pl.String(),
+    "doc_id": pl.String(),
+    "position": pl.Int32(),
+    "text1": pl.String(),
+    "text2": pl.String(),
+    "text3": pl.String(),
+    "sentence_id1": pl.String(),
+    "sentence_id2": pl.String(),
+    "sentence_id3": pl.String(),
+    "score1": pl.Float32(),
+    "score2": pl.Float32(),
+    "score3": pl.Float32(),
+    "cluster_id": pl.Int64(),
+    "n_candidates": pl.Int64(),
+    "short_reason": pl.String(),
+    "model": pl.String(),
+}
+"""One row per surviving image of a shard: its 3 most similar realistic sentences (text1 best)
+from the whole corpus by hierarchical retrieval, their cosine scores, the nearest sentence
+cluster, how many sentences were scored, and the model identity. ``short_reason`` is set when
+fewer than 3 sentences were available (``cluster_too_small``)."""

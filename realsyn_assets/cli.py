@@ -33,6 +33,7 @@ SHARD_FUNNELS = {
         "dropped_perplexity_too_high",
         "kept",
     ),
+    "retrieval_pairs": ("images", "short", "mean_candidates"),
 }
 CORPUS_FUNNELS = {
     "image_dedup": (
@@ -43,9 +44,11 @@ CORPUS_FUNNELS = {
         "bad_aspect",
         "exact_dup",
         "near_dup",
+        "semantic_dup",
         "kept",
     ),
-    "sentence_dedup": ("total", "exact_dup", "survivors"),
+    "sentence_dedup": ("total", "exact_dup", "semantic_dup", "survivors"),
+    "sentence_clusters": ("sentences", "clusters", "min_size", "median_size", "max_size"),
 }
 # The event stream stays in the instance (and the UI); the terminal gets warnings and our lines.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -5,9 +5,11 @@ import os
 import dagster as dg
 
 from realsyn_assets.clean_images import clean_images
+from realsyn_assets.embeddings import image_embeddings, sentence_embeddings
 from realsyn_assets.image_dedup import image_dedup
 from realsyn_assets.jobs import JOBS
 from realsyn_assets.raw_documents import raw_documents
+from realsyn_assets.retrieval import retrieval_pairs, sentence_clusters
 from realsyn_assets.sensors import new_shard_sensor
 from realsyn_assets.sentences import sentences
 from realsyn_assets.settings import Settings
@@ -24,6 +26,10 @@ defs = dg.Definitions(
         word_frequencies,
         sentence_semantics,
         sentence_dedup,
+        image_embeddings,
+        sentence_embeddings,
+        sentence_clusters,
+        retrieval_pairs,
     ],
     jobs=JOBS,
     sensors=[new_shard_sensor],

@@ -1,6 +1,7 @@
 """image_dedup: exact and perceptual duplicates across all shards; who survives."""
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from checks.dagster_checks import check_results, check_specs
@@ -17,16 +18,29 @@ from realsyn.storage import (
 )
 from realsyn_assets.clean_images import clean_images
 from realsyn_assets.partitions import shard_partitions
+from realsyn_assets.vectors import is_random_model, load_all_vectors, semantic_pairs_by_key
 from resources.storage import StorageResource
 
 ASSET = "image_dedup"
 STATE = "image_dedup_state"  # the persistent pHash index, edges and contents
-FUNNEL = ["total", "fetched", "decoded", "too_small", "bad_aspect", "exact_dup", "near_dup", "kept"]
+FUNNEL = [
+    "total",
+    "fetched",
+    "decoded",
+    "too_small",
+    "bad_aspect",
+    "exact_dup",
+    "near_dup",
+    "semantic_dup",
+    "kept",
+]
 
 
 class ImageDedupConfig(dg.Config):
     hamming_radius: int = DedupParams.radius
     neighbours: int = DedupParams.neighbours
+    semantic_threshold: float = 0.95  # cosine of image embeddings; > 1 disables
+    use_embeddings: bool = True
 
 
 def _load_state(store) -> PhashIndex:
@@ -44,7 +58,7 @@ def _load_state(store) -> PhashIndex:
 
 @dg.asset(
     name=ASSET,
-    deps=[clean_images],
+    deps=[clean_images, "image_embeddings"],
     check_specs=check_specs(ASSET, IMAGE_DEDUP_SUITE),
     code_version="1",
     group_name="images",
@@ -78,9 +92,26 @@ def image_dedup(
         info={"search_radius": state.search_radius},
         files={"phash.usearch": state.index_bytes()},
     )
-    table = group_images(images, state, params)
+    semantic = None
+    if config.use_embeddings and config.semantic_threshold <= 1.0:
+        keys, vectors, model = load_all_vectors(context, store, "image_embeddings")
+        if model is None:
+            context.log.warning("no image_embeddings yet: semantic image dedup not applied")
+        elif is_random_model(model):
+            context.log.warning(f"{model} has random weights: semantic image dedup not applied")
+        else:
+            kept_shas = set(kept["sha256"].to_list())
+            mask = np.array([k in kept_shas for k in keys["key"].to_list()], dtype=bool)
+            pairs = semantic_pairs_by_key(
+                keys["key"].filter(pl.Series(mask)).to_list(),
+                vectors[mask],
+                config.semantic_threshold,
+            )
+            semantic = pairs.rename({"a": "sha_a", "b": "sha_b"})
+    table = group_images(images, state, params, semantic)
     stats = {
         **dedup_stats(table),
+        "semantic_pairs": semantic.height if semantic is not None else 0,
         **index_stats,
         "shards": len(frames),
         "shards_missing": len(missing),
@@ -92,6 +123,8 @@ def image_dedup(
             **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
             "survival_ratio": dg.MetadataValue.float(stats["survivors"] / max(table.height, 1)),
             "hamming_radius": params.radius,
+            "semantic_threshold": config.semantic_threshold,
+            "semantic_applied": semantic is not None,
             "funnel": dg.MetadataValue.md(funnel_markdown(stats, "total", FUNNEL)),
             "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, None))),
             "version": manifest["version"],

@@ -1,41 +1,56 @@
 """Jobs, and the order in which the main job runs them.
 
 Per-shard work and corpus-wide steps alternate: the entropy filter needs word frequencies over
-every shard, and the cross-shard de-duplications need every shard's survivors.
+every shard, the cross-shard de-duplications need every shard's survivors, retrieval needs the
+sentence clusters of the whole pool.
 """
 
 import dagster as dg
 
 from realsyn_assets.partitions import shard_partitions
 
-ingest_job = dg.define_asset_job(
-    "ingest_shards",
-    selection=dg.AssetSelection.assets("raw_documents", "clean_images", "sentences"),
-    partitions_def=shard_partitions,
-    description="Per shard: parse documents, clean images, split and quality-filter sentences.",
-)
-corpus_stats_job = dg.define_asset_job(
-    "corpus_stats",
-    selection=dg.AssetSelection.assets("image_dedup", "word_frequencies"),
-    description="Across shards: image de-duplication and corpus word frequencies.",
-)
-semantics_job = dg.define_asset_job(
-    "semantic_shards",
-    selection=dg.AssetSelection.assets("sentence_semantics"),
-    partitions_def=shard_partitions,
-    description="Per shard: entropy and perplexity filter (needs corpus_stats).",
-)
-corpus_dedup_job = dg.define_asset_job(
-    "corpus_dedup",
-    selection=dg.AssetSelection.assets("sentence_dedup"),
-    description="Across shards: exact sentence de-duplication.",
-)
 
-JOBS = [ingest_job, corpus_stats_job, semantics_job, corpus_dedup_job]
-# (job name, runs once per shard?) in the order the main job runs them
-MAIN_JOB_PLAN = [
-    ("ingest_shards", True),
-    ("corpus_stats", False),
-    ("semantic_shards", True),
-    ("corpus_dedup", False),
+def _job(name: str, assets: list[str], per_shard: bool, description: str):
+    return dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets(*assets),
+        partitions_def=shard_partitions if per_shard else None,
+        description=description,
+    )
+
+
+ingest_job = _job(
+    "ingest_shards",
+    ["raw_documents", "clean_images", "image_embeddings", "sentences"],
+    True,
+    "Per shard: parse documents, clean and embed images, split and quality-filter sentences.",
+)
+JOBS = [
+    ingest_job,
+    _job(
+        "corpus_stats",
+        ["image_dedup", "word_frequencies"],
+        False,
+        "Across shards: image de-duplication and corpus word frequencies.",
+    ),
+    _job(
+        "semantic_shards",
+        ["sentence_semantics", "sentence_embeddings"],
+        True,
+        "Per shard: entropy/perplexity filter and sentence embeddings (needs corpus_stats).",
+    ),
+    _job(
+        "sentence_pool",
+        ["sentence_dedup", "sentence_clusters"],
+        False,
+        "Across shards: sentence de-duplication and k-means clustering of the sentence pool.",
+    ),
+    _job(
+        "retrieval_shards",
+        ["retrieval_pairs"],
+        True,
+        "Per shard: hierarchical retrieval of 3 sentences per surviving image.",
+    ),
 ]
+# (job name, runs once per shard?) in the order the main job runs them
+MAIN_JOB_PLAN = [(job.name, job.partitions_def is not None) for job in JOBS]

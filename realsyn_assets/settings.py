@@ -8,6 +8,8 @@ stored in config); unset means boto3's default credential chain.
 ``REALSYN_FETCH_IMAGES``  ``1`` to fetch URL images over the network (off: recorded not_fetched)
 ``REALSYN_LANGUAGE_MODEL``  causal LM for the perplexity filter: a name (``gpt2-large``) or a
 local directory; unset: the filter is not applied (and reported so)
+``REALSYN_CLIP_MODEL``, ``REALSYN_CLIP_PRETRAINED``, ``REALSYN_CLIP_CHECKPOINT``  the open_clip
+model (default ``realsyn-tiny`` with seeded random weights), a pretrained tag, or a local file
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from resources.clip_model import ClipModelResource
 from resources.fetcher import ImageFetcherResource
 from resources.storage import StorageResource
 from resources.text_models import CatParserResource, LanguageModelResource
@@ -35,6 +38,9 @@ class Settings:
     s3_keys_from_env: bool
     fetch_images: bool
     language_model: str | None
+    clip_model: str
+    clip_pretrained: str | None
+    clip_checkpoint: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -46,6 +52,9 @@ class Settings:
             s3_keys_from_env=bool(env.get("REALSYN_S3_ACCESS_KEY_ID")),
             fetch_images=env.get("REALSYN_FETCH_IMAGES", "").lower() in ("1", "true", "yes"),
             language_model=env.get("REALSYN_LANGUAGE_MODEL") or None,
+            clip_model=env.get("REALSYN_CLIP_MODEL") or "realsyn-tiny",
+            clip_pretrained=env.get("REALSYN_CLIP_PRETRAINED") or None,
+            clip_checkpoint=env.get("REALSYN_CLIP_CHECKPOINT") or None,
         )
 
     def storage_resource(self, root: str) -> StorageResource:
@@ -66,4 +75,9 @@ class Settings:
             "fetcher": ImageFetcherResource(enabled=self.fetch_images),
             "cat_parser": CatParserResource(),
             "language_model": LanguageModelResource(model=self.language_model),
+            "clip_model": ClipModelResource(
+                model_name=self.clip_model,
+                pretrained=self.clip_pretrained,
+                checkpoint_path=self.clip_checkpoint,
+            ),
         }

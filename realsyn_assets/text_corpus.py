@@ -20,6 +20,7 @@ from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.rescoring import stored_scores, upstream_version
 from realsyn_assets.sentences import sentences
+from realsyn_assets.vectors import is_random_model, load_all_vectors, semantic_pairs_by_key
 from resources.storage import StorageResource
 from resources.text_models import LanguageModelResource
 
@@ -151,25 +152,44 @@ def sentence_semantics(
     )
 
 
+class SentenceDedupConfig(dg.Config):
+    semantic_threshold: float = 0.95  # cosine of sentence embeddings; > 1 disables
+    use_embeddings: bool = True
+
+
 @dg.asset(
-    deps=[sentence_semantics],
+    deps=[sentence_semantics, "sentence_embeddings"],
     check_specs=check_specs("sentence_dedup", SENTENCE_DEDUP_SUITE),
     code_version="1",
     group_name="text",
     kinds={"parquet"},
 )
 def sentence_dedup(
-    context: dg.AssetExecutionContext, storage: StorageResource
+    context: dg.AssetExecutionContext, config: SentenceDedupConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
-    """Exact duplicates (normalised text) among kept sentences across all shards."""
+    """Exact (normalised text) and semantic (embedding) duplicates among kept sentences."""
     store = storage.get()
     frames, missing = _materialized(context, store, "sentence_semantics", "semantics")
     kept = pl.concat(frames).filter(pl.col("decision") == "keep")
-    table = dedup_sentences(kept)
+    semantic = None
+    if config.use_embeddings and config.semantic_threshold <= 1.0:
+        keys, vectors, model = load_all_vectors(context, store, "sentence_embeddings")
+        if model is None:
+            context.log.warning("no sentence_embeddings yet: semantic sentence dedup not applied")
+        elif is_random_model(model):
+            context.log.warning(f"{model} has random weights: semantic sentence dedup not applied")
+        else:
+            ids = keys["sentence_id"].to_list()
+            pairs = semantic_pairs_by_key(ids, vectors, config.semantic_threshold)
+            semantic = pairs.rename({"a": "id_a", "b": "id_b"})
+    table = dedup_sentences(kept, semantic)
+    reasons = table["reason"].to_list()
     stats = {
         "total": table.height,
-        "exact_dup": int((~table["survives"]).sum()),
+        "exact_dup": reasons.count("exact_dup"),
+        "semantic_dup": reasons.count("semantic_dup"),
         "survivors": int(table["survives"].sum()),
+        "semantic_pairs": semantic.height if semantic is not None else 0,
         "shards": len(frames),
         "shards_missing": len(missing),
     }
@@ -179,8 +199,10 @@ def sentence_dedup(
     return dg.MaterializeResult(
         metadata={
             **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            "semantic_threshold": config.semantic_threshold,
+            "semantic_applied": semantic is not None,
             "funnel": dg.MetadataValue.md(
-                funnel_markdown(stats, "total", ["total", "exact_dup", "survivors"])
+                funnel_markdown(stats, "total", ["total", "exact_dup", "semantic_dup", "survivors"])
             ),
             "location": dg.MetadataValue.path(store.uri(partition_prefix("sentence_dedup", None))),
             "version": manifest["version"],

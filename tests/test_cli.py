@@ -28,15 +28,18 @@ def test_main_job_on_demo_corpus(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert "10/10 run(s) succeeded" in out
+    assert "14/14 run(s) succeeded" in out
     totals = [line.split()[1:] for line in out.splitlines() if line.startswith("total")]
     assert totals[0] == ["12", "70", "25", "3"]  # raw_documents: docs, texts, images, rejected
     assert totals[1] == ["25", "24", "23", "1", "1", "21"]  # clean_images funnel
     assert totals[2] == ["77", "3", "0", "4", "0", "6", "4", "60"]  # sentences
     assert totals[3] == ["60", "7", "0", "0", "53"]  # sentence_semantics (no LM: not applied)
     corpus = [line.split()[1:] for line in out.splitlines() if line.startswith("corpus ")]
-    assert corpus[0] == ["25", "24", "23", "1", "1", "11", "2", "8"]  # image_dedup
-    assert corpus[1] == ["53", "31", "22"]  # sentence_dedup
+    # image_dedup (no semantic dedup with random CLIP weights)
+    assert corpus[0] == ["25", "24", "23", "1", "1", "11", "2", "0", "8"]
+    assert corpus[1] == ["53", "31", "0", "22"]  # sentence_dedup
+    assert corpus[2][:2] == ["22", "1"]  # sentence_clusters: 22 sentences, 1 cluster
+    assert totals[4] == ["8", "0", "88"]  # retrieval_pairs: every surviving image has 3 texts
     assert "dagster dev -w workspace.yaml" in out
     docs = read_partition_table(
         LocalStorage(tmp_path / "data"), "raw_documents", "html/museum", "documents"

@@ -21,6 +21,10 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "word_frequencies",
         "sentence_semantics",
         "sentence_dedup",
+        "image_embeddings",
+        "sentence_embeddings",
+        "sentence_clusters",
+        "retrieval_pairs",
     }
     assert {c.name for c in graph.asset_check_keys} == {
         "raw_documents_doc_ids_unique",
@@ -46,15 +50,31 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "sentence_semantics_decision_consistent",
         "sentence_dedup_ids_unique",
         "sentence_dedup_duplicates_point_to_survivors",
+        "image_embeddings_finite_unit_norm",
+        "image_embeddings_dimension_matches_model",
+        "sentence_embeddings_finite_unit_norm",
+        "sentence_embeddings_dimension_matches_model",
+        "sentence_clusters_every_sentence_assigned",
+        "retrieval_pairs_every_survivor_has_a_row",
+        "retrieval_pairs_three_texts",
+        "retrieval_pairs_scores_ordered",
     }
     assert [s.name for s in defs.sensors] == ["new_shard_sensor"]
     assert {j.name for j in defs.jobs} == {
         "ingest_shards",
         "corpus_stats",
         "semantic_shards",
-        "corpus_dedup",
+        "sentence_pool",
+        "retrieval_shards",
     }
-    assert set(defs.resources) == {"storage", "corpus", "fetcher", "cat_parser", "language_model"}
+    assert set(defs.resources) == {
+        "storage",
+        "corpus",
+        "fetcher",
+        "cat_parser",
+        "language_model",
+        "clip_model",
+    }
     dg.Definitions.validate_loadable(defs)
 
 

@@ -1,0 +1,156 @@
+"""open_clip models: loading (pretrained tag, local checkpoint, or seeded random init), identity,
+and batched L2-normalised encoding of images and texts.
+
+``realsyn-tiny`` (model_configs/realsyn-tiny.json: ViT with 3 layers of width 128, patch 32, a
+2-layer text tower, 64-d embeddings, ~4.3M parameters) is registered for tests and the demo: it
+runs at ~1,000 images/s on 2 CPU cores. Real runs name any open_clip architecture with a
+pretrained tag (needs network or the hub cache) or a local checkpoint path.
+
+The *identity* recorded with every vector is ``<model>@<weights>``: the pretrained tag, the first
+16 hex chars of the checkpoint file's SHA-256, or ``random-seed<N>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+CONFIG_DIR = Path(__file__).parent / "model_configs"
+_REGISTER_LOCK = threading.Lock()
+_registered = False
+
+
+def register_model_configs() -> None:
+    """Make the bundled architectures (``realsyn-tiny``) known to open_clip (idempotent)."""
+    global _registered
+    with _REGISTER_LOCK:
+        if not _registered:
+            import open_clip
+
+            open_clip.add_model_config(CONFIG_DIR)
+            _registered = True
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class ClipBundle:
+    model: object
+    preprocess: Callable
+    tokenizer: Callable
+    identity: str
+    device: str
+    embed_dim: int
+
+
+def load_clip(
+    model_name: str,
+    pretrained: str | None = None,
+    checkpoint_path: str | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+    seed: int = 0,
+) -> ClipBundle:
+    """Load an open_clip model for inference. ``checkpoint_path`` wins over ``pretrained``;
+    neither gives seeded random weights (tests, or before a model is trained)."""
+    import open_clip
+    import torch
+
+    register_model_configs()
+    if checkpoint_path:
+        weights = f"sha256:{file_sha256(checkpoint_path)[:16]}"
+        source = checkpoint_path
+    elif pretrained:
+        weights, source = pretrained, pretrained
+    else:
+        weights, source = f"random-seed{seed}", None
+        torch.manual_seed(seed)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        model_name, pretrained=source, device=device, precision=precision
+    )
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(model_name)
+    embed_dim = (
+        int(model.text_projection.shape[1])
+        if hasattr(model, "text_projection") and model.text_projection is not None
+        else int(open_clip.get_model_config(model_name)["embed_dim"])
+    )
+    return ClipBundle(model, preprocess, tokenizer, f"{model_name}@{weights}", device, embed_dim)
+
+
+def _decode(data: bytes, preprocess: Callable):
+    img = Image.open(io.BytesIO(data))
+    img.draft("RGB", (448, 448))  # JPEG DCT downscale: the model needs ~224 px
+    img = img.convert("RGB")
+    return preprocess(img)
+
+
+def encode_images(
+    bundle: ClipBundle,
+    payloads: Sequence[bytes],
+    batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+    decode_workers: int = 2,
+) -> np.ndarray:
+    """Unit-norm float32 image embeddings; decoding of batch i+1 overlaps encoding of batch i."""
+    import torch
+
+    out = np.zeros((len(payloads), bundle.embed_dim), dtype=np.float32)
+    if not payloads:
+        return out
+    batches = [
+        range(i, min(i + batch_size, len(payloads))) for i in range(0, len(payloads), batch_size)
+    ]
+    with ThreadPoolExecutor(max_workers=max(1, decode_workers)) as pool:
+
+        def prepare(rows: Iterable[int]):
+            return torch.stack(
+                list(pool.map(lambda i: _decode(payloads[i], bundle.preprocess), rows))
+            )
+
+        with ThreadPoolExecutor(max_workers=1) as prefetch, torch.inference_mode():
+            pending = prefetch.submit(prepare, batches[0])
+            for n, rows in enumerate(batches):
+                pixels = pending.result()
+                if n + 1 < len(batches):
+                    pending = prefetch.submit(prepare, batches[n + 1])
+                feats = bundle.model.encode_image(pixels.to(bundle.device))
+                feats = torch.nn.functional.normalize(feats.float(), dim=-1)
+                out[rows.start : rows.stop] = feats.cpu().numpy()
+                if progress:
+                    progress(rows.stop, len(payloads))
+    return out
+
+
+def encode_texts(
+    bundle: ClipBundle,
+    texts: Sequence[str],
+    batch_size: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Unit-norm float32 text embeddings (open_clip tokenizer; long texts are truncated)."""
+    import torch
+
+    out = np.zeros((len(texts), bundle.embed_dim), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            tokens = bundle.tokenizer(list(texts[start : start + batch_size])).to(bundle.device)
+            feats = torch.nn.functional.normalize(bundle.model.encode_text(tokens).float(), dim=-1)
+            out[start : start + len(feats)] = feats.cpu().numpy()
+            if progress:
+                progress(start + len(feats), len(texts))
+    return out

@@ -1,0 +1,160 @@
+"""Sentence clustering and RealSyn's hierarchical retrieval.
+
+Clustering: spherical k-means (faiss) on the unit sentence embeddings. The number of clusters
+follows the paper's ratio (0.84B sentences / 2M clusters = ~420 per cluster) unless set. It is
+fitted on at most ``max_points_per_centroid`` x k sampled points (faiss samples them with the
+seed), then every sentence is assigned to its nearest centroid in fixed-size batches, so memory
+stays bounded by one batch of similarities. Same seed, same input: same clusters.
+
+Retrieval: for each image, the ``clusters_searched`` nearest centroids (cosine, usearch), then
+exact cosine against those clusters' sentences. Work is done cluster by cluster: all images
+that search cluster c are scored against c's sentences in one matrix product, and per-image
+running top-k lists are merged. ``brute_force`` scores every sentence, for evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from usearch.index import Index
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    sentences_per_cluster: int = 420
+    n_clusters: int | None = None
+    iterations: int = 20
+    max_points_per_centroid: int = 256
+    seed: int = 0
+    assign_batch: int = 65_536
+
+    def k_for(self, n: int) -> int:
+        k = self.n_clusters or math.ceil(n / self.sentences_per_cluster)
+        return max(1, min(k, n))
+
+
+@dataclass
+class SentenceClusters:
+    centroids: np.ndarray  # (k, d) unit rows
+    labels: np.ndarray  # (n,) cluster of each input row
+    order: np.ndarray  # input rows sorted by cluster (stable)
+    offsets: np.ndarray  # (k + 1,): cluster c is order[offsets[c]:offsets[c + 1]]
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def fit_clusters(vectors: np.ndarray, params: ClusterParams) -> SentenceClusters:
+    import faiss
+
+    n, d = vectors.shape
+    k = params.k_for(n)
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    if k == 1:
+        centroids = _normalize(x.mean(axis=0, keepdims=True))
+    else:
+        kmeans = faiss.Kmeans(
+            d,
+            k,
+            niter=params.iterations,
+            seed=params.seed,
+            spherical=True,
+            verbose=False,
+            max_points_per_centroid=params.max_points_per_centroid,
+        )
+        kmeans.train(x)
+        centroids = _normalize(kmeans.centroids.astype(np.float32))
+    labels = assign_clusters(x, centroids, params.assign_batch)
+    order = np.argsort(labels, kind="stable")
+    offsets = np.searchsorted(labels[order], np.arange(k + 1))
+    return SentenceClusters(centroids, labels, order, offsets)
+
+
+def assign_clusters(vectors: np.ndarray, centroids: np.ndarray, batch: int = 65_536) -> np.ndarray:
+    labels = np.empty(len(vectors), dtype=np.int64)
+    for start in range(0, len(vectors), batch):
+        labels[start : start + batch] = np.argmax(
+            vectors[start : start + batch] @ centroids.T, axis=1
+        )
+    return labels
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    top_k: int = 3
+    clusters_searched: int = 1
+
+
+@dataclass
+class RetrievalResult:
+    indices: np.ndarray  # (m, top_k) rows of the cluster-sorted sentence matrix, -1 = none
+    scores: np.ndarray  # (m, top_k) cosine, -inf where none
+    cluster: np.ndarray  # (m,) the nearest cluster
+    candidates: np.ndarray  # (m,) sentences scored for each image
+
+
+def nearest_centroids(images: np.ndarray, centroids: np.ndarray, c: int) -> np.ndarray:
+    """(m, c) nearest centroid ids by cosine (usearch; exact for small k)."""
+    c = min(c, len(centroids))
+    index = Index(ndim=centroids.shape[1], metric="cos", dtype="f32")
+    index.add(np.arange(len(centroids)), centroids.astype(np.float32))
+    matches = index.search(images.astype(np.float32), c, exact=len(centroids) <= 100_000)
+    return np.asarray(matches.keys, dtype=np.int64).reshape(len(images), c)
+
+
+def _merge_topk(best_i, best_s, new_i, new_s, k):
+    cat_i = np.concatenate([best_i, new_i], axis=1)
+    cat_s = np.concatenate([best_s, new_s], axis=1)
+    top = np.argsort(-cat_s, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(cat_i, top, 1), np.take_along_axis(cat_s, top, 1)
+
+
+def retrieve(
+    images: np.ndarray,
+    sorted_sentences: np.ndarray,
+    clusters: SentenceClusters,
+    params: RetrievalParams,
+    progress: Callable[[int, int], None] | None = None,
+) -> RetrievalResult:
+    """Hierarchical top-k sentences for each image (indices into ``sorted_sentences``)."""
+    m, k = len(images), params.top_k
+    best_i = np.full((m, k), -1, dtype=np.int64)
+    best_s = np.full((m, k), -np.inf, dtype=np.float32)
+    candidates = np.zeros(m, dtype=np.int64)
+    if m == 0:
+        return RetrievalResult(best_i, best_s, np.zeros(0, dtype=np.int64), candidates)
+    near = nearest_centroids(images, clusters.centroids, params.clusters_searched)
+    todo = np.unique(near)
+    for done, c in enumerate(todo, 1):
+        rows = np.nonzero((near == c).any(axis=1))[0]
+        lo, hi = clusters.offsets[c], clusters.offsets[c + 1]
+        if hi > lo:
+            sims = images[rows] @ sorted_sentences[lo:hi].T  # one product per cluster
+            kk = min(k, hi - lo)
+            part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+            new_s = np.take_along_axis(sims, part, 1).astype(np.float32)
+            new_i = part + lo
+            best_i[rows], best_s[rows] = _merge_topk(best_i[rows], best_s[rows], new_i, new_s, k)
+            candidates[rows] += hi - lo
+        if progress:
+            progress(done, len(todo))
+    return RetrievalResult(best_i, best_s, near[:, 0], candidates)
+
+
+def brute_force(images: np.ndarray, sentences: np.ndarray, top_k: int = 3, batch: int = 1024):
+    """Exact top-k over every sentence: (indices, scores)."""
+    kk = min(top_k, len(sentences))
+    out_i = np.zeros((len(images), kk), dtype=np.int64)
+    out_s = np.zeros((len(images), kk), dtype=np.float32)
+    for start in range(0, len(images), batch):
+        sims = images[start : start + batch] @ sentences.T
+        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        part_s = np.take_along_axis(sims, part, 1)
+        order = np.argsort(-part_s, axis=1, kind="stable")
+        out_i[start : start + batch] = np.take_along_axis(part, order, 1)
+        out_s[start : start + batch] = np.take_along_axis(part_s, order, 1)
+    return out_i, out_s

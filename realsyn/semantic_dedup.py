@@ -1,0 +1,54 @@
+"""Near-duplicate pairs by cosine similarity of unit embeddings (usearch), and their groups.
+
+Pairs with cosine >= ``threshold`` are found with a usearch cosine index: exact (brute force,
+SIMD) up to ``EXACT_SEARCH_MAX`` vectors, HNSW beyond. Each query asks for ``k`` neighbours and
+is re-asked with 2k while all of them are above the threshold, so dense groups are not cut.
+Groups are connected components (scipy) of the pair graph: transitive, like the pHash groups.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from usearch.index import Index
+
+EXACT_SEARCH_MAX = 50_000
+
+
+def cosine_pairs(vectors: np.ndarray, threshold: float, k: int = 16) -> np.ndarray:
+    """(i, j, cosine) rows with i < j and cosine >= threshold, as a float64 array (m, 3)."""
+    n = len(vectors)
+    if n < 2:
+        return np.zeros((0, 3))
+    index = Index(ndim=vectors.shape[1], metric="cos", dtype="f32")
+    index.add(np.arange(n), vectors.astype(np.float32))
+    exact = n <= EXACT_SEARCH_MAX
+    todo, kk, found = np.arange(n), min(k, n), []
+    max_distance = 1.0 - threshold
+    while len(todo):
+        matches = index.search(vectors[todo].astype(np.float32), kk, exact=exact)
+        keys = np.asarray(matches.keys).reshape(len(todo), -1)
+        dist = np.asarray(matches.distances).reshape(len(todo), -1)
+        within = dist <= max_distance + 1e-6
+        rows, cols = np.nonzero(within & (keys != todo[:, None]))
+        a, b = todo[rows], keys[rows, cols].astype(np.int64)
+        found.append(np.stack([np.minimum(a, b), np.maximum(a, b), 1.0 - dist[rows, cols]], axis=1))
+        saturated = within.all(axis=1) & (kk < n)
+        todo, kk = todo[saturated], min(kk * 2, n)
+    pairs = np.concatenate(found) if found else np.zeros((0, 3))
+    if not len(pairs):
+        return pairs
+    _, unique = np.unique(pairs[:, :2].astype(np.int64), axis=0, return_index=True)
+    return pairs[np.sort(unique)]
+
+
+def components(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Component label per node for an undirected pair list (i, j, ...)."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if not len(pairs):
+        return np.arange(n)
+    i, j = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]

@@ -1,0 +1,270 @@
+"""sentence_clusters (k-means over the sentence pool) and retrieval_pairs (3 texts per image)."""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from checks.dagster_checks import check_results, check_specs
+from checks.retrieval_suites import RETRIEVAL_PAIRS_SUITE, SENTENCE_CLUSTERS_SUITE
+from realsyn.embeddings import vectors_from_bytes, vectors_to_bytes
+from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
+from realsyn.retrieval import (
+    ClusterParams,
+    RetrievalParams,
+    SentenceClusters,
+    fit_clusters,
+    retrieve,
+)
+from realsyn.schemas import RETRIEVAL_SCHEMA, frame_from_rows
+from realsyn.storage import (
+    partition_prefix,
+    read_manifest,
+    read_partition_file,
+    read_partition_table,
+    write_partition,
+)
+from realsyn_assets.partitions import shard_partitions
+from realsyn_assets.progress import progress_logger
+from realsyn_assets.vectors import load_all_vectors
+from resources.storage import StorageResource
+
+
+class SentenceClustersConfig(dg.Config):
+    sentences_per_cluster: int = ClusterParams.sentences_per_cluster
+    n_clusters: int | None = None
+    iterations: int = ClusterParams.iterations
+    seed: int = ClusterParams.seed
+
+
+@dg.asset(
+    deps=["sentence_dedup", "sentence_embeddings"],
+    check_specs=check_specs("sentence_clusters", SENTENCE_CLUSTERS_SUITE),
+    code_version="1",
+    group_name="retrieval",
+    kinds={"faiss", "numpy"},
+    pool="embedding",
+)
+def sentence_clusters(
+    context: dg.AssetExecutionContext, config: SentenceClustersConfig, storage: StorageResource
+) -> dg.MaterializeResult:
+    """k-means over the surviving sentences' embeddings: centroids and cluster members."""
+    store = storage.get()
+    keys, vectors, model = load_all_vectors(context, store, "sentence_embeddings")
+    if model is None:
+        raise dg.Failure(description="no sentence_embeddings partition is materialized yet")
+    survival = read_partition_table(store, "sentence_dedup", None, "survival")
+    survivors = set(survival.filter(pl.col("survives"))["sentence_id"].to_list())
+    mask = np.array([sid in survivors for sid in keys["sentence_id"].to_list()], dtype=bool)
+    members = keys.filter(pl.Series(mask)).select("sentence_id", "shard")
+    x = vectors[mask]
+    texts = pl.concat(
+        read_partition_table(store, "sentence_semantics", shard, "semantics").select(
+            "sentence_id", "text"
+        )
+        for shard in members["shard"].unique().sort().to_list()
+    )
+    params = ClusterParams(
+        config.sentences_per_cluster, config.n_clusters, config.iterations, seed=config.seed
+    )
+    clusters = fit_clusters(x, params)
+    ordered = (
+        members[clusters.order]
+        .with_columns(pl.Series("cluster", clusters.labels[clusters.order]))
+        .join(texts, on="sentence_id", how="left", maintain_order="left")
+    )
+    sizes = np.diff(clusters.offsets)
+    k = len(clusters.centroids)
+    stats = {
+        "sentences": len(x),
+        "clusters": k,
+        "min_size": int(sizes.min()),
+        "median_size": int(np.median(sizes)),
+        "max_size": int(sizes.max()),
+    }
+    manifest = write_partition(
+        store,
+        "sentence_clusters",
+        None,
+        {"members": ordered},
+        info={"model": model, "stats": stats},
+        files={
+            "centroids.npy": vectors_to_bytes(clusters.centroids),
+            "vectors.npy": vectors_to_bytes(x[clusters.order]),
+            "offsets.npy": _int_bytes(clusters.offsets),
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **{k_: dg.MetadataValue.int(v) for k_, v in stats.items()},
+            "model": model,
+            "cluster_sizes": dg.MetadataValue.md(
+                histogram_markdown(
+                    sizes.tolist(), [0, 1, 2, 5, 10, 50, 100, 420, 1000, 10**9], "size"
+                )
+            ),
+            "version": manifest["version"],
+        },
+        data_version=dg.DataVersion(manifest["version"]),
+        check_results=check_results(
+            "sentence_clusters",
+            SENTENCE_CLUSTERS_SUITE,
+            {"members": ordered},
+            {"k": k, "survivors": len(survivors)},
+        ),
+    )
+
+
+def _int_bytes(a: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, a.astype(np.int64), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _load_clusters(store) -> tuple[SentenceClusters, np.ndarray, pl.DataFrame, str]:
+    import io
+
+    manifest = read_manifest(store, "sentence_clusters", None)
+    centroids = vectors_from_bytes(
+        read_partition_file(store, "sentence_clusters", None, "centroids.npy")
+    )
+    vectors = vectors_from_bytes(
+        read_partition_file(store, "sentence_clusters", None, "vectors.npy")
+    )
+    offsets = np.load(
+        io.BytesIO(read_partition_file(store, "sentence_clusters", None, "offsets.npy"))
+    )
+    members = read_partition_table(store, "sentence_clusters", None, "members")
+    labels = members["cluster"].to_numpy()
+    clusters = SentenceClusters(centroids, labels, np.arange(len(labels)), offsets)
+    return clusters, vectors, members, manifest["info"]["model"]
+
+
+class RetrievalConfig(dg.Config):
+    top_k: int = 3
+    clusters_searched: int = 1
+
+
+@dg.asset(
+    partitions_def=shard_partitions,
+    deps=["image_dedup", "image_embeddings", sentence_clusters],
+    check_specs=check_specs("retrieval_pairs", RETRIEVAL_PAIRS_SUITE),
+    code_version="1",
+    group_name="retrieval",
+    kinds={"parquet", "numpy"},
+)
+def retrieval_pairs(
+    context: dg.AssetExecutionContext, config: RetrievalConfig, storage: StorageResource
+) -> dg.MaterializeResult:
+    """Each surviving image of the shard with its 3 most similar sentences from the corpus."""
+    shard, store = context.partition_key, storage.get()
+    clusters, sentence_vectors, members, model = _load_clusters(store)
+    image_model = read_manifest(store, "image_embeddings", shard)["info"]["model"]
+    if image_model != model:
+        raise dg.Failure(
+            description=f"image_embeddings[{shard}] use {image_model}, the sentence clusters {model}"
+        )
+    survival = read_partition_table(store, "image_dedup", None, "survival")
+    images = (
+        read_partition_table(store, "clean_images", shard, "images")
+        .join(
+            survival.filter(pl.col("survives") & (pl.col("shard") == shard)).select("image_id"),
+            on="image_id",
+        )
+        .sort("image_id")
+    )
+    keys = read_partition_table(store, "image_embeddings", shard, "keys")["key"].to_list()
+    vectors = vectors_from_bytes(
+        read_partition_file(store, "image_embeddings", shard, "vectors.npy")
+    )
+    row_of = {k: i for i, k in enumerate(keys)}
+    image_vectors = (
+        vectors[[row_of[s] for s in images["sha256"].to_list()]]
+        if images.height
+        else np.zeros((0, vectors.shape[1]), np.float32)
+    )
+    params = RetrievalParams(config.top_k, config.clusters_searched)
+    result = retrieve(
+        image_vectors,
+        sentence_vectors,
+        clusters,
+        params,
+        progress_logger(context.log.info, f"{shard} clusters searched"),
+    )
+    ids, texts = members["sentence_id"].to_list(), members["text"].to_list()
+    rows = []
+    for n, image in enumerate(images.iter_rows(named=True)):
+        row = {
+            c: image.get(c)
+            for c in ("image_id", "shard", "sha256", "raw_image_url", "doc_id", "position")
+        }
+        for j in range(3):
+            idx = int(result.indices[n, j]) if j < result.indices.shape[1] else -1
+            if idx >= 0:
+                row[f"text{j + 1}"], row[f"sentence_id{j + 1}"] = texts[idx], ids[idx]
+                row[f"score{j + 1}"] = float(result.scores[n, j])
+        if row.get("text3") is None:
+            row["short_reason"] = "cluster_too_small"
+        row.update(
+            cluster_id=int(result.cluster[n]), n_candidates=int(result.candidates[n]), model=model
+        )
+        rows.append(row)
+    table = frame_from_rows(rows, RETRIEVAL_SCHEMA)
+    quantiles = (
+        {
+            f"score1_p{q}": float(np.quantile(table["score1"].drop_nulls().to_numpy(), q / 100))
+            for q in (10, 50, 90)
+        }
+        if table.height
+        else {}
+    )
+    stats = {
+        "images": table.height,
+        "short": int(table["short_reason"].is_not_null().sum()),
+        "mean_candidates": int(table["n_candidates"].mean() or 0),
+    }
+    manifest = write_partition(
+        store,
+        "retrieval_pairs",
+        shard,
+        {"pairs": table},
+        info={"stats": stats, "quantiles": quantiles, "model": model},
+    )
+    survivor_ids = images["image_id"].to_list()
+    return dg.MaterializeResult(
+        metadata={
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            **{k: dg.MetadataValue.float(v) for k, v in quantiles.items()},
+            "model": model,
+            "clusters_searched": params.clusters_searched,
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    {
+                        "surviving images": len(survivor_ids),
+                        "with 3 texts": table.height - stats["short"],
+                    },
+                    "surviving images",
+                    ["surviving images", "with 3 texts"],
+                )
+            ),
+            "preview": dg.MetadataValue.md(
+                preview_markdown(
+                    table.head(5).to_dicts(),
+                    ["raw_image_url", "text1", "score1", "text2", "text3"],
+                    width=50,
+                )
+            ),
+            "location": dg.MetadataValue.path(
+                store.uri(partition_prefix("retrieval_pairs", shard))
+            ),
+            "version": manifest["version"],
+        },
+        data_version=dg.DataVersion(manifest["version"]),
+        check_results=check_results(
+            "retrieval_pairs",
+            RETRIEVAL_PAIRS_SUITE,
+            {"pairs": table},
+            {"survivors": len(survivor_ids), "survivor_ids": survivor_ids},
+        ),
+    )

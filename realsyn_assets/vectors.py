@@ -1,0 +1,58 @@
+"""Reading every shard's embeddings back, for the corpus-wide steps."""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from realsyn.embeddings import vectors_from_bytes
+from realsyn.semantic_dedup import cosine_pairs
+from realsyn.storage import (
+    PartitionNotFound,
+    read_manifest,
+    read_partition_file,
+    read_partition_table,
+)
+from realsyn_assets.partitions import shard_partitions
+
+
+def load_all_vectors(context, store, asset: str) -> tuple[pl.DataFrame, np.ndarray, str | None]:
+    """(keys table with a ``shard`` column, vectors, model identity) over every shard that has
+    ``asset``; refuses to mix vectors of different models."""
+    tables, blocks, identities = [], [], set()
+    for shard in sorted(context.instance.get_dynamic_partitions(shard_partitions.name)):
+        try:
+            manifest = read_manifest(store, asset, shard)
+        except PartitionNotFound:
+            continue
+        identities.add(manifest["info"].get("model"))
+        tables.append(
+            read_partition_table(store, asset, shard, "keys").with_columns(shard=pl.lit(shard))
+        )
+        blocks.append(vectors_from_bytes(read_partition_file(store, asset, shard, "vectors.npy")))
+    if len(identities) > 1:
+        raise dg.Failure(
+            description=f"{asset} partitions were made by different models {sorted(identities)}: "
+            "re-materialize them with one model"
+        )
+    if not tables:
+        return pl.DataFrame(), np.zeros((0, 0), dtype=np.float32), None
+    return pl.concat(tables), np.concatenate(blocks), identities.pop()
+
+
+def semantic_pairs_by_key(keys: list[str], vectors: np.ndarray, threshold: float) -> pl.DataFrame:
+    """Pairs of distinct keys whose vectors have cosine >= threshold (one row per key pair)."""
+    unique, first = np.unique(np.asarray(keys, dtype=object), return_index=True)
+    pairs = cosine_pairs(vectors[first], threshold) if len(first) else np.zeros((0, 3))
+    return pl.DataFrame(
+        {
+            "a": [unique[int(i)] for i in pairs[:, 0]],
+            "b": [unique[int(j)] for j in pairs[:, 1]],
+            "cosine": pairs[:, 2],
+        },
+        schema={"a": pl.String, "b": pl.String, "cosine": pl.Float64},
+    )
+
+
+def is_random_model(identity: str) -> bool:
+    """Seeded random weights (see realsyn.clip): similarities mean nothing, so no semantic dedup."""
+    return "@random-seed" in identity
