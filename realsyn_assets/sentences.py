@@ -1,5 +1,7 @@
 """sentences: split a shard's text into sentences; URL/emoji/length/CAT quality filter."""
 
+from typing import Literal
+
 import dagster as dg
 
 from checks.dagster_checks import check_results, check_specs
@@ -25,6 +27,7 @@ class SentencesConfig(dg.Config):
     min_complexity: int = SentenceParams.min_complexity
     require_action: bool = SentenceParams.require_action
     parse_max_words: int = SentenceParams.parse_max_words
+    splitter: Literal["punkt", "pysbd"] = "punkt"
 
 
 @dg.asset(
@@ -51,6 +54,7 @@ def sentences(
         config.min_complexity,
         config.require_action,
         config.parse_max_words,
+        splitter=config.splitter,
     )
     parser = cat_parser.get()
     if parser is None:
@@ -58,6 +62,7 @@ def sentences(
     scoring_key = {
         "raw_documents": upstream_version(store, "raw_documents", shard),
         "parse_max_words": config.parse_max_words,
+        "splitter": config.splitter,
         "parser": list(parser.settings) if parser else None,
     }
     stored = stored_scores(store, ASSET, shard, "sentences", scoring_key)

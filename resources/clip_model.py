@@ -36,7 +36,11 @@ class ClipModelResource(dg.ConfigurableResource):
 
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             self._bundle = load_clip(
-                self.model_name, self.pretrained, self.checkpoint_path, device, self.precision,
+                self.model_name,
+                self.pretrained,
+                self.checkpoint_path,
+                device,
+                self.precision,
                 self.seed,
             )
         return self._bundle

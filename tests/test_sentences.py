@@ -35,8 +35,9 @@ def items(texts: list[str]) -> pl.DataFrame:
     )
 
 
-def test_splitter_keeps_abbreviations_and_splits_paragraphs():
-    out = Splitter().split(
+@pytest.mark.parametrize("kind", ["punkt", "pysbd"])
+def test_splitter_keeps_abbreviations_and_splits_paragraphs(kind):
+    out = Splitter(kind=kind).split(
         "Dr. Smith went to Washington. He arrived at 5 p.m. on Monday.\nNew paragraph here"
     )
     assert out == [
@@ -44,6 +45,11 @@ def test_splitter_keeps_abbreviations_and_splits_paragraphs():
         "He arrived at 5 p.m. on Monday.",
         "New paragraph here",
     ]
+
+
+def test_unknown_splitter_is_refused():
+    with pytest.raises(ValueError, match="unknown sentence splitter"):
+        Splitter(kind="regex")
 
 
 def test_splitter_repairs_mojibake_and_splits_cjk():
