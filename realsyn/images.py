@@ -17,7 +17,7 @@ import polars as pl
 
 from realsyn.fetch import FetchResult, SafeFetcher
 from realsyn.image_decode import DecodeParams, inspect_image
-from realsyn.schemas import CLEAN_IMAGES_SCHEMA, frame_from_rows
+from realsyn.schemas import CLEAN_IMAGES_SCHEMA, FETCH_ERRORS, decide, frame_from_rows
 from realsyn.storage import Storage, StorageError
 
 
@@ -168,31 +168,7 @@ def decide_images(table: pl.DataFrame, params: ImageFilterParams) -> pl.DataFram
         .then(pl.lit("bad_aspect"))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
-    return table.with_columns(reason.alias("reason")).with_columns(
-        pl.when(pl.col("reason").is_null())
-        .then(pl.lit("keep"))
-        .otherwise(pl.lit("drop"))
-        .alias("decision")
-    )
-
-
-FETCH_ERRORS = {
-    "not_fetched",
-    "unsupported_scheme",
-    "bad_url",
-    "dns_failed",
-    "blocked_address",
-    "timeout",
-    "connection_failed",
-    "tls_error",
-    "too_large",
-    "too_many_redirects",
-    "robots_noai",
-    "http_error",
-    "missing_file",
-    "path_escapes_root",
-    "bad_image_ref",
-}
+    return decide(table, reason)
 
 
 def image_stats(table: pl.DataFrame) -> dict[str, int]:

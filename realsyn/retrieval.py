@@ -145,16 +145,28 @@ def retrieve(
     return RetrievalResult(best_i, best_s, near[:, 0], candidates)
 
 
-def brute_force(images: np.ndarray, sentences: np.ndarray, top_k: int = 3, batch: int = 1024):
-    """Exact top-k over every sentence: (indices, scores)."""
+def brute_force(
+    images: np.ndarray,
+    sentences: np.ndarray,
+    top_k: int = 3,
+    batch: int = 1024,
+    block: int = 65_536,
+):
+    """Exact top-k over every sentence: (indices, scores), best first. Memory is bounded by one
+    ``batch`` x ``block`` similarity matrix."""
     kk = min(top_k, len(sentences))
     out_i = np.zeros((len(images), kk), dtype=np.int64)
     out_s = np.zeros((len(images), kk), dtype=np.float32)
     for start in range(0, len(images), batch):
-        sims = images[start : start + batch] @ sentences.T
-        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        part_s = np.take_along_axis(sims, part, 1)
-        order = np.argsort(-part_s, axis=1, kind="stable")
-        out_i[start : start + batch] = np.take_along_axis(part, order, 1)
-        out_s[start : start + batch] = np.take_along_axis(part_s, order, 1)
+        q = images[start : start + batch]
+        best_i = np.full((len(q), kk), -1, dtype=np.int64)
+        best_s = np.full((len(q), kk), -np.inf, dtype=np.float32)
+        for lo in range(0, len(sentences), block):
+            sims = q @ sentences[lo : lo + block].T
+            k_here = min(kk, sims.shape[1])
+            part = np.argpartition(sims, sims.shape[1] - k_here, axis=1)[:, -k_here:]
+            best_i, best_s = _merge_topk(
+                best_i, best_s, part + lo, np.take_along_axis(sims, part, 1), kk
+            )
+        out_i[start : start + batch], out_s[start : start + batch] = best_i, best_s
     return out_i, out_s

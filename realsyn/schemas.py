@@ -161,8 +161,7 @@ and ``aspect`` = width / height, kept as scores so size thresholds change withou
 ``too_small``, then ``bad_aspect``).
 """
 
-IMAGE_ERRORS = (
-    # reference / fetch
+FETCH_ERRORS = (
     "path_escapes_root",
     "bad_image_ref",
     "missing_file",
@@ -178,7 +177,9 @@ IMAGE_ERRORS = (
     "too_many_redirects",
     "robots_noai",
     "http_error",
-    # decode
+)
+"""Why no bytes were obtained for an image (reference, file or network)."""
+DECODE_ERRORS = (
     "empty_payload",
     "too_many_bytes",
     "svg_unsupported",
@@ -186,6 +187,8 @@ IMAGE_ERRORS = (
     "decompression_bomb",
     "truncated_or_corrupt",
 )
+"""Why the bytes are not a usable image."""
+IMAGE_ERRORS = FETCH_ERRORS + DECODE_ERRORS
 IMAGE_FILTER_REASONS = ("too_small", "bad_aspect")
 IMAGE_DECISIONS = ("keep", "drop")
 
@@ -314,3 +317,13 @@ RETRIEVAL_SCHEMA: dict[str, pl.DataType] = {
 from the whole corpus by hierarchical retrieval, their cosine scores, the nearest sentence
 cluster, how many sentences were scored, and the model identity. ``short_reason`` is set when
 fewer than 3 sentences were available (``cluster_too_small``)."""
+
+
+def decide(table: pl.DataFrame, reason: pl.Expr) -> pl.DataFrame:
+    """Score, then decide: set ``reason`` (null = keep) and ``decision`` (keep/drop) from it."""
+    return table.with_columns(reason.alias("reason")).with_columns(
+        pl.when(pl.col("reason").is_null())
+        .then(pl.lit("keep"))
+        .otherwise(pl.lit("drop"))
+        .alias("decision")
+    )

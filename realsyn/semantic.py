@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from realsyn.schemas import SENTENCE_SEMANTICS_SCHEMA
+from realsyn.schemas import SENTENCE_SEMANTICS_SCHEMA, decide
 from realsyn.sentences import WORD_RE
 
 
@@ -114,12 +114,7 @@ def decide_semantic(table: pl.DataFrame, params: SemanticParams) -> pl.DataFrame
         .then(pl.lit("perplexity_too_high"))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
-    return table.with_columns(reason.alias("reason")).with_columns(
-        pl.when(pl.col("reason").is_null())
-        .then(pl.lit("keep"))
-        .otherwise(pl.lit("drop"))
-        .alias("decision")
-    )
+    return decide(table, reason)
 
 
 def score_semantics(

@@ -25,7 +25,7 @@ import polars as pl
 import pysbd
 
 from realsyn.cat import CatParser, score_many
-from realsyn.schemas import SENTENCES_SCHEMA, frame_from_rows, stable_id
+from realsyn.schemas import SENTENCES_SCHEMA, decide, frame_from_rows, stable_id
 
 WORD_RE = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
 URL_RE = re.compile(
@@ -170,12 +170,7 @@ def decide_sentences(table: pl.DataFrame, params: SentenceParams) -> pl.DataFram
         .then(pl.lit("cat_no_action"))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
-    return table.with_columns(reason.alias("reason")).with_columns(
-        pl.when(pl.col("reason").is_null())
-        .then(pl.lit("keep"))
-        .otherwise(pl.lit("drop"))
-        .alias("decision")
-    )
+    return decide(table, reason)
 
 
 @dataclass

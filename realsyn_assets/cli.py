@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from realsyn_assets.image_dedup import FUNNEL as IMAGE_FUNNEL
+
 # Per-shard funnels printed after the run: asset -> stats columns.
 SHARD_FUNNELS = {
     "raw_documents": ("documents", "text_items", "image_refs", "rejected_records"),
@@ -36,17 +38,7 @@ SHARD_FUNNELS = {
     "retrieval_pairs": ("images", "short", "mean_candidates"),
 }
 CORPUS_FUNNELS = {
-    "image_dedup": (
-        "total",
-        "fetched",
-        "decoded",
-        "too_small",
-        "bad_aspect",
-        "exact_dup",
-        "near_dup",
-        "semantic_dup",
-        "kept",
-    ),
+    "image_dedup": tuple(IMAGE_FUNNEL),
     "sentence_dedup": ("total", "exact_dup", "semantic_dup", "survivors"),
     "sentence_clusters": ("sentences", "clusters", "min_size", "median_size", "max_size"),
 }

@@ -1,7 +1,6 @@
 """image_dedup: exact and perceptual duplicates across all shards; who survives."""
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from checks.dagster_checks import check_results, check_specs
@@ -18,7 +17,7 @@ from realsyn.storage import (
 )
 from realsyn_assets.clean_images import clean_images
 from realsyn_assets.partitions import shard_partitions
-from realsyn_assets.vectors import is_random_model, load_all_vectors, semantic_pairs_by_key
+from realsyn_assets.vectors import semantic_pairs
 from resources.storage import StorageResource
 
 ASSET = "image_dedup"
@@ -93,21 +92,16 @@ def image_dedup(
         files={"phash.usearch": state.index_bytes()},
     )
     semantic = None
-    if config.use_embeddings and config.semantic_threshold <= 1.0:
-        keys, vectors, model = load_all_vectors(context, store, "image_embeddings")
-        if model is None:
-            context.log.warning("no image_embeddings yet: semantic image dedup not applied")
-        elif is_random_model(model):
-            context.log.warning(f"{model} has random weights: semantic image dedup not applied")
-        else:
-            kept_shas = set(kept["sha256"].to_list())
-            mask = np.array([k in kept_shas for k in keys["key"].to_list()], dtype=bool)
-            pairs = semantic_pairs_by_key(
-                keys["key"].filter(pl.Series(mask)).to_list(),
-                vectors[mask],
-                config.semantic_threshold,
-            )
-            semantic = pairs.rename({"a": "sha_a", "b": "sha_b"})
+    if config.use_embeddings:
+        pairs = semantic_pairs(
+            context,
+            store,
+            "image_embeddings",
+            "key",
+            config.semantic_threshold,
+            keep=set(kept["sha256"].to_list()),
+        )
+        semantic = pairs.rename({"a": "sha_a", "b": "sha_b"}) if pairs is not None else None
     table = group_images(images, state, params, semantic)
     stats = {
         **dedup_stats(table),

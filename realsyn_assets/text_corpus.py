@@ -20,7 +20,7 @@ from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.rescoring import stored_scores, upstream_version
 from realsyn_assets.sentences import sentences
-from realsyn_assets.vectors import is_random_model, load_all_vectors, semantic_pairs_by_key
+from realsyn_assets.vectors import semantic_pairs
 from resources.storage import StorageResource
 from resources.text_models import LanguageModelResource
 
@@ -172,16 +172,11 @@ def sentence_dedup(
     frames, missing = _materialized(context, store, "sentence_semantics", "semantics")
     kept = pl.concat(frames).filter(pl.col("decision") == "keep")
     semantic = None
-    if config.use_embeddings and config.semantic_threshold <= 1.0:
-        keys, vectors, model = load_all_vectors(context, store, "sentence_embeddings")
-        if model is None:
-            context.log.warning("no sentence_embeddings yet: semantic sentence dedup not applied")
-        elif is_random_model(model):
-            context.log.warning(f"{model} has random weights: semantic sentence dedup not applied")
-        else:
-            ids = keys["sentence_id"].to_list()
-            pairs = semantic_pairs_by_key(ids, vectors, config.semantic_threshold)
-            semantic = pairs.rename({"a": "id_a", "b": "id_b"})
+    if config.use_embeddings:
+        pairs = semantic_pairs(
+            context, store, "sentence_embeddings", "sentence_id", config.semantic_threshold
+        )
+        semantic = pairs.rename({"a": "id_a", "b": "id_b"}) if pairs is not None else None
     table = dedup_sentences(kept, semantic)
     reasons = table["reason"].to_list()
     stats = {

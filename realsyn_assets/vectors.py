@@ -56,3 +56,24 @@ def semantic_pairs_by_key(keys: list[str], vectors: np.ndarray, threshold: float
 def is_random_model(identity: str) -> bool:
     """Seeded random weights (see realsyn.clip): similarities mean nothing, so no semantic dedup."""
     return "@random-seed" in identity
+
+
+def semantic_pairs(
+    context, store, asset: str, key_column: str, threshold: float, keep: set[str] | None = None
+) -> pl.DataFrame | None:
+    """Near-duplicate key pairs (``a``, ``b``, ``cosine``) from every shard's ``asset`` vectors,
+    or None (with a warning saying why) when semantic dedup cannot be applied."""
+    if threshold > 1.0:
+        return None
+    keys, vectors, model = load_all_vectors(context, store, asset)
+    if model is None:
+        context.log.warning(f"no {asset} yet: semantic dedup not applied")
+        return None
+    if is_random_model(model):
+        context.log.warning(f"{model} has random weights: semantic dedup not applied")
+        return None
+    names = keys[key_column].to_list()
+    if keep is not None:
+        mask = np.array([k in keep for k in names], dtype=bool)
+        names, vectors = [k for k, m in zip(names, mask, strict=True) if m], vectors[mask]
+    return semantic_pairs_by_key(names, vectors, threshold)

@@ -161,3 +161,22 @@ def test_group_images_requires_an_updated_index():
     frame = images([("a:1", "s1", BASE, 200, 200)])
     with pytest.raises(ValueError, match="run update_index first"):
         group_images(frame, PhashIndex.empty(), DedupParams())
+
+
+def test_semantic_pairs_join_groups_with_their_own_reason():
+    frame = images(
+        [
+            ("a:1", "s1", BASE, 400, 400),
+            ("b:1", "s2", flip(BASE, [1, 2]), 200, 200),
+            ("c:1", "s3", FAR, 300, 300),
+            ("d:1", "s4", flip(FAR, [5]), 100, 100),
+        ]
+    )
+    state, _ = update_index(PhashIndex.empty(), frame, RADIUS6)
+    semantic = pl.DataFrame({"sha_a": ["s1"], "sha_b": ["s3"]})
+    table = group_images(frame, state, RADIUS6, semantic)
+    rows = {r["image_id"]: r for r in table.to_dicts()}
+    assert rows["a:1"]["survives"]  # the largest of the merged group
+    assert rows["b:1"]["reason"] == "near_dup"
+    assert rows["c:1"]["reason"] == rows["d:1"]["reason"] == "semantic_dup"
+    assert {rows[i]["duplicate_of"] for i in ("b:1", "c:1", "d:1")} == {"a:1"}

@@ -110,3 +110,20 @@ def test_exact_dedup_after_normalisation_across_shards():
     assert out["a"]["survives"] and not out["b"]["survives"] and out["b"]["duplicate_of"] == "a"
     assert out["d"]["duplicate_of"] == "a" and out["c"]["survives"]
     assert normalize("Ｈｅｌｌｏ,  World!") == "hello world"
+
+
+def test_semantic_sentence_pairs_join_exact_groups():
+    kept = pl.DataFrame(
+        {
+            "sentence_id": ["a", "b", "c", "d"],
+            "shard": ["s"] * 4,
+            "text": ["A cat sleeps.", "a cat sleeps", "A kitten is sleeping.", "A dog runs."],
+        }
+    )
+    out = {
+        r["sentence_id"]: r
+        for r in dedup_sentences(kept, pl.DataFrame({"id_a": ["b"], "id_b": ["c"]})).to_dicts()
+    }
+    assert out["a"]["survives"] and out["d"]["survives"]
+    assert out["b"]["reason"] == "exact_dup" and out["c"]["reason"] == "semantic_dup"
+    assert out["c"]["duplicate_of"] == "a"
