@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
-from realsyn.clip import ClipBundle, load_clip
+from realsyn.clip import ClipBundle, load_clip, resolve_device
 
 
 class ClipModelResource(dg.ConfigurableResource):
@@ -30,16 +30,11 @@ class ClipModelResource(dg.ConfigurableResource):
 
     def get(self) -> ClipBundle:
         if self._bundle is None:
-            device = self.device
-            if device == "auto":
-                import torch
-
-                device = "cuda" if torch.cuda.is_available() else "cpu"
             self._bundle = load_clip(
                 self.model_name,
                 self.pretrained,
                 self.checkpoint_path,
-                device,
+                resolve_device(self.device),
                 self.precision,
                 self.seed,
             )
