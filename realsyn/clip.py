@@ -64,6 +64,7 @@ class ClipBundle:
     identity: str
     device: str
     embed_dim: int
+    precision: str = "fp32"
 
 
 def load_clip(
@@ -98,7 +99,20 @@ def load_clip(
         if hasattr(model, "text_projection") and model.text_projection is not None
         else int(open_clip.get_model_config(model_name)["embed_dim"])
     )
-    return ClipBundle(model, preprocess, tokenizer, f"{model_name}@{weights}", device, embed_dim)
+    return ClipBundle(
+        model, preprocess, tokenizer, f"{model_name}@{weights}", device, embed_dim, precision
+    )
+
+
+def input_dtype(bundle: ClipBundle):
+    """The pixel dtype the model takes: half/bfloat16 for open_clip's fp16/bf16 precisions."""
+    import torch
+
+    if bundle.precision in ("fp16", "pure_fp16"):
+        return torch.float16
+    if bundle.precision in ("bf16", "pure_bf16"):
+        return torch.bfloat16
+    return torch.float32
 
 
 def _decode(data: bytes, preprocess: Callable):
@@ -137,7 +151,9 @@ def encode_images(
                 pixels = pending.result()
                 if n + 1 < len(batches):
                     pending = prefetch.submit(prepare, batches[n + 1])
-                feats = bundle.model.encode_image(pixels.to(bundle.device))
+                feats = bundle.model.encode_image(
+                    pixels.to(bundle.device, dtype=input_dtype(bundle))
+                )
                 feats = torch.nn.functional.normalize(feats.float(), dim=-1)
                 out[rows.start : rows.stop] = feats.cpu().numpy()
                 if progress:
