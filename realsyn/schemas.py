@@ -327,3 +327,34 @@ def decide(table: pl.DataFrame, reason: pl.Expr) -> pl.DataFrame:
         .otherwise(pl.lit("drop"))
         .alias("decision")
     )
+
+
+# --- release -----------------------------------------------------------------------------------
+
+RELEASE_COLUMNS = ("raw_image_url", "text1", "text2", "text3", "syn_text")
+"""RealSyn's published parquet schema; provenance columns follow these."""
+
+RELEASE_SCHEMA: dict[str, pl.DataType] = {
+    "raw_image_url": pl.String(),
+    "text1": pl.String(),
+    "text2": pl.String(),
+    "text3": pl.String(),
+    "syn_text": pl.String(),
+    "image_id": pl.String(),
+    "sha256": pl.String(),
+    "doc_id": pl.String(),
+    "position": pl.Int32(),
+    "shard": pl.String(),
+    "sentence_id1": pl.String(),
+    "sentence_id2": pl.String(),
+    "sentence_id3": pl.String(),
+    "score1": pl.Float32(),
+    "score2": pl.Float32(),
+    "score3": pl.Float32(),
+    "pair_cosine": pl.Float32(),
+    "sentence_cluster": pl.Int64(),
+    "image_cluster": pl.Int64(),
+    "cluster_rank": pl.Int64(),
+    "short_reason": pl.String(),
+    "model": pl.String(),
+}

@@ -100,11 +100,15 @@ def run_main_job(argv: list[str] | None = None) -> int:
         instance.add_dynamic_partitions(shard_partitions.name, new)
     failed = []
     started = time.perf_counter()
-    steps = [
-        (job, shard)
-        for job, per_shard in MAIN_JOB_PLAN
-        for shard in (shards if per_shard else [None])
-    ]
+
+    def keys_for(job: str, kind: str | None) -> list[str | None]:
+        if kind == "shards":
+            return list(shards)
+        if kind == "scales":
+            return list(defs.resolve_job_def(job).partitions_def.get_partition_keys())
+        return [None]
+
+    steps = [(job, key) for job, kind in MAIN_JOB_PLAN for key in keys_for(job, kind)]
     for n, (job_name, shard) in enumerate(steps, 1):
         t0 = time.perf_counter()
         result = defs.resolve_job_def(job_name).execute_in_process(

@@ -9,6 +9,7 @@ from realsyn_assets.embeddings import image_embeddings, sentence_embeddings
 from realsyn_assets.image_dedup import image_dedup
 from realsyn_assets.jobs import JOBS
 from realsyn_assets.raw_documents import raw_documents
+from realsyn_assets.release import balanced_pool, build_release_assets
 from realsyn_assets.retrieval import retrieval_pairs, sentence_clusters
 from realsyn_assets.sensors import new_shard_sensor
 from realsyn_assets.sentences import sentences
@@ -30,6 +31,8 @@ defs = dg.Definitions(
         sentence_embeddings,
         sentence_clusters,
         retrieval_pairs,
+        balanced_pool,
+        *build_release_assets(settings.scales),
     ],
     jobs=JOBS,
     sensors=[new_shard_sensor],

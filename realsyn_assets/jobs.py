@@ -11,6 +11,7 @@ from realsyn_assets.partitions import shard_partitions
 
 
 def _job(name: str, assets: list[str], per_shard: bool, description: str):
+    """A job over ``assets``; shard-partitioned, or partitioned as its assets are (scales)."""
     return dg.define_asset_job(
         name,
         selection=dg.AssetSelection.assets(*assets),
@@ -51,6 +52,26 @@ JOBS = [
         True,
         "Per shard: hierarchical retrieval of 3 sentences per surviving image.",
     ),
+    _job(
+        "release_pool",
+        ["balanced_pool"],
+        False,
+        "Across shards: image-text cosine band, image clusters and seeded ranks.",
+    ),
+    _job(
+        "release_scales",
+        ["scaled_subsets", "release"],
+        False,
+        "Per scale: the nested balanced subset and its export (parquet, webdataset, card).",
+    ),
 ]
-# (job name, runs once per shard?) in the order the main job runs them
-MAIN_JOB_PLAN = [(job.name, job.partitions_def is not None) for job in JOBS]
+# In the order the main job runs them: (job name, partitions: "shards", "scales" or None)
+MAIN_JOB_PLAN = [
+    ("ingest_shards", "shards"),
+    ("corpus_stats", None),
+    ("semantic_shards", "shards"),
+    ("sentence_pool", None),
+    ("retrieval_shards", "shards"),
+    ("release_pool", None),
+    ("release_scales", "scales"),
+]

@@ -10,6 +10,7 @@ stored in config); unset means boto3's default credential chain.
 local directory; unset: the filter is not applied (and reported so)
 ``REALSYN_CLIP_MODEL``, ``REALSYN_CLIP_PRETRAINED``, ``REALSYN_CLIP_CHECKPOINT``  the open_clip
 model (default ``realsyn-tiny`` with seeded random weights), a pretrained tag, or a local file
+``REALSYN_SCALES``  per-cluster caps t of the nested subsets (default ``20,35,180`` as the paper)
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Settings:
     clip_model: str
     clip_pretrained: str | None
     clip_checkpoint: str | None
+    scales: tuple[int, ...]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -55,6 +57,7 @@ class Settings:
             clip_model=env.get("REALSYN_CLIP_MODEL") or "realsyn-tiny",
             clip_pretrained=env.get("REALSYN_CLIP_PRETRAINED") or None,
             clip_checkpoint=env.get("REALSYN_CLIP_CHECKPOINT") or None,
+            scales=tuple(int(t) for t in (env.get("REALSYN_SCALES") or "20,35,180").split(",")),
         )
 
     def storage_resource(self, root: str) -> StorageResource:

@@ -1,0 +1,68 @@
+"""GX suites of scaled_subsets: caps, nesting, uniqueness, texts, the published schema."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from checks.gx import CheckDef, Expect
+from realsyn.schemas import RELEASE_SCHEMA
+
+
+def _with_cluster_counts(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.len().over("image_cluster").alias("cluster_count"))
+
+
+SCALED_SUBSETS_SUITE: tuple[CheckDef, ...] = (
+    CheckDef(
+        name="scaled_subsets_cluster_cap_respected",
+        table="subset",
+        description="No image cluster contributes more than the scale's cap t.",
+        prepare=_with_cluster_counts,
+        expectations=lambda t, p: [
+            Expect(
+                "ExpectColumnValuesToBeBetween",
+                {"column": "cluster_count", "max_value": p.get("t", 0)},
+            )
+        ],
+    ),
+    CheckDef(
+        name="scaled_subsets_nested",
+        table="smaller",
+        description="Every image of the next smaller scale is in this scale (nested, monotone).",
+        expectations=lambda t, p: [
+            Expect(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "image_id", "value_set": t["subset"]["image_id"].to_list()},
+            )
+        ],
+    ),
+    CheckDef(
+        name="scaled_subsets_no_image_twice",
+        table="subset",
+        description="Each image (id and content) appears once.",
+        expectations=lambda t, p: [
+            Expect("ExpectColumnValuesToBeUnique", {"column": "image_id"}),
+            Expect("ExpectColumnValuesToBeUnique", {"column": "sha256"}),
+        ],
+    ),
+    CheckDef(
+        name="scaled_subsets_three_texts",
+        table="subset",
+        description="Every row has text1..3 or a recorded reason why not.",
+        expectations=lambda t, p: [
+            Expect(
+                "ExpectColumnValuesToNotBeNull",
+                {"column": c, "row_condition": "short_reason.isnull()"},
+            )
+            for c in ("text1", "text2", "text3")
+        ],
+    ),
+    CheckDef(
+        name="scaled_subsets_schema_matches_release",
+        table="subset",
+        description="Columns are RealSyn's published ones first, then provenance, in order.",
+        expectations=lambda t, p: [
+            Expect("ExpectTableColumnsToMatchOrderedList", {"column_list": list(RELEASE_SCHEMA)})
+        ],
+    ),
+)

@@ -1,0 +1,272 @@
+"""balanced_pool, scaled_subsets and release: RealSyn's stage 4 and the export.
+
+``build_release_assets(scales)`` makes the scale-partitioned assets for the configured caps.
+"""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from checks.dagster_checks import check_results, check_specs
+from checks.release_suites import SCALED_SUBSETS_SUITE
+from realsyn.balance import (
+    BalanceParams,
+    cluster_images,
+    gini,
+    hash_rank,
+    rank_within_cluster,
+    select,
+)
+from realsyn.release import ShardSpec, dataset_card, webdataset_shards
+from realsyn.report import funnel_markdown, histogram_markdown
+from realsyn.schemas import RELEASE_SCHEMA, image_blob_key
+from realsyn.storage import (
+    PartitionNotFound,
+    read_partition_table,
+    write_partition,
+)
+from realsyn_assets.partitions import shard_partitions
+from realsyn_assets.vectors import is_random_model, load_all_vectors
+from resources.storage import StorageResource
+
+PAPER_BAND = (0.51, 0.61)  # EVA02-CLIP E/14+, model-specific
+
+
+class BalancedPoolConfig(dg.Config):
+    images_per_cluster: int = BalanceParams.images_per_cluster
+    n_clusters: int | None = None
+    seed: int = BalanceParams.seed
+    pair_band_low: float | None = None  # cosine(image, syn_text or text1); None: not applied
+    pair_band_high: float | None = None
+
+
+def _pairs(context, store) -> pl.DataFrame:
+    frames = []
+    for shard in sorted(context.instance.get_dynamic_partitions(shard_partitions.name)):
+        try:
+            frames.append(read_partition_table(store, "retrieval_pairs", shard, "pairs"))
+        except PartitionNotFound:
+            context.log.warning(f"{shard} has no retrieval_pairs yet")
+    if not frames:
+        raise dg.Failure(description="no retrieval_pairs partition is materialized yet")
+    return pl.concat(frames)
+
+
+@dg.asset(
+    deps=["retrieval_pairs", "image_embeddings", "sentence_embeddings"],
+    code_version="1",
+    group_name="release",
+    kinds={"parquet", "faiss"},
+)
+def balanced_pool(
+    context: dg.AssetExecutionContext, config: BalancedPoolConfig, storage: StorageResource
+) -> dg.MaterializeResult:
+    """Pairs after the image-text cosine band, with image clusters and seeded ranks."""
+    store = storage.get()
+    pairs = _pairs(context, store)
+    img_keys, img_vecs, model = load_all_vectors(context, store, "image_embeddings")
+    sent_keys, sent_vecs, _ = load_all_vectors(context, store, "sentence_embeddings")
+    img_row = {k: i for i, k in enumerate(img_keys["key"].to_list())}
+    sent_row = {k: i for i, k in enumerate(sent_keys["sentence_id"].to_list())}
+    images = img_vecs[[img_row[s] for s in pairs["sha256"].to_list()]]
+    text1 = (
+        np.stack(
+            [
+                sent_vecs[sent_row[s]] if s in sent_row else np.zeros(img_vecs.shape[1])
+                for s in pairs["sentence_id1"].to_list()
+            ]
+        )
+        if pairs.height
+        else images
+    )
+    cosine = (images * text1).sum(axis=1)
+    band_applied = (
+        config.pair_band_low is not None
+        and config.pair_band_high is not None
+        and not is_random_model(model or "")
+    )
+    if band_applied:
+        keep = (cosine >= config.pair_band_low) & (cosine <= config.pair_band_high)
+    else:
+        keep = np.ones(len(cosine), dtype=bool)
+        context.log.warning("pair filter not applied (no band configured, or random CLIP weights)")
+    pool = pairs.with_columns(pl.Series("pair_cosine", cosine.astype(np.float32)))
+    pool = pool.filter(pl.Series(keep))
+    params = BalanceParams(config.images_per_cluster, config.n_clusters, config.seed)
+    labels = cluster_images(images[keep], params)
+    ranks = hash_rank(pool["image_id"].to_list(), params.seed)
+    pool = pool.with_columns(
+        pl.Series("image_cluster", labels, dtype=pl.Int64),
+        pl.Series("cluster_rank", rank_within_cluster(labels, ranks), dtype=pl.Int64),
+    )
+    sizes = np.bincount(labels) if len(labels) else np.zeros(0, dtype=np.int64)
+    quantiles = (
+        {f"pair_cosine_p{q}": float(np.quantile(cosine, q / 100)) for q in (5, 25, 50, 75, 95)}
+        if len(cosine)
+        else {}
+    )
+    in_paper_band = (
+        float(((cosine >= PAPER_BAND[0]) & (cosine <= PAPER_BAND[1])).mean())
+        if len(cosine)
+        else 0.0
+    )
+    stats = {
+        "pairs": int(len(cosine)),
+        "kept": int(keep.sum()),
+        "clusters": int(len(sizes)),
+        "max_cluster": int(sizes.max()) if len(sizes) else 0,
+    }
+    manifest = write_partition(
+        store,
+        "balanced_pool",
+        None,
+        {"pool": pool},
+        info={"stats": stats, "model": model, "band_applied": band_applied},
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            **{k: dg.MetadataValue.float(v) for k, v in quantiles.items()},
+            "cluster_gini": dg.MetadataValue.float(gini(sizes)),
+            "pair_filter_applied": band_applied,
+            "share_in_paper_band_0.51_0.61": dg.MetadataValue.float(in_paper_band),
+            "calibration_histogram": dg.MetadataValue.md(
+                histogram_markdown(
+                    cosine.tolist(),
+                    [-1, 0, 0.1, 0.2, 0.3, 0.4, 0.51, 0.61, 0.7, 0.8, 1.01],
+                    "cosine",
+                )
+            ),
+            "version": manifest["version"],
+        },
+        data_version=dg.DataVersion(manifest["version"]),
+    )
+
+
+def build_release_assets(scales: tuple[int, ...]) -> list:
+    """scaled_subsets and release, one partition per cap ``t`` (keys ``t20``, ``t35``, ...)."""
+    keys = [f"t{t}" for t in sorted(scales)]
+    scale_partitions = dg.StaticPartitionsDefinition(keys)
+
+    @dg.asset(
+        partitions_def=scale_partitions,
+        deps=[balanced_pool],
+        check_specs=check_specs("scaled_subsets", SCALED_SUBSETS_SUITE),
+        code_version="1",
+        group_name="release",
+        kinds={"parquet"},
+    )
+    def scaled_subsets(
+        context: dg.AssetExecutionContext, storage: StorageResource
+    ) -> dg.MaterializeResult:
+        """Per image cluster at most t images (seeded hash rank): nested subsets per scale."""
+        store, key = storage.get(), context.partition_key
+        t = int(key[1:])
+        pool = read_partition_table(store, "balanced_pool", None, "pool")
+        subset = pool.filter(pl.Series(select(pool["cluster_rank"].to_numpy(), t)))
+        subset = (
+            subset.with_columns(
+                pl.lit(None, dtype=pl.String).alias("syn_text"),
+                pl.col("cluster_id").alias("sentence_cluster"),
+            )
+            .select(list(RELEASE_SCHEMA))
+            .cast(RELEASE_SCHEMA)
+            .sort("image_id")
+        )
+        smaller = [k for k in keys if int(k[1:]) < t]
+        try:
+            previous = (
+                read_partition_table(store, "scaled_subsets", smaller[-1], "subset")
+                if smaller
+                else subset.head(0)
+            )
+        except PartitionNotFound:
+            previous = subset.head(0)
+        before = np.bincount(pool["image_cluster"].to_numpy()) if pool.height else np.zeros(0)
+        after = np.bincount(subset["image_cluster"].to_numpy()) if subset.height else np.zeros(0)
+        stats = {
+            "rows": subset.height,
+            "pool": pool.height,
+            "cap": t,
+            "max_per_cluster": int(after.max()) if len(after) else 0,
+        }
+        manifest = write_partition(
+            store, "scaled_subsets", key, {"subset": subset}, info={"stats": stats}
+        )
+        return dg.MaterializeResult(
+            metadata={
+                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+                "gini_before": dg.MetadataValue.float(gini(before)),
+                "gini_after": dg.MetadataValue.float(gini(after[after > 0])),
+                "syn_text_applied": False,
+                "version": manifest["version"],
+            },
+            data_version=dg.DataVersion(manifest["version"]),
+            check_results=check_results(
+                "scaled_subsets",
+                SCALED_SUBSETS_SUITE,
+                {"subset": subset, "smaller": previous},
+                {"t": t},
+            ),
+        )
+
+    class ReleaseConfig(dg.Config):
+        samples_per_shard: int = 1000
+
+    @dg.asset(
+        partitions_def=scale_partitions,
+        deps=[scaled_subsets],
+        code_version="1",
+        group_name="release",
+        kinds={"parquet", "webdataset"},
+    )
+    def release(
+        context: dg.AssetExecutionContext, config: ReleaseConfig, storage: StorageResource
+    ) -> dg.MaterializeResult:
+        """Parquet (published schema + provenance), webdataset shards and a dataset card."""
+        store, key = storage.get(), context.partition_key
+        subset = read_partition_table(store, "scaled_subsets", key, "subset")
+        formats: dict[str, str | None] = {}
+        for shard in subset["shard"].unique().to_list():
+            images = read_partition_table(store, "clean_images", shard, "images")
+            formats.update(dict(images.select("sha256", "format").iter_rows()))
+        base = f"release/{key}"
+        shards = []
+        for name, data, n in webdataset_shards(
+            subset,
+            lambda sha: store.read_bytes(image_blob_key(sha)),
+            formats,
+            ShardSpec(config.samples_per_shard, f"realsyn-{key}"),
+        ):
+            store.write_bytes(f"{base}/wds/{name}", data)
+            shards.append((name, n))
+        from realsyn.storage import parquet_bytes
+
+        names = {name for name, _ in shards}
+        for old in store.list_keys(f"{base}/wds"):  # shards of an earlier, larger export
+            if old.rsplit("/", 1)[-1] not in names:
+                store.delete_prefix(old)
+        store.write_bytes(f"{base}/release.parquet", parquet_bytes(subset))
+        stats = {"rows": subset.height, "shards": len(shards), "syn_text": 0}
+        models = {
+            "clip": subset["model"][0] if subset.height else "none",
+            "captioner": "none (syn_text is null)",
+        }
+        card = dataset_card(
+            key,
+            stats,
+            {"per-cluster cap t": key[1:], "pair filter": "see balanced_pool"},
+            models,
+            funnel_markdown(stats, "rows", ["rows"]),
+        )
+        store.write_bytes(f"{base}/DATASET_CARD.md", card.encode())
+        return dg.MaterializeResult(
+            metadata={
+                "rows": dg.MetadataValue.int(subset.height),
+                "webdataset_shards": dg.MetadataValue.int(len(shards)),
+                "location": dg.MetadataValue.path(store.uri(base)),
+                "dataset_card": dg.MetadataValue.md(card[:3000]),
+            }
+        )
+
+    return [scaled_subsets, release]
