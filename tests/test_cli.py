@@ -28,7 +28,7 @@ def test_main_job_on_demo_corpus(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert "14/14 run(s) succeeded" in out
+    assert "18/18 run(s) succeeded" in out
     totals = [line.split()[1:] for line in out.splitlines() if line.startswith("total")]
     assert totals[0] == ["12", "70", "25", "3"]  # raw_documents: docs, texts, images, rejected
     assert totals[1] == ["25", "24", "23", "1", "1", "21"]  # clean_images funnel
@@ -47,3 +47,54 @@ def test_main_job_on_demo_corpus(tmp_path):
     assert docs.height == 4
     # The runs are in the persistent instance, so the UI shows them afterwards.
     assert any((tmp_path / "home").rglob("*.db"))
+
+    # The release: published schema first, and stock open_clip trains on its webdataset shards.
+    release = tmp_path / "data" / "release"
+    assert (release / "t20" / "DATASET_CARD.md").is_file()
+    import polars as pl
+
+    table = pl.read_parquet(release / "t180" / "release.parquet")
+    assert table.columns[:5] == ["raw_image_url", "text1", "text2", "text3", "syn_text"]
+    assert table.height == 8 and table["text3"].null_count() == 0
+    shards = sorted((release / "t180" / "wds").glob("*.tar"))
+    logs = tmp_path / "logs"
+    train = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "open_clip_train.main",
+            "--train-data",
+            str(shards[0]),
+            "--train-num-samples",
+            "8",
+            "--dataset-type",
+            "webdataset",
+            "--batch-size",
+            "4",
+            "--epochs",
+            "1",
+            "--model",
+            "ViT-B-32",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+            "--lr",
+            "1e-5",
+            "--logs",
+            str(logs),
+            "--save-frequency",
+            "0",
+            "--log-every-n-steps",
+            "1",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    log = "\n".join(p.read_text() for p in logs.rglob("out.log"))
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert "Train Epoch: 0 [8/8 (100%)]" in log, log[-2000:]

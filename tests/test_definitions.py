@@ -25,6 +25,9 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "sentence_embeddings",
         "sentence_clusters",
         "retrieval_pairs",
+        "balanced_pool",
+        "scaled_subsets",
+        "release",
     }
     assert {c.name for c in graph.asset_check_keys} == {
         "raw_documents_doc_ids_unique",
@@ -58,6 +61,11 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "retrieval_pairs_every_survivor_has_a_row",
         "retrieval_pairs_three_texts",
         "retrieval_pairs_scores_ordered",
+        "scaled_subsets_cluster_cap_respected",
+        "scaled_subsets_nested",
+        "scaled_subsets_no_image_twice",
+        "scaled_subsets_three_texts",
+        "scaled_subsets_schema_matches_release",
     }
     assert [s.name for s in defs.sensors] == ["new_shard_sensor"]
     assert {j.name for j in defs.jobs} == {
@@ -66,6 +74,8 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "semantic_shards",
         "sentence_pool",
         "retrieval_shards",
+        "release_pool",
+        "release_scales",
     }
     assert set(defs.resources) == {
         "storage",
