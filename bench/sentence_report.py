@@ -51,14 +51,7 @@ def main() -> None:
     )
     print(f"{'stage / reason':<28} {'dropped':>8} {'remaining':>10} {'share kept':>10}")
     remaining = total
-    for reason in (
-        "has_url",
-        "has_emoji",
-        "too_few_words",
-        "too_many_words",
-        "cat_low_complexity",
-        "cat_no_action",
-    ):
+    for reason in SENTENCE_REASONS:
         n = int((table["reason"] == reason).sum())
         remaining -= n
         print(f"{reason:<28} {n:>8} {remaining:>10} {remaining / total:>10.1%}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from checks.gx import CheckDef, Expect
+from checks.retrieval_suites import three_texts_check
 from realsyn.schemas import RELEASE_SCHEMA
 
 
@@ -45,18 +46,7 @@ SCALED_SUBSETS_SUITE: tuple[CheckDef, ...] = (
             Expect("ExpectColumnValuesToBeUnique", {"column": "sha256"}),
         ],
     ),
-    CheckDef(
-        name="scaled_subsets_three_texts",
-        table="subset",
-        description="Every row has text1..3 or a recorded reason why not.",
-        expectations=lambda t, p: [
-            Expect(
-                "ExpectColumnValuesToNotBeNull",
-                {"column": c, "row_condition": "short_reason.isnull()"},
-            )
-            for c in ("text1", "text2", "text3")
-        ],
-    ),
+    three_texts_check("scaled_subsets_three_texts", "subset"),
     CheckDef(
         name="scaled_subsets_schema_matches_release",
         table="subset",

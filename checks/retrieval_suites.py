@@ -4,6 +4,23 @@ from __future__ import annotations
 
 from checks.gx import CheckDef, Expect
 
+
+def three_texts_check(name: str, table: str) -> CheckDef:
+    """text1..text3 present on every row that records no ``short_reason``."""
+    return CheckDef(
+        name=name,
+        table=table,
+        description="Every row has text1..text3, or a recorded reason why fewer exist.",
+        expectations=lambda t, p: [
+            Expect(
+                "ExpectColumnValuesToNotBeNull",
+                {"column": c, "row_condition": "short_reason.isnull()"},
+            )
+            for c in ("text1", "text2", "text3")
+        ],
+    )
+
+
 RETRIEVAL_PAIRS_SUITE: tuple[CheckDef, ...] = (
     CheckDef(
         name="retrieval_pairs_every_survivor_has_a_row",
@@ -18,18 +35,7 @@ RETRIEVAL_PAIRS_SUITE: tuple[CheckDef, ...] = (
             ),
         ],
     ),
-    CheckDef(
-        name="retrieval_pairs_three_texts",
-        table="pairs",
-        description="Every row has text1..text3, or a recorded reason why fewer exist.",
-        expectations=lambda t, p: [
-            Expect(
-                "ExpectColumnValuesToNotBeNull",
-                {"column": c, "row_condition": "short_reason.isnull()"},
-            )
-            for c in ("text1", "text2", "text3")
-        ],
-    ),
+    three_texts_check("retrieval_pairs_three_texts", "pairs"),
     CheckDef(
         name="retrieval_pairs_scores_ordered",
         table="pairs",
