@@ -19,6 +19,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from realsyn.cat import CatParser  # noqa: E402
 from realsyn.readers import read_shard  # noqa: E402
+from realsyn.schemas import SENTENCE_REASONS  # noqa: E402
 from realsyn.semantic import SemanticParams, score_semantics, word_probabilities  # noqa: E402
 from realsyn.sentences import curate_sentences  # noqa: E402
 from realsyn.storage import LocalStorage  # noqa: E402
