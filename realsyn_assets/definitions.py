@@ -14,6 +14,7 @@ from realsyn_assets.retrieval import retrieval_pairs, sentence_clusters
 from realsyn_assets.sensors import new_shard_sensor
 from realsyn_assets.sentences import sentences
 from realsyn_assets.settings import Settings
+from realsyn_assets.synthetic import synthetic_texts
 from realsyn_assets.text_corpus import sentence_dedup, sentence_semantics, word_frequencies
 
 settings = Settings.from_env(os.environ)
@@ -31,6 +32,7 @@ defs = dg.Definitions(
         sentence_embeddings,
         sentence_clusters,
         retrieval_pairs,
+        synthetic_texts,
         balanced_pool,
         *build_release_assets(settings.scales),
     ],

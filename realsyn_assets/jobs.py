@@ -48,9 +48,9 @@ JOBS = [
     ),
     _job(
         "retrieval_shards",
-        ["retrieval_pairs"],
+        ["retrieval_pairs", "synthetic_texts"],
         True,
-        "Per shard: hierarchical retrieval of 3 sentences per surviving image.",
+        "Per shard: 3 retrieved sentences per surviving image, then its synthetic caption.",
     ),
     _job(
         "release_pool",

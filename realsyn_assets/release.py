@@ -17,6 +17,7 @@ from realsyn.balance import (
     rank_within_cluster,
     select,
 )
+from realsyn.clip import encode_texts
 from realsyn.release import ShardSpec, dataset_card, webdataset_shards
 from realsyn.report import funnel_markdown, histogram_markdown
 from realsyn.schemas import RELEASE_SCHEMA, image_blob_key
@@ -27,6 +28,7 @@ from realsyn.storage import (
 )
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.vectors import is_random_model, load_all_vectors
+from resources.clip_model import ClipModelResource
 from resources.storage import StorageResource
 
 PAPER_BAND = (0.51, 0.61)  # EVA02-CLIP E/14+, model-specific
@@ -41,25 +43,36 @@ class BalancedPoolConfig(dg.Config):
 
 
 def _pairs(context, store) -> pl.DataFrame:
+    """Every shard's retrieval pairs with its syn_text (null where none was made)."""
     frames = []
     for shard in sorted(context.instance.get_dynamic_partitions(shard_partitions.name)):
         try:
-            frames.append(read_partition_table(store, "retrieval_pairs", shard, "pairs"))
+            pairs = read_partition_table(store, "retrieval_pairs", shard, "pairs")
         except PartitionNotFound:
             context.log.warning(f"{shard} has no retrieval_pairs yet")
+            continue
+        try:
+            syn = read_partition_table(store, "synthetic_texts", shard, "syn")
+            pairs = pairs.join(syn.select("image_id", "syn_text"), on="image_id", how="left")
+        except PartitionNotFound:
+            pairs = pairs.with_columns(pl.lit(None, dtype=pl.String).alias("syn_text"))
+        frames.append(pairs)
     if not frames:
         raise dg.Failure(description="no retrieval_pairs partition is materialized yet")
     return pl.concat(frames)
 
 
 @dg.asset(
-    deps=["retrieval_pairs", "image_embeddings", "sentence_embeddings"],
+    deps=["retrieval_pairs", "synthetic_texts", "image_embeddings", "sentence_embeddings"],
     code_version="1",
     group_name="release",
     kinds={"parquet", "faiss"},
 )
 def balanced_pool(
-    context: dg.AssetExecutionContext, config: BalancedPoolConfig, storage: StorageResource
+    context: dg.AssetExecutionContext,
+    config: BalancedPoolConfig,
+    storage: StorageResource,
+    clip_model: ClipModelResource,
 ) -> dg.MaterializeResult:
     """Pairs after the image-text cosine band, with image clusters and seeded ranks."""
     store = storage.get()
@@ -79,6 +92,12 @@ def balanced_pool(
         if pairs.height
         else images
     )
+    has_syn = pairs["syn_text"].is_not_null().to_numpy() if pairs.height else np.zeros(0, bool)
+    if has_syn.any():  # the paper's filter is on (image, syn_text); text1 where there is none
+        syn_vecs = encode_texts(
+            clip_model.get(), pairs["syn_text"].filter(pl.Series(has_syn)).to_list()
+        )
+        text1[has_syn] = syn_vecs
     cosine = (images * text1).sum(axis=1)
     band_applied = (
         config.pair_band_low is not None
@@ -90,7 +109,10 @@ def balanced_pool(
     else:
         keep = np.ones(len(cosine), dtype=bool)
         context.log.warning("pair filter not applied (no band configured, or random CLIP weights)")
-    pool = pairs.with_columns(pl.Series("pair_cosine", cosine.astype(np.float32)))
+    pool = pairs.with_columns(
+        pl.Series("pair_cosine", cosine.astype(np.float32)),
+        pl.Series("pair_text", np.where(has_syn, "syn_text", "text1")),
+    )
     pool = pool.filter(pl.Series(keep))
     params = BalanceParams(config.images_per_cluster, config.n_clusters, config.seed)
     labels = cluster_images(images[keep], params)
@@ -165,10 +187,7 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
         pool = read_partition_table(store, "balanced_pool", None, "pool")
         subset = pool.filter(pl.Series(select(pool["cluster_rank"].to_numpy(), t)))
         subset = (
-            subset.with_columns(
-                pl.lit(None, dtype=pl.String).alias("syn_text"),
-                pl.col("cluster_id").alias("sentence_cluster"),
-            )
+            subset.with_columns(pl.col("cluster_id").alias("sentence_cluster"))
             .select(list(RELEASE_SCHEMA))
             .cast(RELEASE_SCHEMA)
             .sort("image_id")
@@ -198,7 +217,7 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
                 **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
                 "gini_before": dg.MetadataValue.float(gini(before)),
                 "gini_after": dg.MetadataValue.float(gini(after[after > 0])),
-                "syn_text_applied": False,
+                "with_syn_text": dg.MetadataValue.int(int(subset["syn_text"].is_not_null().sum())),
                 "version": manifest["version"],
             },
             data_version=dg.DataVersion(manifest["version"]),

@@ -11,6 +11,8 @@ local directory; unset: the filter is not applied (and reported so)
 ``REALSYN_CLIP_MODEL``, ``REALSYN_CLIP_PRETRAINED``, ``REALSYN_CLIP_CHECKPOINT``  the open_clip
 model (default ``realsyn-tiny`` with seeded random weights), a pretrained tag, or a local file
 ``REALSYN_SCALES``  per-cluster caps t of the nested subsets (default ``20,35,180`` as the paper)
+``REALSYN_CAPTIONER_URL``, ``REALSYN_CAPTION_MODEL``, ``REALSYN_FUSION_MODEL``,
+``REALSYN_CAPTIONER_API_KEY``  OpenAI-compatible endpoint(s) for syn_text; unset: no syn_text
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from resources.captioner import CaptionerResource
 from resources.clip_model import ClipModelResource
 from resources.fetcher import ImageFetcherResource
 from resources.storage import StorageResource
@@ -43,6 +46,10 @@ class Settings:
     clip_pretrained: str | None
     clip_checkpoint: str | None
     scales: tuple[int, ...]
+    captioner_url: str | None
+    caption_model: str
+    fusion_model: str
+    captioner_key_from_env: bool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -58,6 +65,10 @@ class Settings:
             clip_pretrained=env.get("REALSYN_CLIP_PRETRAINED") or None,
             clip_checkpoint=env.get("REALSYN_CLIP_CHECKPOINT") or None,
             scales=tuple(int(t) for t in (env.get("REALSYN_SCALES") or "20,35,180").split(",")),
+            captioner_url=env.get("REALSYN_CAPTIONER_URL") or None,
+            caption_model=env.get("REALSYN_CAPTION_MODEL") or "",
+            fusion_model=env.get("REALSYN_FUSION_MODEL") or "",
+            captioner_key_from_env=bool(env.get("REALSYN_CAPTIONER_API_KEY")),
         )
 
     def storage_resource(self, root: str) -> StorageResource:
@@ -78,6 +89,16 @@ class Settings:
             "fetcher": ImageFetcherResource(enabled=self.fetch_images),
             "cat_parser": CatParserResource(),
             "language_model": LanguageModelResource(model=self.language_model),
+            "captioner": CaptionerResource(
+                base_url=self.captioner_url,
+                caption_model=self.caption_model,
+                fusion_model=self.fusion_model,
+                **(
+                    {"api_key": dg.EnvVar("REALSYN_CAPTIONER_API_KEY")}
+                    if self.captioner_key_from_env
+                    else {}
+                ),
+            ),
             "clip_model": ClipModelResource(
                 model_name=self.clip_model,
                 pretrained=self.clip_pretrained,

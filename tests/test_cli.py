@@ -16,12 +16,23 @@ pytestmark = pytest.mark.slow
 
 
 def test_main_job_on_demo_corpus(tmp_path):
+    from tests.fake_llm import fake_llm
+
+    with fake_llm() as (url, handler):
+        _run_main_job(tmp_path, url)
+        assert len(handler.calls) == 16  # 8 captions + 8 fusions
+
+
+def _run_main_job(tmp_path, captioner_url):
     env = {
         **os.environ,
         "DAGSTER_HOME": str(tmp_path / "home"),
         "REALSYN_DATA_ROOT": str(tmp_path / "data"),
     }
     env.pop("REALSYN_CORPUS", None)
+    env.update(
+        REALSYN_CAPTIONER_URL=captioner_url, REALSYN_CAPTION_MODEL="vlm", REALSYN_FUSION_MODEL="llm"
+    )
     realsyn = Path(sys.executable).parent / "realsyn"
     proc = subprocess.run(
         [str(realsyn), "run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
@@ -56,6 +67,8 @@ def test_main_job_on_demo_corpus(tmp_path):
     table = pl.read_parquet(release / "t180" / "release.parquet")
     assert table.columns[:5] == ["raw_image_url", "text1", "text2", "text3", "syn_text"]
     assert table.height == 8 and table["text3"].null_count() == 0
+    assert table["syn_text"].null_count() == 0
+    assert (table["syn_text"] == "Fused: " + table["text1"]).all()
     shards = sorted((release / "t180" / "wds").glob("*.tar"))
     logs = tmp_path / "logs"
     train = subprocess.run(

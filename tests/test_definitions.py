@@ -25,6 +25,7 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "sentence_embeddings",
         "sentence_clusters",
         "retrieval_pairs",
+        "synthetic_texts",
         "balanced_pool",
         "scaled_subsets",
         "release",
@@ -66,6 +67,7 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "scaled_subsets_no_image_twice",
         "scaled_subsets_three_texts",
         "scaled_subsets_schema_matches_release",
+        "synthetic_texts_applied",
     }
     assert [s.name for s in defs.sensors] == ["new_shard_sensor"]
     assert {j.name for j in defs.jobs} == {
@@ -84,6 +86,7 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "cat_parser",
         "language_model",
         "clip_model",
+        "captioner",
     }
     dg.Definitions.validate_loadable(defs)
 
