@@ -205,13 +205,11 @@ class S3Storage(Storage):
             raise StorageError(f"{self.uri(key)}: cannot stat ({err})") from err
 
     def _iter_objects(self, prefix: str) -> Iterator[dict]:
+        """Objects strictly below ``prefix`` taken as a folder (``a/b`` lists ``a/b/...``)."""
         full = self._key(prefix)
-        if full and prefix and not full.endswith("/"):
-            full_dir = full + "/"
-        else:
-            full_dir = f"{full}/" if full else ""
+        folder = f"{full}/" if full else ""
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.config.bucket, Prefix=full_dir):
+        for page in paginator.paginate(Bucket=self.config.bucket, Prefix=folder):
             yield from page.get("Contents", [])
 
     def list_keys(self, prefix: str = "") -> list[str]:
