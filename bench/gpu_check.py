@@ -49,10 +49,10 @@ def main() -> None:
     texts = (TEXTS * (args.texts // len(TEXTS) + 1))[: args.texts]
     for precision in ("fp16", "fp32"):
         model = load_clip("ViT-B-32", device="cuda", precision=precision)
-        encode_images(model, many[:512], batch_size=256, decode_workers=12)  # warm-up
+        encode_images(model, many[:512], batch_size=256, decode_workers=14)  # warm-up
         torch.cuda.synchronize()
         t0 = time.perf_counter()
-        vecs = encode_images(model, many, batch_size=256, decode_workers=12)
+        vecs = encode_images(model, many, batch_size=256, decode_workers=14)
         torch.cuda.synchronize()
         out[f"vitb32_{precision}_images_per_s"] = round(len(many) / (time.perf_counter() - t0), 1)
         out[f"vitb32_{precision}_norm_error"] = float(

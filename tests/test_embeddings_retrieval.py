@@ -173,3 +173,11 @@ def test_retrieval_checks_fail_on_crafted_frames():
     assert not run_check(
         checks["retrieval_pairs_scores_ordered"], {"pairs": unordered}, params
     ).passed
+
+
+def test_process_decoding_gives_the_same_vectors_as_threads(tiny):
+    names = ["astronaut", "chelsea", "coffee", "rocket", "hubble"]
+    payloads = [(DEMO_CORPUS / "images" / f"{n}.jpg").read_bytes() for n in names]
+    threads = encode_images(tiny, payloads, batch_size=2)
+    processes = encode_images(tiny, payloads, batch_size=2, decode_processes=True)
+    assert np.abs(threads - processes).max() < 1e-6
