@@ -12,6 +12,7 @@ The *identity* recorded with every vector is ``<model>@<weights>``: the pretrain
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import threading
@@ -65,6 +66,20 @@ class ClipBundle:
     device: str
     embed_dim: int
     precision: str = "fp32"
+    _pool: ProcessPoolExecutor | None = None
+
+    def decode_pool(self, workers: int, geometry) -> ProcessPoolExecutor:
+        """Decode worker processes, started once per model (spawn: safe beside CUDA)."""
+        import multiprocessing
+
+        if self._pool is None or self._pool._max_workers != workers:  # noqa: SLF001
+            self._pool = ProcessPoolExecutor(
+                workers,
+                multiprocessing.get_context("spawn"),
+                initializer=_init_decoder,
+                initargs=(geometry,),
+            )
+        return self._pool
 
 
 def load_clip(
@@ -175,17 +190,10 @@ def encode_images(
     use_processes = (bundle.device != "cpu") if decode_processes is None else decode_processes
     use_processes = use_processes and split is not None and decode_workers > 1
     if use_processes:
-        import multiprocessing
-
         geometry, normalize = split
         mean = torch.tensor(normalize.mean, device=bundle.device).view(1, 3, 1, 1)
         std = torch.tensor(normalize.std, device=bundle.device).view(1, 3, 1, 1)
-        pool = ProcessPoolExecutor(
-            decode_workers,
-            multiprocessing.get_context("spawn"),
-            initializer=_init_decoder,
-            initargs=(geometry,),
-        )
+        pool = bundle.decode_pool(decode_workers, geometry)
 
         def prepare(rows: Iterable[int]):
             crops = np.stack(
@@ -207,7 +215,8 @@ def encode_images(
         def to_pixels(batch):
             return batch.to(bundle.device, dtype=input_dtype(bundle))
 
-    with pool, ThreadPoolExecutor(max_workers=1) as prefetch, torch.inference_mode():
+    owned = pool if not use_processes else contextlib.nullcontext()  # the process pool persists
+    with owned, ThreadPoolExecutor(max_workers=1) as prefetch, torch.inference_mode():
         pending = prefetch.submit(prepare, batches[0])
         for n, rows in enumerate(batches):
             batch = pending.result()
