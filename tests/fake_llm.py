@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.http_fixtures import serve
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -54,11 +55,5 @@ class Handler(BaseHTTPRequestHandler):
 @contextmanager
 def fake_llm():
     Handler.calls, Handler.failures = [], {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", Handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(Handler) as url:
+        yield f"{url}/v1", Handler

@@ -69,13 +69,20 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def http_server():
-    Handler.counters = {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+def serve(handler: type[BaseHTTPRequestHandler]):
+    """Run ``handler`` on a free port of 127.0.0.1 in a thread; yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", Handler
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def http_server():
+    Handler.counters = {}
+    with serve(Handler) as url:
+        yield url, Handler
