@@ -6,7 +6,12 @@ import polars as pl
 
 from checks.gx import CheckDef, Expect
 from checks.suites import decision_consistency
-from realsyn.schemas import PARSE_STATUSES, SEMANTIC_REASONS, SENTENCE_REASONS
+from realsyn.schemas import (
+    PARSE_STATUSES,
+    SEMANTIC_REASONS,
+    SENTENCE_DEDUP_REASONS,
+    SENTENCE_REASONS,
+)
 
 KEEP = {"row_condition": 'decision=="keep"'}
 
@@ -164,6 +169,10 @@ SENTENCE_DEDUP_SUITE: tuple[CheckDef, ...] = (
             Expect(
                 "ExpectColumnValuesToBeUnique",
                 {"column": "norm_key", "row_condition": "survives==True"},
+            ),
+            Expect(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "reason", "value_set": list(SENTENCE_DEDUP_REASONS)},
             ),
         ],
     ),
