@@ -1,10 +1,12 @@
 """open_clip models: loading (pretrained tag, local checkpoint, or seeded random init), identity,
 and batched L2-normalised encoding of images and texts.
 
-``realsyn-tiny`` (model_configs/realsyn-tiny.json: ViT with 3 layers of width 128, patch 32, a
-2-layer text tower, 64-d embeddings, ~4.3M parameters) is registered for tests and the demo: it
-runs at ~1,000 images/s on 2 CPU cores. Real runs name any open_clip architecture with a
-pretrained tag (needs network or the hub cache) or a local checkpoint path.
+``realsyn-tiny`` (model_configs/realsyn-tiny.json: timm's ResNet-10-T on 64 px inputs, randomly
+initialised, with a 2-layer text tower of width 64 and 64-d embeddings, ~9M parameters) is
+registered for tests and the demo, which trains it on CPU in minutes (``realsyn.train``): on
+the generated world a CNN learned shapes far faster than a ViT of the same cost (held-out
+image->text R@1 0.89 against 0.18, each after about three minutes). Real runs name any open_clip
+architecture with a pretrained tag (needs network or the hub cache) or a local checkpoint path.
 
 The *identity* recorded with every vector is ``<model>@<weights>``: the pretrained tag, the first
 16 hex chars of the checkpoint file's SHA-256, or ``random-seed<N>``.

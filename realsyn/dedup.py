@@ -177,6 +177,14 @@ def update_index(
     return PhashIndex(contents, edges, search_radius, index), stats
 
 
+def _components(pairs: np.ndarray, n: int) -> np.ndarray:
+    """Connected-component label per node of the undirected graph with edges ``pairs``."""
+    if not len(pairs):
+        return np.arange(n)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
 def group_images(
     images: pl.DataFrame,
     state: PhashIndex,
@@ -187,7 +195,8 @@ def group_images(
 
     ``semantic_pairs`` (``sha_a``, ``sha_b``: contents whose embeddings are near duplicates)
     join groups too. A member's reason says how it relates to its representative: same bytes
-    (``exact_dup``), pHash within the radius (``near_dup``), else ``semantic_dup``.
+    (``exact_dup``), pHash within the radius or joined by a chain of pHash pairs (``near_dup``),
+    else a member joined by embedding pairs (``semantic_dup``).
     """
     kept = images.filter(pl.col("decision") == "keep")
     active = kept.select("sha256").unique().join(state.contents, on="sha256", how="left")
@@ -201,6 +210,7 @@ def group_images(
     ea = [pos.get(int(a), -1) for a in edges["a"].to_list()]
     eb = [pos.get(int(b), -1) for b in edges["b"].to_list()]
     pair_list = [(x, y) for x, y in zip(ea, eb, strict=True) if x >= 0 and y >= 0]
+    n_phash = len(pair_list)
     if semantic_pairs is not None and semantic_pairs.height:
         sha_pos = {sha: i for i, sha in enumerate(active["sha256"].to_list())}
         pair_list += [
@@ -208,14 +218,12 @@ def group_images(
             for a, b in semantic_pairs.select("sha_a", "sha_b").iter_rows()
             if a in sha_pos and b in sha_pos
         ]
-    pairs = np.array(pair_list, dtype=np.int64).reshape(-1, 2)
     n = len(labels)
-    if len(pairs):
-        graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-        _, component = connected_components(graph, directed=False)
-    else:
-        component = np.arange(n)
-    comp = active.select("sha256").with_columns(pl.Series("component", component))
+    phash_only = _components(np.array(pair_list[:n_phash], dtype=np.int64).reshape(-1, 2), n)
+    component = _components(np.array(pair_list, dtype=np.int64).reshape(-1, 2), n)
+    comp = active.select("sha256").with_columns(
+        pl.Series("component", component), pl.Series("phash_component", phash_only)
+    )
     ranked = (
         kept.join(comp, on="sha256")
         .with_columns((pl.col("width").cast(pl.Int64) * pl.col("height")).alias("area"))
@@ -229,6 +237,7 @@ def group_images(
             pl.col("image_id").alias("rep_id"),
             pl.col("sha256").alias("rep_sha"),
             pl.col("phash").alias("rep_phash"),
+            pl.col("phash_component").alias("rep_pcomp"),
         )
     )
     distance = (
@@ -248,8 +257,8 @@ def group_images(
         .then(None)
         .when(pl.col("sha256") == pl.col("rep_sha"))
         .then(pl.lit("exact_dup"))
-        .when(distance <= params.radius)
-        .then(pl.lit("near_dup"))
+        .when((distance <= params.radius) | (pl.col("phash_component") == pl.col("rep_pcomp")))
+        .then(pl.lit("near_dup"))  # within the radius of the representative, or a pHash chain
         .otherwise(pl.lit("semantic_dup"))
         .alias("reason"),
     )

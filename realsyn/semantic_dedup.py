@@ -14,6 +14,20 @@ from scipy.sparse.csgraph import connected_components
 from usearch.index import Index
 
 EXACT_SEARCH_MAX = 50_000
+DEFAULT_DUP_COSINE = 0.95
+# Calibrated duplicate thresholds per architecture (bench/dedup_calibration.py on the generated
+# world); None: no threshold separates duplicates from distinct items, so semantic dedup is off.
+# realsyn-tiny's 64-d space is crowded: distinct sentences reach cosine 0.998 and distinct
+# images 0.9985, near-duplicate images sit at a median of 0.9995, and pairs chain into giant
+# groups at any threshold that catches them (the vectors are also stored as float16).
+DUP_COSINE_BY_MODEL: dict[str, float | None] = {"realsyn-tiny": None}
+
+
+def dup_cosine_for(model_identity: str) -> float | None:
+    """The duplicate threshold for vectors made by ``model_identity`` (``<arch>@<weights>``):
+    the calibrated one for its architecture (None: semantic dedup is unreliable with it), else
+    ``DEFAULT_DUP_COSINE`` (a starting point for large CLIPs; calibrate it on your data)."""
+    return DUP_COSINE_BY_MODEL.get(model_identity.split("@")[0], DEFAULT_DUP_COSINE)
 
 
 def cosine_pairs(vectors: np.ndarray, threshold: float, k: int = 16) -> np.ndarray:

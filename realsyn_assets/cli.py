@@ -1,6 +1,13 @@
-"""``realsyn``: run the main job (every asset so far, every shard) and print the funnel.
+"""``realsyn``: run the main job (every asset, every shard) and print the funnel and metrics.
 
-    realsyn run [--corpus PATH_OR_S3] [--data-root PATH_OR_S3]
+    realsyn run [--corpus PATH_OR_S3] [--data-root PATH_OR_S3] [--world | --no-world]
+    realsyn world [--out DIR] [--seed N] [--documents N]
+
+``run`` on the bundled demo first generates the demo world (``realsyn.world_docs``) into
+``demo/world`` and ``demo/_world`` (skipped when the one there has the same parameters), then
+runs every job in ``MAIN_JOB_PLAN``: ingest, train the CLIP model on the corpus's alt texts and
+evaluate it, embed, de-duplicate, filter, cluster, retrieve, synthesize, balance, release, and
+evaluate the pipeline against the world's ground truth.
 
 Runs against a persistent Dagster instance (``$DAGSTER_HOME``, default ``./.dagster_home``), so
 the materializations, checks and metadata appear in ``dagster dev`` afterwards.
@@ -70,11 +77,118 @@ def _print_table(title: str, rows: dict[str, dict], columns: tuple[str, ...]) ->
         print(f"{'total':<{width}}  " + "  ".join(f"{totals[c]:>{col_w},}" for c in columns))
 
 
+METRICS = {
+    "clip_evaluation": (
+        "model",
+        "image_to_text_r1",
+        "image_to_text_r5",
+        "image_to_text_r10",
+        "text_to_image_r1",
+        "text_to_image_r5",
+        "shape_accuracy",
+        "head_shape_accuracy",
+        "tail_shape_accuracy",
+        "colour_accuracy",
+    ),
+    "pipeline_evaluation": (
+        "world_images",
+        "precision_at_1",
+        "precision_at_3",
+        "dedup_true_duplicates",
+        "dedup_flagged",
+        "dedup_precision",
+        "dedup_recall",
+        "filter_boilerplate_dropped",
+        "filter_boilerplate_kept",
+        "filter_precision",
+        "filter_recall",
+    ),
+}
+
+
+def _print_metrics(storage) -> None:
+    from realsyn.storage import PartitionNotFound, read_manifest
+
+    for asset, keys in METRICS.items():
+        try:
+            metrics = read_manifest(storage, asset, None)["info"]["metrics"]
+        except PartitionNotFound:
+            continue
+        print(f"\n{asset}")
+        for k in keys:
+            if k in metrics:
+                v = metrics[k]
+                print(f"  {k:<28} {v:.3f}" if isinstance(v, float) else f"  {k:<28} {v}")
+
+
+def ensure_world(root: Path, params=None) -> None:
+    """Generate the world into ``root`` unless the one there was made with the same parameters."""
+    import json
+    import shutil
+    from dataclasses import asdict
+
+    from realsyn.world_docs import (
+        GENERATOR_VERSION,
+        PREFIX,
+        TRUTH_DIR,
+        WorldParams,
+        build_world,
+        write_world,
+    )
+
+    params = params or WorldParams()
+    stamp = root / TRUTH_DIR / "world.json"
+    wanted = {"generator": GENERATOR_VERSION, "params": asdict(params)}
+    if stamp.exists() and {k: json.loads(stamp.read_text()).get(k) for k in wanted} == wanted:
+        print(f"[realsyn] world in {root} is up to date (seed {params.seed})")
+        return
+    t0 = time.perf_counter()
+    for sub in (PREFIX, TRUTH_DIR):
+        shutil.rmtree(root / sub, ignore_errors=True)
+    world = build_world(params)
+    n = write_world(world, root)
+    print(
+        f"[realsyn] generated the world into {root}: {n} files, {world.stats} "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
+
+
+def world_command(argv: list[str]) -> int:
+    from realsyn.world_docs import WorldParams
+    from realsyn_assets.settings import DEMO_CORPUS
+
+    parser = argparse.ArgumentParser(prog="realsyn world", description="generate a world corpus")
+    parser.add_argument("--out", default=str(DEMO_CORPUS), help="corpus root to write into")
+    parser.add_argument("--seed", type=int, default=WorldParams.seed)
+    parser.add_argument("--documents", type=int, default=WorldParams.documents)
+    args = parser.parse_args(argv)
+    ensure_world(Path(args.out), WorldParams(seed=args.seed, documents=args.documents))
+    return 0
+
+
 def run_main_job(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="realsyn run", description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", help="input corpus root (default: $REALSYN_CORPUS or the demo)")
     parser.add_argument("--data-root", help="output root (default: $REALSYN_DATA_ROOT or ./data)")
+    parser.add_argument(
+        "--world",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="generate the demo world into the corpus first (default: only for the bundled demo)",
+    )
+    parser.add_argument("--world-documents", type=int, help="size of the generated world")
+    parser.add_argument("--train-epochs", type=int, help="clip_training epochs (default: its own)")
     args = parser.parse_args(argv)
+    if args.world or (
+        args.world is None and not args.corpus and not os.environ.get("REALSYN_CORPUS")
+    ):
+        from realsyn.world_docs import WorldParams
+        from realsyn_assets.settings import DEMO_CORPUS
+
+        params = WorldParams(
+            **({"documents": args.world_documents} if args.world_documents else {})
+        )
+        ensure_world(Path(args.corpus or os.environ.get("REALSYN_CORPUS") or DEMO_CORPUS), params)
     if args.corpus:
         os.environ["REALSYN_CORPUS"] = args.corpus
     if args.data_root:
@@ -98,6 +212,17 @@ def run_main_job(argv: list[str] | None = None) -> int:
     new = [s for s in shards if s not in known]
     if new:
         instance.add_dynamic_partitions(shard_partitions.name, new)
+    for gone in sorted(known - set(shards)):  # keeps corpus-wide steps to what the corpus holds
+        instance.delete_dynamic_partition(shard_partitions.name, gone)
+        print(f"[realsyn] partition {gone!r}: its shard is no longer in the corpus; removed")
+    from realsyn.world_docs import TRUTH_DIR
+    from resources.clip_model import TRAINED
+
+    has_world = corpus.exists(f"{TRUTH_DIR}/images.parquet")
+    skip = {
+        "clip_bootstrap": defs.resources["clip_model"].checkpoint_path != TRAINED,
+        "evaluation": not has_world,
+    }
     failed = []
     started = time.perf_counter()
 
@@ -108,23 +233,39 @@ def run_main_job(argv: list[str] | None = None) -> int:
             return list(defs.resolve_job_def(job).partitions_def.get_partition_keys())
         return [None]
 
-    steps = [(job, key) for job, kind in MAIN_JOB_PLAN for key in keys_for(job, kind)]
+    steps = [
+        (job, key)
+        for job, kind in MAIN_JOB_PLAN
+        if not skip.get(job)
+        for key in keys_for(job, kind)
+    ]
+    for job, why in (
+        ("clip_bootstrap", "a pretrained/local model is configured"),
+        ("evaluation", "the corpus has no generated world"),
+    ):
+        if skip[job]:
+            print(f"[realsyn] skipping {job}: {why}")
     for n, (job_name, shard) in enumerate(steps, 1):
-        t0 = time.perf_counter()
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            partition_key=shard, instance=instance, raise_on_error=False, run_config=QUIET
-        )
         label = f"{job_name}[{shard}]" if shard else job_name
+        print(f"[realsyn] {n}/{len(steps)} {label}: ", end="", flush=True)
+        t0 = time.perf_counter()
+        run_config = dict(QUIET)
+        if job_name == "clip_bootstrap" and args.train_epochs:
+            run_config["ops"] = {"clip_training": {"config": {"epochs": args.train_epochs}}}
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            partition_key=shard, instance=instance, raise_on_error=False, run_config=run_config
+        )
         if not result.success:
             failed.append(label)
         status = "ok" if result.success else "FAILED"
-        print(f"[realsyn] {n}/{len(steps)} {label}: {status} ({time.perf_counter() - t0:.1f} s)")
+        print(f"{status} ({time.perf_counter() - t0:.1f} s)", flush=True)
     for asset, columns in SHARD_FUNNELS.items():
         _print_table(
             f"{asset} (per shard)", {s: _stats(storage, asset, s) for s in shards}, columns
         )
     for asset, columns in CORPUS_FUNNELS.items():
         _print_table(f"{asset} (whole corpus)", {"corpus": _stats(storage, asset, None)}, columns)
+    _print_metrics(storage)
     print(
         f"\n{len(steps) - len(failed)}/{len(steps)} run(s) succeeded in "
         f"{time.perf_counter() - started:.1f} s; data under {storage.uri()}"
@@ -137,10 +278,14 @@ def run_main_job(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("run",):
-        print("usage: realsyn run [--corpus PATH] [--data-root PATH]", file=sys.stderr)
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "world"):
+        print(
+            "usage: realsyn run [--corpus PATH] [--data-root PATH] [--world]\n"
+            "       realsyn world [--out DIR] [--seed N] [--documents N]",
+            file=sys.stderr,
+        )
         sys.exit(2)
-    sys.exit(run_main_job(sys.argv[2:]))
+    sys.exit((run_main_job if sys.argv[1] == "run" else world_command)(sys.argv[2:]))
 
 
 if __name__ == "__main__":

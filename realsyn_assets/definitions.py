@@ -6,6 +6,7 @@ import dagster as dg
 
 from realsyn_assets.clean_images import clean_images
 from realsyn_assets.embeddings import image_embeddings, sentence_embeddings
+from realsyn_assets.evaluation import clip_evaluation, pipeline_evaluation
 from realsyn_assets.image_dedup import image_dedup
 from realsyn_assets.jobs import JOBS
 from realsyn_assets.raw_documents import raw_documents
@@ -16,6 +17,7 @@ from realsyn_assets.sentences import sentences
 from realsyn_assets.settings import Settings
 from realsyn_assets.synthetic import synthetic_texts
 from realsyn_assets.text_corpus import sentence_dedup, sentence_semantics, word_frequencies
+from realsyn_assets.training import clip_training
 
 settings = Settings.from_env(os.environ)
 
@@ -35,6 +37,9 @@ defs = dg.Definitions(
         synthetic_texts,
         balanced_pool,
         *build_release_assets(settings.scales),
+        clip_training,
+        clip_evaluation,
+        pipeline_evaluation,
     ],
     jobs=JOBS,
     sensors=[new_shard_sensor],

@@ -38,7 +38,9 @@ FUNNEL = [
 class ImageDedupConfig(dg.Config):
     hamming_radius: int = DedupParams.radius
     neighbours: int = DedupParams.neighbours
-    semantic_threshold: float = 0.95  # cosine of image embeddings; > 1 disables
+    # cosine of image embeddings; None: calibrated for the model that made them
+    # (realsyn.semantic_dedup.dup_cosine_for); > 1 disables
+    semantic_threshold: float | None = None
     use_embeddings: bool = True
 
 
@@ -91,9 +93,9 @@ def image_dedup(
         info={"search_radius": state.search_radius},
         files={"phash.usearch": state.index_bytes()},
     )
-    semantic = None
+    semantic, threshold = None, config.semantic_threshold
     if config.use_embeddings:
-        pairs = semantic_pairs(
+        pairs, threshold = semantic_pairs(
             context,
             store,
             "image_embeddings",
@@ -117,7 +119,9 @@ def image_dedup(
             **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
             "survival_ratio": dg.MetadataValue.float(stats["survivors"] / max(table.height, 1)),
             "hamming_radius": params.radius,
-            "semantic_threshold": config.semantic_threshold,
+            "semantic_threshold": dg.MetadataValue.float(
+                threshold if threshold is not None else float("nan")
+            ),
             "semantic_applied": semantic is not None,
             "funnel": dg.MetadataValue.md(funnel_markdown(stats, "total", FUNNEL)),
             "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, None))),

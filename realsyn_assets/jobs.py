@@ -22,12 +22,24 @@ def _job(name: str, assets: list[str], per_shard: bool, description: str):
 
 ingest_job = _job(
     "ingest_shards",
-    ["raw_documents", "clean_images", "image_embeddings", "sentences"],
+    ["raw_documents", "clean_images", "sentences"],
     True,
-    "Per shard: parse documents, clean and embed images, split and quality-filter sentences.",
+    "Per shard: parse documents, clean images, split and quality-filter sentences.",
 )
 JOBS = [
     ingest_job,
+    _job(
+        "clip_bootstrap",
+        ["clip_training", "clip_evaluation"],
+        False,
+        "Train the CLIP model on the corpus's alt-text pairs, then evaluate it (held-out world).",
+    ),
+    _job(
+        "embed_images",
+        ["image_embeddings"],
+        True,
+        "Per shard: CLIP vectors of the kept images (needs the model: clip_bootstrap or weights).",
+    ),
     _job(
         "corpus_stats",
         ["image_dedup", "word_frequencies"],
@@ -59,6 +71,12 @@ JOBS = [
         "Across shards: image-text cosine band, image clusters and seeded ranks.",
     ),
     _job(
+        "evaluation",
+        ["pipeline_evaluation"],
+        False,
+        "Retrieval, dedup and filter quality against the generated world's ground truth.",
+    ),
+    _job(
         "release_scales",
         ["scaled_subsets", "release"],
         False,
@@ -68,10 +86,13 @@ JOBS = [
 # In the order the main job runs them: (job name, partitions: "shards", "scales" or None)
 MAIN_JOB_PLAN = [
     ("ingest_shards", "shards"),
+    ("clip_bootstrap", None),
+    ("embed_images", "shards"),
     ("corpus_stats", None),
     ("semantic_shards", "shards"),
     ("sentence_pool", None),
     ("retrieval_shards", "shards"),
     ("release_pool", None),
     ("release_scales", "scales"),
+    ("evaluation", None),
 ]

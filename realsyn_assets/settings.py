@@ -9,7 +9,9 @@ stored in config); unset means boto3's default credential chain.
 ``REALSYN_LANGUAGE_MODEL``  causal LM for the perplexity filter: a name (``gpt2-large``) or a
 local directory; unset: the filter is not applied (and reported so)
 ``REALSYN_CLIP_MODEL``, ``REALSYN_CLIP_PRETRAINED``, ``REALSYN_CLIP_CHECKPOINT``  the open_clip
-model (default ``realsyn-tiny`` with seeded random weights), a pretrained tag, or a local file
+model (default ``realsyn-tiny``), a pretrained tag, or a checkpoint: a local file,
+``asset:clip_training`` (the default when no pretrained tag is set: the model the
+``clip_training`` asset trained on the corpus's alt texts) or ``random`` (seeded random weights)
 ``REALSYN_SCALES``  per-cluster caps t of the nested subsets (default ``20,35,180`` as the paper)
 ``REALSYN_CAPTIONER_URL``, ``REALSYN_CAPTION_MODEL``, ``REALSYN_FUSION_MODEL``,
 ``REALSYN_CAPTIONER_API_KEY``  OpenAI-compatible endpoint(s) for syn_text; unset: no syn_text
@@ -24,13 +26,13 @@ from pathlib import Path
 import dagster as dg
 
 from resources.captioner import CaptionerResource
-from resources.clip_model import ClipModelResource
+from resources.clip_model import TRAINED, ClipModelResource
 from resources.fetcher import ImageFetcherResource
 from resources.storage import StorageResource
 from resources.text_models import CatParserResource, LanguageModelResource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEMO_CORPUS = REPO_ROOT / "demo" / "corpus"
+DEMO_CORPUS = REPO_ROOT / "demo"  # real sample shards in corpus/, the generated world in world/
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ class Settings:
             language_model=env.get("REALSYN_LANGUAGE_MODEL") or None,
             clip_model=env.get("REALSYN_CLIP_MODEL") or "realsyn-tiny",
             clip_pretrained=env.get("REALSYN_CLIP_PRETRAINED") or None,
-            clip_checkpoint=env.get("REALSYN_CLIP_CHECKPOINT") or None,
+            clip_checkpoint=env.get("REALSYN_CLIP_CHECKPOINT")
+            or (None if env.get("REALSYN_CLIP_PRETRAINED") else TRAINED),
             scales=tuple(int(t) for t in (env.get("REALSYN_SCALES") or "20,35,180").split(",")),
             captioner_url=env.get("REALSYN_CAPTIONER_URL") or None,
             caption_model=env.get("REALSYN_CAPTION_MODEL") or "",
@@ -103,5 +106,6 @@ class Settings:
                 model_name=self.clip_model,
                 pretrained=self.clip_pretrained,
                 checkpoint_path=self.clip_checkpoint,
+                storage=self.storage_resource(self.data_root),
             ),
         }

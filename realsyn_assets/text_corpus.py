@@ -153,7 +153,9 @@ def sentence_semantics(
 
 
 class SentenceDedupConfig(dg.Config):
-    semantic_threshold: float = 0.95  # cosine of sentence embeddings; > 1 disables
+    # cosine of sentence embeddings; None: calibrated for the model that made them
+    # (realsyn.semantic_dedup.dup_cosine_for); > 1 disables
+    semantic_threshold: float | None = None
     use_embeddings: bool = True
 
 
@@ -171,9 +173,9 @@ def sentence_dedup(
     store = storage.get()
     frames, missing = _materialized(context, store, "sentence_semantics", "semantics")
     kept = pl.concat(frames).filter(pl.col("decision") == "keep")
-    semantic = None
+    semantic, threshold = None, config.semantic_threshold
     if config.use_embeddings:
-        pairs = semantic_pairs(
+        pairs, threshold = semantic_pairs(
             context, store, "sentence_embeddings", "sentence_id", config.semantic_threshold
         )
         semantic = pairs.rename({"a": "id_a", "b": "id_b"}) if pairs is not None else None
@@ -194,7 +196,9 @@ def sentence_dedup(
     return dg.MaterializeResult(
         metadata={
             **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-            "semantic_threshold": config.semantic_threshold,
+            "semantic_threshold": dg.MetadataValue.float(
+                threshold if threshold is not None else float("nan")
+            ),
             "semantic_applied": semantic is not None,
             "funnel": dg.MetadataValue.md(
                 funnel_markdown(stats, "total", ["total", "exact_dup", "semantic_dup", "survivors"])

@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 
 from realsyn.embeddings import vectors_from_bytes
-from realsyn.semantic_dedup import cosine_pairs
+from realsyn.semantic_dedup import cosine_pairs, dup_cosine_for
 from realsyn.storage import (
     PartitionNotFound,
     read_manifest,
@@ -59,21 +59,35 @@ def is_random_model(identity: str) -> bool:
 
 
 def semantic_pairs(
-    context, store, asset: str, key_column: str, threshold: float, keep: set[str] | None = None
-) -> pl.DataFrame | None:
-    """Near-duplicate key pairs (``a``, ``b``, ``cosine``) from every shard's ``asset`` vectors,
-    or None (with a warning saying why) when semantic dedup cannot be applied."""
-    if threshold > 1.0:
-        return None
+    context,
+    store,
+    asset: str,
+    key_column: str,
+    threshold: float | None,
+    keep: set[str] | None = None,
+) -> tuple[pl.DataFrame | None, float | None]:
+    """Near-duplicate key pairs (``a``, ``b``, ``cosine``) from every shard's ``asset`` vectors
+    and the threshold applied (``None``: the model's calibrated one), or (None, threshold) with a
+    warning saying why when semantic dedup cannot be applied."""
+    if threshold is not None and threshold > 1.0:
+        return None, threshold
     keys, vectors, model = load_all_vectors(context, store, asset)
     if model is None:
         context.log.warning(f"no {asset} yet: semantic dedup not applied")
-        return None
+        return None, threshold
     if is_random_model(model):
         context.log.warning(f"{model} has random weights: semantic dedup not applied")
-        return None
+        return None, threshold
+    if threshold is None:
+        threshold = dup_cosine_for(model)
+        if threshold is None:
+            context.log.warning(
+                f"{model}: no calibrated duplicate threshold for this architecture (its space is "
+                "too crowded): semantic dedup not applied; set semantic_threshold to force it"
+            )
+            return None, None
     names = keys[key_column].to_list()
     if keep is not None:
         mask = np.array([k in keep for k in names], dtype=bool)
         names, vectors = [k for k, m in zip(names, mask, strict=True) if m], vectors[mask]
-    return semantic_pairs_by_key(names, vectors, threshold)
+    return semantic_pairs_by_key(names, vectors, threshold), threshold

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from realsyn.storage import LocalStorage, read_partition_table
+from realsyn.storage import LocalStorage, read_manifest, read_partition_table
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -24,6 +24,7 @@ def test_main_job_on_demo_corpus(tmp_path):
 
 
 def _run_main_job(tmp_path, captioner_url):
+    """The bundled real sample shards only (``--corpus demo/corpus``: no generated world)."""
     env = {
         **os.environ,
         "DAGSTER_HOME": str(tmp_path / "home"),
@@ -35,11 +36,17 @@ def _run_main_job(tmp_path, captioner_url):
     )
     realsyn = Path(sys.executable).parent / "realsyn"
     proc = subprocess.run(
-        [str(realsyn), "run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+        [str(realsyn), "run", "--corpus", str(REPO / "demo" / "corpus")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert "18/18 run(s) succeeded" in out
+    assert "23/23 run(s) succeeded" in out  # evaluation skipped: no world in this corpus
+    assert "skipping evaluation: the corpus has no generated world" in out
     totals = [line.split()[1:] for line in out.splitlines() if line.startswith("total")]
     assert totals[0] == ["12", "70", "25", "3"]  # raw_documents: docs, texts, images, rejected
     assert totals[1] == ["25", "24", "23", "1", "1", "21"]  # clean_images funnel
@@ -111,3 +118,43 @@ def _run_main_job(tmp_path, captioner_url):
     log = "\n".join(p.read_text() for p in logs.rglob("out.log"))
     assert train.returncode == 0, train.stderr[-3000:]
     assert "Train Epoch: 0 [8/8 (100%)]" in log, log[-2000:]
+
+
+def test_main_job_on_a_small_generated_world(tmp_path):
+    """Generate a world, bootstrap the CLIP model on its alt texts, run everything, evaluate."""
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "REALSYN_DATA_ROOT": str(tmp_path / "data"),
+    }
+    for var in ("REALSYN_CORPUS", "REALSYN_CAPTIONER_URL", "REALSYN_CLIP_CHECKPOINT"):
+        env.pop(var, None)
+    corpus = tmp_path / "corpus"
+    cmd = [str(Path(sys.executable).parent / "realsyn"), "run", "--corpus", str(corpus), "--world"]
+    cmd += ["--world-documents", "40", "--train-epochs", "4"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    out = proc.stdout
+    assert "generated the world into" in out and "20/20 run(s) succeeded" in out
+    for metric in ("precision_at_1", "dedup_recall", "filter_recall", "image_to_text_r5"):
+        line = next(x for x in out.splitlines() if x.strip().startswith(metric + " "))
+        assert 0.0 <= float(line.split()[-1]) <= 1.0, line
+    store = LocalStorage(tmp_path / "data")
+    trained = read_manifest(store, "clip_training", None)["info"]
+    assert trained["stats"]["steps"] > 0 and trained["source"] == "alt_text"
+    # every vector downstream was made by the trained checkpoint
+    for shard in ("world/html/shapes-blog", "world/obelics/world-00000.parquet"):
+        assert (
+            read_manifest(store, "image_embeddings", shard)["info"]["model"] == trained["identity"]
+        )
+    pairs = read_partition_table(store, "retrieval_pairs", "world/html/shapes-blog", "pairs")
+    assert pairs.height > 0 and set(pairs["model"].unique()) == {trained["identity"]}
+    metrics = read_partition_table(store, "pipeline_evaluation", None, "metrics")
+    assert metrics["world_images"][0] == pairs.height + sum(
+        read_partition_table(store, "retrieval_pairs", s, "pairs").height
+        for s in ("world/obelics/world-00000.parquet", "world/obelics/world-00001.parquet")
+    )
+    # the same world is not generated twice
+    again = [cmd[0], "world", "--out", str(corpus), "--documents", "40"]
+    proc = subprocess.run(again, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "is up to date" in proc.stdout, proc.stdout + proc.stderr

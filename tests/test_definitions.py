@@ -29,6 +29,9 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "balanced_pool",
         "scaled_subsets",
         "release",
+        "clip_training",
+        "clip_evaluation",
+        "pipeline_evaluation",
     }
     assert {c.name for c in graph.asset_check_keys} == {
         "raw_documents_doc_ids_unique",
@@ -68,10 +71,16 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "scaled_subsets_three_texts",
         "scaled_subsets_schema_matches_release",
         "synthetic_texts_applied",
+        "clip_evaluation_retrieval_above_floor",
+        "pipeline_evaluation_retrieval_precision",
+        "pipeline_evaluation_dedup_recall",
     }
     assert [s.name for s in defs.sensors] == ["new_shard_sensor"]
     assert {j.name for j in defs.jobs} == {
         "ingest_shards",
+        "clip_bootstrap",
+        "embed_images",
+        "evaluation",
         "corpus_stats",
         "semantic_shards",
         "sentence_pool",

@@ -52,8 +52,8 @@ def discover_shards(corpus: Storage, prefix: str = "") -> list[ShardRef]:
     shards: list[ShardRef] = []
     html_dirs: set[str] = set()
     for key in keys:
-        if posixpath.basename(key).startswith((".", "_")):
-            continue
+        if any(part.startswith((".", "_")) for part in key.split("/")):
+            continue  # hidden files and folders, and _-prefixed ones (e.g. a world's _world/ truth)
         fmt = _file_format(key)
         if fmt:
             shards.append(ShardRef(key, fmt))

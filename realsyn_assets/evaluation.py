@@ -1,0 +1,192 @@
+"""clip_evaluation and pipeline_evaluation: measured against the generated world's answers."""
+
+import io
+import json
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from checks.dagster_checks import check_results, check_specs
+from checks.evaluation_suites import CLIP_EVALUATION_SUITE, PIPELINE_EVALUATION_SUITE
+from realsyn.evaluation import evaluate_clip, evaluate_pairs
+from realsyn.pipeline_eval import dedup_quality, filter_quality, retrieval_precision
+from realsyn.storage import PartitionNotFound, read_partition_table, write_partition
+from realsyn.world_docs import TRUTH_DIR
+from realsyn_assets.partitions import shard_partitions
+from resources.clip_model import ClipModelResource
+from resources.storage import StorageResource
+
+
+def _truth(corpus, name: str) -> pl.DataFrame | None:
+    key = f"{TRUTH_DIR}/{name}.parquet"
+    return pl.read_parquet(io.BytesIO(corpus.read_bytes(key))) if corpus.exists(key) else None
+
+
+def _floats(values: dict) -> dict:
+    return {
+        k: dg.MetadataValue.float(float(v)) if isinstance(v, float) else v
+        for k, v in values.items()
+        if isinstance(v, (int, float, str))
+    }
+
+
+def _table(rows: dict[str, float], key: str, value: str) -> str:
+    lines = [f"| {key} | {value} |", "|---|---:|"]
+    return "\n".join(lines + [f"| {k} | {v:.3f} |" for k, v in rows.items()])
+
+
+class ClipEvaluationConfig(dg.Config):
+    """``real_pairs``: JSON-lines files of ``{"image": path relative to the file, "caption"}``
+    (e.g. ``../shared/data/images/skimage/pairs_clip_notebook.jsonl``), evaluated when given."""
+
+    real_pairs: list[str] = []
+    min_image_to_text_r5: float = 0.5
+
+
+def _real_pairs(path: str) -> tuple[list[bytes], list[str]]:
+    base = Path(path).parent
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return [(base / r["image"]).read_bytes() for r in rows], [r["caption"] for r in rows]
+
+
+@dg.asset(
+    deps=["clip_training"],
+    check_specs=check_specs("clip_evaluation", CLIP_EVALUATION_SUITE),
+    code_version="1",
+    group_name="model",
+    kinds={"pytorch"},
+)
+def clip_evaluation(
+    context: dg.AssetExecutionContext,
+    config: ClipEvaluationConfig,
+    storage: StorageResource,
+    corpus: StorageResource,
+    clip_model: ClipModelResource,
+) -> dg.MaterializeResult:
+    """Zero-shot retrieval R@1/5/10 and shape/colour accuracy (head vs tail) of the pipeline's CLIP."""
+    bundle = clip_model.get()
+    held_out = _truth(corpus.get(), "eval")
+    metrics: dict = {"model": bundle.identity}
+    per_shape: dict[str, float] = {}
+    if held_out is not None:
+        result = evaluate_clip(bundle, held_out)
+        per_shape = result.pop("per_shape")
+        metrics.update(result)
+    else:
+        context.log.warning(
+            "the corpus has no generated world (_world/eval.parquet): no held-out metrics"
+        )
+    for path in config.real_pairs:
+        for k, v in evaluate_pairs(bundle, *_real_pairs(path)).items():
+            metrics[f"real_{Path(path).stem}_{k}"] = v
+    table = pl.DataFrame({k: [v] for k, v in metrics.items() if isinstance(v, (int, float))})
+    write_partition(
+        storage.get(),
+        "clip_evaluation",
+        None,
+        {"metrics": table},
+        info={"metrics": metrics, "per_shape": per_shape},
+    )
+    context.log.info(f"clip_evaluation: {metrics}")
+    checks = (
+        check_results(
+            "clip_evaluation", CLIP_EVALUATION_SUITE, {"metrics": table}, config.model_dump()
+        )
+        if "image_to_text_r5" in table.columns
+        else []
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **_floats(metrics),
+            **(
+                {
+                    "per_shape_accuracy": dg.MetadataValue.md(
+                        _table(per_shape, "shape (head first)", "accuracy")
+                    )
+                }
+                if per_shape
+                else {}
+            ),
+        },
+        check_results=checks,
+    )
+
+
+class PipelineEvaluationConfig(dg.Config):
+    min_precision_at_1: float = 0.9
+    min_dedup_recall: float = 0.8
+
+
+def _concat(store, asset: str, table: str, shards: list[str]) -> pl.DataFrame | None:
+    frames = []
+    for shard in shards:
+        try:
+            frames.append(read_partition_table(store, asset, shard, table))
+        except PartitionNotFound:
+            continue
+    return pl.concat(frames, how="diagonal_relaxed") if frames else None
+
+
+@dg.asset(
+    deps=["retrieval_pairs", "image_dedup", "sentences", "sentence_semantics"],
+    check_specs=check_specs("pipeline_evaluation", PIPELINE_EVALUATION_SUITE),
+    code_version="1",
+    group_name="evaluation",
+    kinds={"parquet"},
+)
+def pipeline_evaluation(
+    context: dg.AssetExecutionContext,
+    config: PipelineEvaluationConfig,
+    storage: StorageResource,
+    corpus: StorageResource,
+) -> dg.MaterializeResult:
+    """Retrieval precision@1/@3, dedup and boilerplate-filter precision/recall against the world's truth."""
+    store, src = storage.get(), corpus.get()
+    truth_images, truth_sentences = _truth(src, "images"), _truth(src, "sentences")
+    if truth_images is None or truth_sentences is None:
+        raise dg.Failure(
+            description=f"{src.uri(TRUTH_DIR)} has no ground truth: pipeline_evaluation needs a "
+            "generated world in the corpus (realsyn world)"
+        )
+    shards = sorted(context.instance.get_dynamic_partitions(shard_partitions.name))
+    pairs = _concat(store, "retrieval_pairs", "pairs", shards)
+    sentences = _concat(store, "sentences", "sentences", shards)
+    semantics = _concat(store, "sentence_semantics", "semantics", shards)
+    if pairs is None or sentences is None or semantics is None:
+        raise dg.Failure(
+            description="retrieval_pairs / sentences / sentence_semantics are not materialized"
+        )
+    retrieval = retrieval_precision(pairs, truth_images, truth_sentences)
+    dedup = dedup_quality(
+        read_partition_table(store, "image_dedup", None, "survival"), truth_images
+    )
+    filters = filter_quality(sentences, semantics, truth_sentences)
+    leaked = filters.pop("leaked")
+    metrics = {
+        **retrieval,
+        **{f"dedup_{k}": v for k, v in dedup.items()},
+        **{f"filter_{k}": v for k, v in filters.items()},
+    }
+    table = pl.DataFrame({k: [v] for k, v in metrics.items()})
+    write_partition(
+        store,
+        "pipeline_evaluation",
+        None,
+        {"metrics": table},
+        info={"metrics": metrics, "leaked": leaked},
+    )
+    context.log.info(f"pipeline_evaluation: {metrics}")
+    leaked_md = "\n".join(
+        ["| kept boilerplate | times |", "|---|---:|"]
+        + [f"| {t} | {n} |" for t, n in leaked.items()]
+    )
+    return dg.MaterializeResult(
+        metadata={**_floats(metrics), "boilerplate_kept": dg.MetadataValue.md(leaked_md)},
+        check_results=check_results(
+            "pipeline_evaluation",
+            PIPELINE_EVALUATION_SUITE,
+            {"metrics": table},
+            config.model_dump(),
+        ),
+    )

@@ -1,0 +1,134 @@
+"""clip_training: an open_clip model trained on the corpus's own pairs (the demo's bootstrap)."""
+
+import hashlib
+from typing import Literal
+
+import dagster as dg
+import polars as pl
+
+from realsyn.schemas import image_blob_key
+from realsyn.storage import (
+    PartitionNotFound,
+    partition_prefix,
+    read_partition_table,
+    write_partition,
+)
+from realsyn.train import TrainParams, alt_text_pairs, subset_pairs, train_clip
+from realsyn_assets.partitions import shard_partitions
+from resources.storage import StorageResource
+
+ASSET = "clip_training"
+CHECKPOINT = "checkpoint.pt"
+
+
+class ClipTrainingConfig(dg.Config):
+    """``alt_text``: every kept image with its pages' alt texts and the kept sentences of the
+    text items within ``context_window`` positions of it (bootstrap, no model needed);
+    ``scale``: a ``scaled_subsets`` partition, one of its 4 texts drawn per sample and step."""
+
+    source: Literal["alt_text", "scale"] = "alt_text"
+    scale: str = "t35"
+    context_window: int = 0  # > 0 adds neighbouring sentences (noisier: distractors)
+    model_name: str = "realsyn-tiny"
+    epochs: int = TrainParams.epochs
+    batch_size: int = TrainParams.batch_size
+    lr: float = TrainParams.lr
+    seed: int = TrainParams.seed
+    max_seconds: float = 900.0
+
+
+def _alt_text_pairs(context, store, window: int) -> pl.DataFrame:
+    frames = []
+    for shard in sorted(context.instance.get_dynamic_partitions(shard_partitions.name)):
+        try:
+            items = read_partition_table(store, "raw_documents", shard, "items")
+            images = read_partition_table(store, "clean_images", shard, "images")
+            sentences = read_partition_table(store, "sentences", shard, "sentences")
+        except PartitionNotFound:
+            context.log.warning(f"{shard}: no raw_documents/clean_images/sentences yet; skipped")
+            continue
+        frames.append(alt_text_pairs(items, images, sentences, window))
+    if not frames:
+        raise dg.Failure(description="no shard has raw_documents and clean_images yet")
+    return (
+        pl.concat(frames)
+        .group_by("sha256")
+        .agg(pl.col("texts").flatten().unique(maintain_order=True))
+        .sort("sha256")
+    )
+
+
+def _loss_table(losses: list[tuple[int, float]], rows: int = 12) -> str:
+    every = max(1, len(losses) // rows)
+    picked = losses[::every] + ([losses[-1]] if (len(losses) - 1) % every else [])
+    lines = ["| step | loss |", "|---:|---:|"] + [f"| {s} | {loss:.3f} |" for s, loss in picked]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    name=ASSET,
+    deps=["clean_images", "raw_documents", "sentences"],
+    code_version="1",
+    group_name="model",
+    kinds={"pytorch"},
+)
+def clip_training(
+    context: dg.AssetExecutionContext, config: ClipTrainingConfig, storage: StorageResource
+) -> dg.MaterializeResult:
+    """A small open_clip model trained on CPU on the corpus's alt-text pairs (or a scaled subset)."""
+    store = storage.get()
+    if config.source == "alt_text":
+        pairs = _alt_text_pairs(context, store, config.context_window)
+    else:
+        pairs = subset_pairs(read_partition_table(store, "scaled_subsets", config.scale, "subset"))
+    if pairs.height < 2:
+        raise dg.Failure(description=f"only {pairs.height} image-text pair(s) from {config.source}")
+    images = [store.read_bytes(image_blob_key(sha)) for sha in pairs["sha256"].to_list()]
+    context.log.info(f"clip_training: {pairs.height} images from {config.source}")
+    losses: list[tuple[int, float]] = []
+
+    def progress(step: int, total: int, loss: float) -> None:
+        losses.append((step, loss))
+        if step % 50 == 0 or step == total:
+            context.log.info(f"clip_training: step {step}/{total}, loss {loss:.3f}")
+
+    params = TrainParams(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        seed=config.seed,
+        max_seconds=config.max_seconds,
+    )
+    checkpoint, stats = train_clip(
+        config.model_name, images, pairs["texts"].to_list(), params, progress
+    )
+    identity = f"{config.model_name}@sha256:{hashlib.sha256(checkpoint).hexdigest()[:16]}"
+    samples = pairs.select("sha256", pl.col("texts").list.len().alias("n_texts"))
+    info = {
+        "model_name": config.model_name,
+        "identity": identity,
+        "source": config.source,
+        "stats": stats,
+    }
+    manifest = write_partition(
+        store, ASSET, None, {"samples": samples}, info=info, files={CHECKPOINT: checkpoint}
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "model": identity,
+            "source": config.source
+            if config.source == "alt_text"
+            else f"scaled_subsets[{config.scale}]",
+            "samples": dg.MetadataValue.int(stats["samples"]),
+            "steps": dg.MetadataValue.int(stats["steps"]),
+            "final_loss": dg.MetadataValue.float(stats["final_loss"]),
+            "temperature": dg.MetadataValue.float(stats["temperature"]),
+            "seconds": dg.MetadataValue.float(stats["seconds"]),
+            "loss_curve": dg.MetadataValue.md(_loss_table(losses)),
+            "checkpoint": dg.MetadataValue.path(
+                store.uri(f"{partition_prefix(ASSET, None)}/v-{manifest['version']}/{CHECKPOINT}")
+            ),
+            "version": manifest["version"],
+        },
+        data_version=dg.DataVersion(manifest["version"]),
+    )
