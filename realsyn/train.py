@@ -32,9 +32,9 @@ TEMPERATURE_INIT = 0.07
 class TrainParams:
     """Scaled-down version of the paper's optimiser recipe."""
 
-    epochs: int = 50
+    epochs: int = 40
     batch_size: int = 128
-    lr: float = 2e-3
+    lr: float = 5e-3
     weight_decay: float = 0.2
     beta2: float = 0.98
     eps: float = 1e-6
@@ -163,7 +163,7 @@ def train_clip(
         "batch_size": batch,
         "first_loss": round(losses[0], 4),
         "final_loss": round(float(np.mean(losses[-max(1, per_epoch) :])), 4),
-        "temperature": round(1.0 / float(model.logit_scale.exp()), 4),
+        "temperature": round(1.0 / model.logit_scale.exp().item(), 4),
         "decode_seconds": round(decode_s, 2),
         "seconds": round(time.perf_counter() - started, 2),
         "params": asdict(params),

@@ -32,7 +32,7 @@ import polars as pl
 from realsyn import world as w
 
 TRUTH_DIR = "_world"
-GENERATOR_VERSION = 4  # bump when rendering or text templates change: the demo regenerates
+GENERATOR_VERSION = 7  # bump when rendering or text templates change: the demo regenerates
 PREFIX = "world"
 
 
@@ -134,11 +134,7 @@ class _Builder:
         blocks: list[tuple] = [("text", self.say(w.narrative(self.rng)))]
         for _ in range(self.rng.randint(1, self.p.max_images_per_doc)):
             img = self.image()
-            alt = (
-                self.alt_text(img["scene"])
-                if self.rng.random() < self.p.alt_text_rate
-                else None
-            )
+            alt = self.alt_text(img["scene"]) if self.rng.random() < self.p.alt_text_rate else None
             para = ("text", self.paragraph(img["scene"]))
             pair = [("image", img, alt), para]
             blocks += pair if self.rng.random() < 0.7 else pair[::-1]
@@ -284,7 +280,7 @@ def build_world(params: WorldParams | None = None) -> World:
     }
     b.world.stats = stats
     files[f"{TRUTH_DIR}/world.json"] = json.dumps(
-        {"params": asdict(p), "stats": stats}, indent=1
+        {"generator": GENERATOR_VERSION, "params": asdict(p), "stats": stats}, indent=1
     ).encode()
     return b.world
 
