@@ -30,6 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from realsyn import world as w
+from realsyn.world_render import near_duplicate, render
 
 TRUTH_DIR = "_world"
 GENERATOR_VERSION = 7  # bump when rendering or text templates change: the demo regenerates
@@ -95,12 +96,12 @@ class _Builder:
             return src
         if self.originals and u < self.p.exact_dup_rate + self.p.near_dup_rate:
             src = self.rng.choice(self.originals)
-            data, kind = w.near_duplicate(self.world.files[src["file"]], self.rng)
+            data, kind = near_duplicate(self.world.files[src["file"]], self.rng)
             self.world.stats["near_duplicates"] = self.world.stats.get("near_duplicates", 0) + 1
             return self._add_image(data, src["scene"], src["dup_group"], kind)
         scene = w.sample_scene(self.rng)
         row = self._add_image(
-            w.render(scene, self.rng), scene, f"g{len(self.originals):05d}", "original"
+            render(scene, self.rng), scene, f"g{len(self.originals):05d}", "original"
         )
         self.originals.append(row)
         return row
@@ -191,7 +192,7 @@ def _eval_split(params: WorldParams) -> pl.DataFrame:
         scene = w.sample_scene(rng)
         rows.append(
             {
-                "image": w.render(scene, rng),
+                "image": render(scene, rng),
                 "concepts": sorted(scene.concepts),
                 "shape": scene.shape,
                 "colour": scene.colour,

@@ -79,11 +79,11 @@ def semantic_pairs(
         context.log.warning(f"{model} has random weights: semantic dedup not applied")
         return None, threshold
     if threshold is None:
-        threshold = dup_cosine_for(model)
+        threshold = dup_cosine_for(model, "image" if asset.startswith("image") else "text")
         if threshold is None:
             context.log.warning(
-                f"{model}: no calibrated duplicate threshold for this architecture (its space is "
-                "too crowded): semantic dedup not applied; set semantic_threshold to force it"
+                f"{model}: no calibrated duplicate threshold for {asset} of this architecture: "
+                "semantic dedup not applied; set semantic_threshold to force it"
             )
             return None, None
     names = keys[key_column].to_list()

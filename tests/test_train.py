@@ -11,6 +11,7 @@ import pytest
 from realsyn import world as w
 from realsyn.clip import encode_images, encode_texts, load_clip
 from realsyn.train import TrainParams, alt_text_pairs, lr_at, subset_pairs, train_clip
+from realsyn.world_render import render
 
 
 def test_lr_warms_up_then_decays_to_zero():
@@ -72,7 +73,7 @@ def test_training_rejects_mismatched_inputs():
 def test_a_short_cpu_training_learns_colours(tmp_path):
     rng = random.Random(0)
     scenes = [w.sample_scene(rng) for _ in range(320)]
-    images = [w.render(s, rng) for s in scenes]
+    images = [render(s, rng) for s in scenes]
     texts = [[f"a {s.colour} {s.shape}", f"something {s.colour}"] for s in scenes]
     ckpt, stats = train_clip(
         "realsyn-tiny", images[:256], texts[:256], TrainParams(epochs=12, batch_size=64)

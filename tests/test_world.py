@@ -17,6 +17,7 @@ from realsyn import world as w
 from realsyn.readers import discover_shards, read_shard
 from realsyn.storage import LocalStorage
 from realsyn.world_docs import TRUTH_DIR, WorldParams, build_world, write_world
+from realsyn.world_render import near_duplicate, render
 
 SMALL = WorldParams(documents=24, eval_images=16)
 
@@ -49,7 +50,7 @@ def test_descriptions_state_only_true_concepts():
 
 def test_render_is_a_decodable_jpeg_of_the_right_colour():
     scene = w.Scene("square", "blue", 1, "large", "plain", pos="centre")
-    img = Image.open(io.BytesIO(w.render(scene, random.Random(0)))).convert("RGB")
+    img = Image.open(io.BytesIO(render(scene, random.Random(0)))).convert("RGB")
     assert min(img.size) >= 128
     r, g, b = img.getpixel((img.width // 2, img.height // 2))
     assert b > 150 and r < 100  # the square covers the centre
@@ -57,9 +58,9 @@ def test_render_is_a_decodable_jpeg_of_the_right_colour():
 
 def test_near_duplicates_stay_perceptually_close():
     rng = random.Random(1)
-    data = w.render(w.sample_scene(rng), rng)
+    data = render(w.sample_scene(rng), rng)
     for _ in range(6):
-        copy, kind = w.near_duplicate(data, rng)
+        copy, kind = near_duplicate(data, rng)
         assert copy != data and kind in ("reencode", "resize", "crop")
         h0 = imagehash.phash(Image.open(io.BytesIO(data)))
         h1 = imagehash.phash(Image.open(io.BytesIO(copy)))
