@@ -60,6 +60,22 @@ def cosine_pairs(vectors: np.ndarray, threshold: float, k: int = 16) -> np.ndarr
     return pairs[np.sort(unique)]
 
 
+MAX_GROUP_SHARE = 0.02  # a "duplicate group" holding more than 2% of the items (and > 20) ...
+MAX_GROUP_MIN = 20  # ... means the threshold is wrong for these vectors, not a real copy set
+
+
+def crowded(n: int, pairs: np.ndarray) -> int:
+    """The largest transitive group's size when it is implausibly large for near-duplicates
+    (> ``MAX_GROUP_SHARE`` of ``n`` and > ``MAX_GROUP_MIN``), else 0. Semantic copies come in
+    small groups; a giant one means the model's space is more crowded than the threshold was
+    calibrated for (e.g. an under-trained checkpoint), and applying it would merge distinct
+    items."""
+    if not len(pairs):
+        return 0
+    biggest = int(np.bincount(components(n, pairs)).max())
+    return biggest if biggest > max(MAX_GROUP_MIN, MAX_GROUP_SHARE * n) else 0
+
+
 def components(n: int, pairs: np.ndarray) -> np.ndarray:
     """Component label per node for an undirected pair list (i, j, ...)."""
     if n == 0:

@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 
 from realsyn.embeddings import vectors_from_bytes
-from realsyn.semantic_dedup import cosine_pairs, dup_cosine_for
+from realsyn.semantic_dedup import cosine_pairs, crowded, dup_cosine_for
 from realsyn.storage import (
     PartitionNotFound,
     read_manifest,
@@ -39,10 +39,14 @@ def load_all_vectors(context, store, asset: str) -> tuple[pl.DataFrame, np.ndarr
     return pl.concat(tables), np.concatenate(blocks), identities.pop()
 
 
-def semantic_pairs_by_key(keys: list[str], vectors: np.ndarray, threshold: float) -> pl.DataFrame:
-    """Pairs of distinct keys whose vectors have cosine >= threshold (one row per key pair)."""
+def semantic_pairs_by_key(
+    keys: list[str], vectors: np.ndarray, threshold: float
+) -> tuple[pl.DataFrame, int]:
+    """Pairs of distinct keys whose vectors have cosine >= threshold (one row per key pair),
+    and the size of an implausibly large group they form (0 when none: ``crowded``)."""
     unique, first = np.unique(np.asarray(keys, dtype=object), return_index=True)
     pairs = cosine_pairs(vectors[first], threshold) if len(first) else np.zeros((0, 3))
+    giant = crowded(len(first), pairs)
     return pl.DataFrame(
         {
             "a": [unique[int(i)] for i in pairs[:, 0]],
@@ -50,7 +54,7 @@ def semantic_pairs_by_key(keys: list[str], vectors: np.ndarray, threshold: float
             "cosine": pairs[:, 2],
         },
         schema={"a": pl.String, "b": pl.String, "cosine": pl.Float64},
-    )
+    ), giant
 
 
 def is_random_model(identity: str) -> bool:
@@ -90,4 +94,12 @@ def semantic_pairs(
     if keep is not None:
         mask = np.array([k in keep for k in names], dtype=bool)
         names, vectors = [k for k, m in zip(names, mask, strict=True) if m], vectors[mask]
-    return semantic_pairs_by_key(names, vectors, threshold), threshold
+    pairs, giant = semantic_pairs_by_key(names, vectors, threshold)
+    if giant:
+        context.log.warning(
+            f"{asset}: at cosine >= {threshold} one group would hold {giant} of {len(set(names))} "
+            f"items: {model}'s space is too crowded for this threshold (under-trained weights?); "
+            "semantic dedup not applied. Calibrate with bench/dedup_calibration.py"
+        )
+        return None, threshold
+    return pairs, threshold

@@ -189,3 +189,14 @@ def test_duplicate_thresholds_are_per_model_and_modality():
     assert dup_cosine_for("realsyn-tiny@sha256:abc", "image") == 0.995
     assert dup_cosine_for("realsyn-tiny@sha256:abc", "text") == 0.999
     assert dup_cosine_for("ViT-B-32@openai", "image") == DEFAULT_DUP_COSINE
+
+
+def test_a_giant_duplicate_group_means_the_threshold_does_not_fit():
+    from realsyn.semantic_dedup import crowded
+
+    chain = np.array([[i, i + 1, 0.99] for i in range(30)])  # 31 items in one transitive group
+    assert crowded(1000, chain) == 31
+    assert crowded(1000, chain[:10]) == 0  # 11 items: a plausible copy set
+    assert crowded(1000, np.zeros((0, 3))) == 0
+    small_corpus = np.array([[0, 1, 0.99], [1, 2, 0.99]])
+    assert crowded(10, small_corpus) == 0  # groups under MAX_GROUP_MIN always pass
