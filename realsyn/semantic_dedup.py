@@ -62,6 +62,7 @@ def cosine_pairs(vectors: np.ndarray, threshold: float, k: int = 16) -> np.ndarr
 
 MAX_GROUP_SHARE = 0.02  # a "duplicate group" holding more than 2% of the items (and > 20) ...
 MAX_GROUP_MIN = 20  # ... means the threshold is wrong for these vectors, not a real copy set
+IDENTICAL = 0.99995  # cosine of the same content stored twice (float16 round trip included)
 
 
 def crowded(n: int, pairs: np.ndarray) -> int:
@@ -69,7 +70,9 @@ def crowded(n: int, pairs: np.ndarray) -> int:
     (> ``MAX_GROUP_SHARE`` of ``n`` and > ``MAX_GROUP_MIN``), else 0. Semantic copies come in
     small groups; a giant one means the model's space is more crowded than the threshold was
     calibrated for (e.g. an under-trained checkpoint), and applying it would merge distinct
-    items."""
+    items. Pairs of identical vectors (the same text or image under several keys: exact
+    duplicates, handled apart) do not count."""
+    pairs = pairs[pairs[:, 2] < IDENTICAL] if len(pairs) else pairs
     if not len(pairs):
         return 0
     biggest = int(np.bincount(components(n, pairs)).max())

@@ -198,5 +198,7 @@ def test_a_giant_duplicate_group_means_the_threshold_does_not_fit():
     assert crowded(1000, chain) == 31
     assert crowded(1000, chain[:10]) == 0  # 11 items: a plausible copy set
     assert crowded(1000, np.zeros((0, 3))) == 0
+    identical = np.array([[0, i, 1.0] for i in range(1, 100)])  # one text under 100 ids
+    assert crowded(1000, identical) == 0
     small_corpus = np.array([[0, 1, 0.99], [1, 2, 0.99]])
     assert crowded(10, small_corpus) == 0  # groups under MAX_GROUP_MIN always pass
