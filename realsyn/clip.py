@@ -2,7 +2,7 @@
 and batched L2-normalised encoding of images and texts.
 
 ``realsyn-tiny`` (model_configs/realsyn-tiny.json: timm's ResNet-10-T on 64 px inputs, randomly
-initialised, with a 2-layer text tower of width 64 and 64-d embeddings, ~9M parameters) is
+initialised, with a 2-layer text tower of width 64 and 64-d embeddings, 8.2M parameters) is
 registered for tests and the demo, which trains it on CPU in minutes (``realsyn.train``): on
 the generated world a CNN learned shapes far faster than a ViT of the same cost (held-out
 image->text R@1 0.89 against 0.18, each after about three minutes). Real runs name any open_clip
