@@ -27,6 +27,7 @@ parse that runs out of time is recorded as such. ``score_many`` spreads the work
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import re
 from collections.abc import Callable
@@ -37,6 +38,15 @@ BE_FORMS = frozenset("be is are was were been being am 's 're 'm".split())
 PRONOUNS = frozenset("i you he she it we they me him her us them".split())
 CLAUSE_SPLIT = re.compile(r"\s*(?:[,;:()\[\]–—]|\s-\s)\s*")
 _TAG = re.compile(r"^(?P<word>.+?)(?:\[[^\]]*\])?(?:\.(?P<tag>[a-z][\w-]*))?$")
+
+
+_LOG = logging.getLogger(__name__)
+LG_WARNING = 3  # link-grammar severities: 1 fatal, 2 error, 3 warning, 4 info, 5 debug
+
+
+def _forward_lg_message(err, _data) -> None:
+    if getattr(err, "severity", LG_WARNING) <= LG_WARNING:
+        _LOG.warning("link-grammar: %s", str(getattr(err, "text", err)).strip())
 
 
 class ParserUnavailable(RuntimeError):
@@ -87,6 +97,12 @@ class CatParser:
                 "link-grammar is not importable: install Debian's python3-link-grammar and "
                 "link-grammar-dictionaries-en (scripts/env.sh links it into the venv)"
             ) from err
+        from linkgrammar import LG_Error
+
+        # link-grammar reports through one process-wide handler; its default prints Info and
+        # Debug lines (e.g. about the locale) to stderr on every dictionary load. Keep warnings
+        # and errors (severity <= 3), through logging.
+        LG_Error.set_handler(_forward_lg_message)
         self._sentence = Sentence
         self._clg = clg
         self._timeout = LG_TimerExhausted

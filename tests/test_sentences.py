@@ -152,3 +152,9 @@ def test_parallel_parsing_matches_serial(parser):
     serial = curate_sentences(items(texts), "s", parser, workers=1).table
     parallel = curate_sentences(items(texts), "s", parser, workers=2).table
     assert serial.equals(parallel)
+
+
+def test_parser_load_prints_no_info_or_debug_lines(capfd):
+    CatParser()  # a fresh dictionary load; the default handler prints its locale chatter
+    err = capfd.readouterr().err
+    assert "link-grammar: Info" not in err and "Debug: Dictionary" not in err
