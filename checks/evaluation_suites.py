@@ -5,47 +5,45 @@ from __future__ import annotations
 from checks.gx import CheckDef, Expect
 
 
-def _floor(column: str, key: str, default: float) -> CheckDef:
+def _floor(name: str, column: str, param: str, default: float, description: str) -> CheckDef:
+    """``metrics.<column>`` is at least the asset's ``<param>`` config (a non-blocking warning)."""
     return CheckDef(
-        name="",
+        name=name,
         table="metrics",
-        description="",
+        description=description,
         expectations=lambda t, p: [
             Expect(
                 "ExpectColumnValuesToBeBetween",
-                {"column": column, "min_value": p.get(key, default), "max_value": 1.0},
+                {"column": column, "min_value": p.get(param, default), "max_value": 1.0},
             )
         ],
-    )
-
-
-def _named(check: CheckDef, name: str, description: str, severity: str = "WARN") -> CheckDef:
-    return CheckDef(
-        name=name,
-        table=check.table,
-        description=description,
-        expectations=check.expectations,
-        severity=severity,
+        severity="WARN",
         blocking=False,
     )
 
 
 CLIP_EVALUATION_SUITE = (
-    _named(
-        _floor("image_to_text_r5", "min_image_to_text_r5", 0.5),
+    _floor(
         "clip_evaluation_retrieval_above_floor",
+        "image_to_text_r5",
+        "min_image_to_text_r5",
+        0.5,
         "Held-out image->text R@5 is at least the configured floor (a model that learned little).",
     ),
 )
 PIPELINE_EVALUATION_SUITE = (
-    _named(
-        _floor("precision_at_1", "min_precision_at_1", 0.9),
+    _floor(
         "pipeline_evaluation_retrieval_precision",
+        "precision_at_1",
+        "min_precision_at_1",
+        0.9,
         "retrieval_pairs' text1 truly describes its image for at least the floor's share (0.9).",
     ),
-    _named(
-        _floor("dedup_recall", "min_dedup_recall", 0.8),
+    _floor(
         "pipeline_evaluation_dedup_recall",
+        "dedup_recall",
+        "min_dedup_recall",
+        0.8,
         "Image de-duplication finds at least the floor's share of the injected copies.",
     ),
 )

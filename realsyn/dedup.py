@@ -25,12 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from usearch.index import Index
 
 from realsyn.images import funnel_from_reasons
 from realsyn.schemas import IMAGE_DEDUP_SCHEMA
+from realsyn.semantic_dedup import components
 
 EXACT_SEARCH_MAX = 50_000  # below this many contents, brute force is exact and fast enough
 
@@ -177,14 +176,6 @@ def update_index(
     return PhashIndex(contents, edges, search_radius, index), stats
 
 
-def _components(pairs: np.ndarray, n: int) -> np.ndarray:
-    """Connected-component label per node of the undirected graph with edges ``pairs``."""
-    if not len(pairs):
-        return np.arange(n)
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
-
-
 def group_images(
     images: pl.DataFrame,
     state: PhashIndex,
@@ -219,8 +210,8 @@ def group_images(
             if a in sha_pos and b in sha_pos
         ]
     n = len(labels)
-    phash_only = _components(np.array(pair_list[:n_phash], dtype=np.int64).reshape(-1, 2), n)
-    component = _components(np.array(pair_list, dtype=np.int64).reshape(-1, 2), n)
+    phash_only = components(n, np.array(pair_list[:n_phash], dtype=np.int64).reshape(-1, 2))
+    component = components(n, np.array(pair_list, dtype=np.int64).reshape(-1, 2))
     comp = active.select("sha256").with_columns(
         pl.Series("component", component), pl.Series("phash_component", phash_only)
     )

@@ -60,8 +60,8 @@ def evaluate_clip(
                 if (truth == i).any()
             }
             out["per_shape"] = per
-            out["head_shape_accuracy"] = _mean_over(per, HEAD_SHAPES, truth, classes)
-            out["tail_shape_accuracy"] = _mean_over(per, TAIL_SHAPES, truth, classes)
+            out["head_shape_accuracy"] = _mean_over(per, HEAD_SHAPES)
+            out["tail_shape_accuracy"] = _mean_over(per, TAIL_SHAPES)
     alts = held_out.unique("alt_text", maintain_order=True)
     texts = alts["alt_text"].to_list()
     text_concepts = [frozenset(c) for c in alts["alt_concepts"].to_list()]
@@ -84,7 +84,7 @@ def evaluate_clip(
     return out
 
 
-def _mean_over(per: dict[str, float], shapes: Sequence[str], truth: np.ndarray, classes) -> float:
+def _mean_over(per: dict[str, float], shapes: Sequence[str]) -> float:
     present = [s for s in shapes if s in per]
     return float(np.mean([per[s] for s in present])) if present else float("nan")
 

@@ -68,8 +68,9 @@ def _param_groups(model, weight_decay: float) -> list[dict]:
     ]
 
 
-def decode_for_model(preprocess, payloads: Sequence[bytes]) -> np.ndarray:
-    """uint8 NHWC crops at the model's resolution (decode + resize + crop once)."""
+def decode_for_model(preprocess, payloads: Sequence[bytes]) -> tuple[np.ndarray, object]:
+    """uint8 NHWC crops at the model's resolution (decode + resize + crop once), and the
+    preprocess's Normalize step to apply per batch."""
     split = _split_preprocess(preprocess)
     if split is None:
         raise ValueError("the model's preprocess has no [..., ToTensor, Normalize] tail")

@@ -295,8 +295,3 @@ def write_world(world: World, root: Path) -> int:
         tmp.write_bytes(data)
         tmp.replace(path)
     return len(world.files)
-
-
-def load_truth(read_bytes, name: str) -> pl.DataFrame:
-    """A truth table (``images``, ``sentences`` or ``eval``) through ``read_bytes(key)``."""
-    return pl.read_parquet(io.BytesIO(read_bytes(f"{TRUTH_DIR}/{name}.parquet")))

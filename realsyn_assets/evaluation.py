@@ -11,9 +11,9 @@ from checks.dagster_checks import check_results, check_specs
 from checks.evaluation_suites import CLIP_EVALUATION_SUITE, PIPELINE_EVALUATION_SUITE
 from realsyn.evaluation import evaluate_clip, evaluate_pairs
 from realsyn.pipeline_eval import dedup_quality, filter_quality, retrieval_precision
-from realsyn.storage import PartitionNotFound, read_partition_table, write_partition
+from realsyn.storage import read_partition_table, write_partition
 from realsyn.world_docs import TRUTH_DIR
-from realsyn_assets.partitions import shard_partitions
+from realsyn_assets.text_corpus import materialized
 from resources.clip_model import ClipModelResource
 from resources.storage import StorageResource
 
@@ -126,14 +126,8 @@ class PipelineEvaluationConfig(dg.Config):
     min_dedup_recall: float = 0.8
 
 
-def _concat(store, asset: str, table: str, shards: list[str]) -> pl.DataFrame | None:
-    frames = []
-    for shard in shards:
-        try:
-            frames.append(read_partition_table(store, asset, shard, table))
-        except PartitionNotFound:
-            continue
-    return pl.concat(frames, how="diagonal_relaxed") if frames else None
+def _all_shards(context, store, asset: str, table: str) -> pl.DataFrame:
+    return pl.concat(materialized(context, store, asset, table)[0], how="diagonal_relaxed")
 
 
 @dg.asset(
@@ -157,14 +151,9 @@ def pipeline_evaluation(
             description=f"{src.uri(TRUTH_DIR)} has no ground truth: pipeline_evaluation needs a "
             "generated world in the corpus (realsyn world)"
         )
-    shards = sorted(context.instance.get_dynamic_partitions(shard_partitions.name))
-    pairs = _concat(store, "retrieval_pairs", "pairs", shards)
-    sentences = _concat(store, "sentences", "sentences", shards)
-    semantics = _concat(store, "sentence_semantics", "semantics", shards)
-    if pairs is None or sentences is None or semantics is None:
-        raise dg.Failure(
-            description="retrieval_pairs / sentences / sentence_semantics are not materialized"
-        )
+    pairs = _all_shards(context, store, "retrieval_pairs", "pairs")
+    sentences = _all_shards(context, store, "sentences", "sentences")
+    semantics = _all_shards(context, store, "sentence_semantics", "semantics")
     retrieval = retrieval_precision(pairs, truth_images, truth_sentences)
     dedup = dedup_quality(
         read_partition_table(store, "image_dedup", None, "survival"), truth_images

@@ -25,7 +25,9 @@ from resources.storage import StorageResource
 from resources.text_models import LanguageModelResource
 
 
-def _materialized(context, store, asset: str, table: str) -> tuple[list[pl.DataFrame], list[str]]:
+def materialized(context, store, asset: str, table: str) -> tuple[list[pl.DataFrame], list[str]]:
+    """``table`` of every shard's materialized ``asset`` partition, and the shards without one
+    (warned); fails when no shard has one."""
     frames, missing = [], []
     for shard in sorted(context.instance.get_dynamic_partitions(shard_partitions.name)):
         try:
@@ -45,7 +47,7 @@ def word_frequencies(
 ) -> dg.MaterializeResult:
     """Word counts and probabilities over every sentence of every shard (for the entropy filter)."""
     store = storage.get()
-    frames, missing = _materialized(context, store, "sentences", "word_counts")
+    frames, missing = materialized(context, store, "sentences", "word_counts")
     table = word_probabilities(pl.concat(frames)).sort(["count", "word"], descending=[True, False])
     manifest = write_partition(
         store, "word_frequencies", None, {"words": table}, info={"shards": len(frames)}
@@ -171,7 +173,7 @@ def sentence_dedup(
 ) -> dg.MaterializeResult:
     """Exact (normalised text) and semantic (embedding) duplicates among kept sentences."""
     store = storage.get()
-    frames, missing = _materialized(context, store, "sentence_semantics", "semantics")
+    frames, missing = materialized(context, store, "sentence_semantics", "semantics")
     kept = pl.concat(frames).filter(pl.col("decision") == "keep")
     semantic, threshold = None, config.semantic_threshold
     if config.use_embeddings:

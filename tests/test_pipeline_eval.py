@@ -80,3 +80,17 @@ def test_filter_quality_counts_boilerplate_pieces():
     assert m["other_dropped"] == 2  # s3 (by semantics) and s4
     assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == pytest.approx(0.5)
     assert m["unmatched_sentences"] == 1 and m["leaked"] == {"Click here!": 1}
+
+
+def test_evaluation_checks_fail_below_their_floor():
+    from checks.evaluation_suites import CLIP_EVALUATION_SUITE, PIPELINE_EVALUATION_SUITE
+    from checks.gx import run_check
+
+    precision, recall = PIPELINE_EVALUATION_SUITE
+    low = {"metrics": pl.DataFrame({"precision_at_1": [0.71], "dedup_recall": [0.95]})}
+    assert not run_check(precision, low).passed
+    assert run_check(precision, low, {"min_precision_at_1": 0.7}).passed
+    assert run_check(recall, low).passed
+    weak = {"metrics": pl.DataFrame({"image_to_text_r5": [0.3]})}
+    outcome = run_check(CLIP_EVALUATION_SUITE[0], weak)
+    assert not outcome.passed and outcome.severity == "WARN"
