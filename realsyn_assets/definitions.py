@@ -7,6 +7,7 @@ import dagster as dg
 from realsyn_assets.clean_images import clean_images
 from realsyn_assets.embeddings import image_embeddings, sentence_embeddings
 from realsyn_assets.evaluation import clip_evaluation, pipeline_evaluation
+from realsyn_assets.executors import executor_from_env
 from realsyn_assets.image_dedup import image_dedup
 from realsyn_assets.jobs import JOBS
 from realsyn_assets.raw_documents import raw_documents
@@ -44,4 +45,5 @@ defs = dg.Definitions(
     jobs=JOBS,
     sensors=[new_shard_sensor],
     resources=settings.resources(),
+    executor=executor_from_env(os.environ),
 )
