@@ -203,8 +203,9 @@ def run_main_job(argv: list[str] | None = None) -> int:
     from realsyn_assets.jobs import MAIN_JOB_PLAN
     from realsyn_assets.partitions import shard_partitions
 
-    corpus = defs.resources["corpus"].get()
-    storage = defs.resources["storage"].get()
+    # Resolved as a run resolves them (S3 keys may be dg.EnvVar, read only at run time).
+    corpus = defs.resources["corpus"].process_config_and_initialize().get()
+    storage = defs.resources["storage"].process_config_and_initialize().get()
     instance = dg.DagsterInstance.get()
     shards = [s.key for s in discover_shards(corpus)]
     print(f"[realsyn] corpus {corpus.uri()}: {len(shards)} shard(s); outputs in {storage.uri()}")
