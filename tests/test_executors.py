@@ -151,3 +151,134 @@ def test_multiprocess_executor_honours_max_concurrent(tmp_path, monkeypatch):
         f"(clean_images and sentences overlapped {both:.1f} s), max_concurrent=1 {t_one:.1f} s; "
         + ", ".join(f"{k} {s.seconds:.2f} s" for k, s in sorted(two.items()))
     )
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    from tests.services import postgres_server
+
+    with postgres_server() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    from tests.services import redis_server
+
+    with redis_server() as url:
+        yield url
+
+
+def start_worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """``dagster-celery worker start``: one Celery worker process running one step at a time."""
+    return subprocess.Popen(
+        [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app"]
+        + ["-y", str(REPO / "deploy" / "celery.yaml"), "-n", name, "--loglevel", "INFO"]
+        + ["--", "--concurrency=1"],
+        cwd=REPO,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_ready(logs: list[Path], procs: list[subprocess.Popen], timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not all(b" ready." in p.read_bytes() for p in logs if p.exists()):
+        for log, proc in zip(logs, procs, strict=True):
+            assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.time() < deadline, "\n".join(p.read_text()[-2000:] for p in logs)
+        time.sleep(0.5)
+
+
+def test_celery_workers_share_s3_and_postgres(
+    tmp_path, monkeypatch, postgres, redis_url, s3_bucket, moto_endpoint
+):
+    """Four shard runs at once; their steps are Celery tasks that two workers take from Redis,
+    reading the corpus from and writing outputs to S3, logging to the PostgreSQL instance."""
+    from tests.services import stop_process_group
+
+    client, bucket = s3_bucket
+    for path in sorted(DEMO_CORPUS.rglob("*")):
+        if path.is_file():
+            client.upload_file(str(path), bucket, f"corpus/{path.relative_to(DEMO_CORPUS)}")
+    home = make_home(tmp_path, "postgres")
+    env = {
+        **os.environ,
+        **postgres.env(),
+        "DAGSTER_HOME": str(home),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # dagster-celery runs `celery`
+        "REALSYN_EXECUTOR": "celery",
+        "REALSYN_CELERY_BROKER": f"{redis_url}/0",
+        "REALSYN_CORPUS": f"s3://{bucket}/corpus",
+        "REALSYN_DATA_ROOT": f"s3://{bucket}/out",
+        "REALSYN_S3_ENDPOINT_URL": moto_endpoint,
+        "REALSYN_S3_REGION": "us-east-1",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    for k in ("DAGSTER_HOME", *postgres.env()):
+        monkeypatch.setenv(k, env[k])
+    instance = dg.DagsterInstance.get()
+    from dagster_postgres import PostgresEventLogStorage
+
+    assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+    shards = sorted(
+        ["html/museum", "mmc4/demo-00000.jsonl", "obelics/demo-00000.parquet"]
+        + ["warc/demo-00000.warc.gz"]
+    )
+    instance.add_dynamic_partitions(shard_partitions.name, shards)
+
+    names = ["worker1", "worker2"]
+    logs = [tmp_path / f"{n}.log" for n in names]
+    workers = [start_worker(n, env, log) for n, log in zip(names, logs, strict=True)]
+    try:
+        wait_ready(logs, workers)
+        t0 = time.perf_counter()
+        runs = [
+            launch("ingest_shards", s, env, tmp_path / f"run-{i}.log") for i, s in enumerate(shards)
+        ]
+        for i, proc in enumerate(runs):
+            assert proc.wait(timeout=400) == 0, (tmp_path / f"run-{i}.log").read_text()[-3000:]
+        wall = time.perf_counter() - t0
+    finally:
+        for proc in workers:
+            stop_process_group(proc)
+
+    spans: list[StepSpan] = []
+    for shard in shards:
+        run = finished_run(instance, "ingest_shards", shard)
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        steps = step_spans(instance, run.run_id)
+        assert set(steps) == INGEST_STEPS
+        spans += steps.values()
+    instance.dispose()
+    by_worker: dict[str, list[StepSpan]] = defaultdict(list)
+    for span in spans:
+        assert span.host is not None, span
+        by_worker[span.host.split("@")[0]].append(span)
+    assert sorted(by_worker) == names, by_worker.keys()  # both workers took steps
+    # The two workers ran steps at the same time (steps of different shards' runs).
+    a, b = (by_worker[n] for n in names)
+    parallel = sum(max(0.0, min(x.end, y.end) - max(x.start, y.start)) for x in a for y in b)
+    assert parallel > 0, spans
+    # Every output is in the bucket; the event log is in PostgreSQL.
+    from realsyn.storage import open_storage, read_manifest
+
+    out = open_storage(f"s3://{bucket}/out", endpoint_url=moto_endpoint, region_name="us-east-1")
+    for shard in shards:
+        for asset in INGEST_STEPS:
+            assert read_manifest(out, asset, shard)["version"]
+    lines = [
+        f"{n}: {len(by_worker[n])} steps, {sum(s.seconds for s in by_worker[n]):.1f} s in steps, "
+        f"pids {sorted({s.pid for s in by_worker[n]})} ("
+        + ", ".join(
+            f"{s.step} {s.seconds:.1f}" for s in sorted(by_worker[n], key=lambda s: s.start)
+        )
+        + ")"
+        for n in names
+    ]
+    print(
+        f"\nTIMING celery: {len(shards)} ingest_shards runs, {len(spans)} steps in {wall:.1f} s; "
+        f"two workers in parallel for {parallel:.1f} s\n  " + "\n  ".join(lines)
+    )
