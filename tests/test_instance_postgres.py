@@ -14,6 +14,7 @@ from realsyn.storage import read_manifest
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.raw_documents import raw_documents
 from resources.drift import DriftResource
+from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 from tests.conftest import DEMO_CORPUS, REPO
 from tests.services import Postgres, postgres_server
@@ -54,6 +55,7 @@ def materialize_shard(
                 "corpus": StorageResource(root=str(DEMO_CORPUS)),
                 "storage": StorageResource(root=str(data)),
                 "drift": DriftResource(),
+                "stage_params": StageParamsResource(),
             },
         )
         seconds.append(time.perf_counter() - t0)
@@ -67,6 +69,7 @@ def test_partition_materialized_on_postgres_and_read_back(tmp_path, monkeypatch,
     instance = use_profile(tmp_path / "home", "postgres", monkeypatch, postgres.env())
     assert isinstance(instance.run_storage, PostgresRunStorage)
     assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+    assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
     result, seconds = materialize_shard(instance, tmp_path / "data")
     stats = read_manifest(
         StorageResource(root=str(tmp_path / "data")).get(), "raw_documents", SHARD
@@ -127,6 +130,7 @@ def test_sqlite_profile_materializes_the_same_partition(tmp_path, monkeypatch):
 
     instance = use_profile(tmp_path / "home", "sqlite", monkeypatch, {})
     assert isinstance(instance.run_storage, SqliteRunStorage)
+    assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
     result, seconds = materialize_shard(instance, tmp_path / "data")
     assert result.success
     records = instance.fetch_materializations(dg.AssetKey("raw_documents"), limit=10).records
