@@ -163,7 +163,34 @@ def _init_decoder(geometry) -> None:
 
 def _decode_uint8(data: bytes) -> np.ndarray:
     """In a worker process: decode, resize and crop; uint8 HWC (4x smaller to send than floats)."""
-    return np.asarray(_GEOMETRY(_open_rgb(data)), dtype=np.uint8)
+    return _decode_with(_GEOMETRY, data)
+
+
+def _decode_with(geometry, data: bytes) -> np.ndarray:
+    return np.asarray(geometry(_open_rgb(data)), dtype=np.uint8)
+
+
+def decode_at_model_resolution(
+    preprocess: Callable, payloads: Sequence[bytes], workers: int = 2
+) -> tuple[np.ndarray, object]:
+    """Decode, resize and crop every image once, as the model's preprocess does.
+
+    Args:
+        preprocess: an open_clip preprocess ending in ``[..., ToTensor, Normalize]``.
+        payloads: encoded images.
+        workers: decoding threads (Pillow releases the GIL while decoding and resizing).
+
+    Returns:
+        (uint8 NHWC crops at the model's resolution, the preprocess's ``Normalize`` step to
+        apply per batch).
+    """
+    split = _split_preprocess(preprocess)
+    if split is None:
+        raise ValueError("the model's preprocess has no [..., ToTensor, Normalize] tail")
+    geometry, normalize = split
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        crops = list(pool.map(lambda p: _decode_with(geometry, p), payloads))
+    return np.stack(crops), normalize
 
 
 def encode_images(

@@ -16,16 +16,23 @@ def funnel_markdown(stats: Mapping[str, int], total_key: str, rows: Sequence[str
     return "\n".join(lines)
 
 
-def preview_markdown(records: Sequence[Mapping], columns: Sequence[str], width: int = 60) -> str:
-    """A small Markdown table of example rows; long cells are cut to ``width`` characters."""
+def preview_markdown(
+    records: Sequence[Mapping], columns: Sequence[str], width: int = 60, raw: Sequence[str] = ()
+) -> str:
+    """A small Markdown table of example rows; long cells are cut to ``width`` characters.
 
-    def cell(value) -> str:
+    Columns named in ``raw`` hold Markdown (e.g. a thumbnail image) and are written as they are.
+    """
+
+    def cell(value, column: str = "") -> str:
         text = "" if value is None else str(value)
+        if column in raw:
+            return text
         text = text.replace("|", "\\|").replace("\n", " ")
         return text if len(text) <= width else text[: width - 1] + "…"
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in records]
+    lines += ["| " + " | ".join(cell(r.get(c), c) for c in columns) + " |" for r in records]
     return "\n".join(lines)
 
 
@@ -42,3 +49,13 @@ def histogram_markdown(values: Sequence[float], edges: Sequence[float], label: s
     for i, n in enumerate(counts):
         lines.append(f"| {edges[i]:g}–{edges[i + 1]:g} | {n:,} | {'█' * round(20 * n / peak)} |")
     return "\n".join(lines)
+
+
+def shares(stats: Mapping[str, int], total_key: str, keys: Sequence[str]) -> dict[str, float]:
+    """``<key>_share`` = ``stats[key] / stats[total_key]`` for each key (0 when the total is 0).
+
+    Published as float metadata, Dagster plots them per partition and over time: drift plots of
+    the keep rate and each drop reason across shards, for free.
+    """
+    total = stats.get(total_key, 0) or 0
+    return {f"{k}_share": (stats.get(k, 0) or 0) / total if total else 0.0 for k in keys}

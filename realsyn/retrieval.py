@@ -48,7 +48,16 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def fit_clusters(vectors: np.ndarray, params: ClusterParams) -> SentenceClusters:
+def fit_clusters(
+    vectors: np.ndarray,
+    params: ClusterParams,
+    progress: Callable[[int, int], None] | None = None,
+) -> SentenceClusters:
+    """Spherical k-means (faiss) on ``vectors``, then every vector assigned in batches.
+
+    ``progress(done, total)`` is called once the centroids are fitted (0 assigned) and after
+    each assignment batch.
+    """
     import faiss
 
     n, d = vectors.shape
@@ -68,18 +77,27 @@ def fit_clusters(vectors: np.ndarray, params: ClusterParams) -> SentenceClusters
         )
         kmeans.train(x)
         centroids = _normalize(kmeans.centroids.astype(np.float32))
-    labels = assign_clusters(x, centroids, params.assign_batch)
+    if progress is not None:
+        progress(0, n)
+    labels = assign_clusters(x, centroids, params.assign_batch, progress)
     order = np.argsort(labels, kind="stable")
     offsets = np.searchsorted(labels[order], np.arange(k + 1))
     return SentenceClusters(centroids, labels, order, offsets)
 
 
-def assign_clusters(vectors: np.ndarray, centroids: np.ndarray, batch: int = 65_536) -> np.ndarray:
+def assign_clusters(
+    vectors: np.ndarray,
+    centroids: np.ndarray,
+    batch: int = 65_536,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     labels = np.empty(len(vectors), dtype=np.int64)
     for start in range(0, len(vectors), batch):
         labels[start : start + batch] = np.argmax(
             vectors[start : start + batch] @ centroids.T, axis=1
         )
+        if progress is not None:
+            progress(min(start + batch, len(vectors)), len(vectors))
     return labels
 
 

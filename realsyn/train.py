@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
-from realsyn.clip import _decode_uint8, _init_decoder, _split_preprocess, register_model_configs
+from realsyn.clip import decode_at_model_resolution, register_model_configs
 
 TEMPERATURE_INIT = 0.07
 
@@ -41,6 +41,8 @@ class TrainParams:
     warmup_fraction: float = 0.1
     seed: int = 0
     max_seconds: float | None = None  # stop early (cosine still completes its schedule shape)
+    jitter: float = 0.0  # random-resized-crop scale jitter (0: off), applied per sample and step
+    device: str = "cpu"
 
 
 def lr_at(step: int, total: int, params: TrainParams) -> float:
@@ -68,14 +70,20 @@ def _param_groups(model, weight_decay: float) -> list[dict]:
     ]
 
 
-def decode_for_model(preprocess, payloads: Sequence[bytes]) -> tuple[np.ndarray, object]:
-    """uint8 NHWC crops at the model's resolution (decode + resize + crop once), and the
-    preprocess's Normalize step to apply per batch."""
-    split = _split_preprocess(preprocess)
-    if split is None:
-        raise ValueError("the model's preprocess has no [..., ToTensor, Normalize] tail")
-    _init_decoder(split[0])
-    return np.stack([_decode_uint8(p) for p in payloads]), split[1]
+def jitter_crops(x, jitter: float, gen):
+    """Random resized crops of a batch (N, C, H, W), one affine warp each: scale in
+    [1 - jitter, 1], shifted so that the crop stays inside the image. No flips: a flip would
+    turn a stated position (``left``) false."""
+    import torch
+
+    n = x.shape[0]
+    scale = 1.0 - jitter * torch.rand(n, generator=gen)
+    shift = (1.0 - scale)[:, None] * (2 * torch.rand(n, 2, generator=gen) - 1)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = scale, scale
+    theta[:, :, 2] = shift
+    grid = torch.nn.functional.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", align_corners=False)
 
 
 def train_clip(
@@ -111,9 +119,12 @@ def train_clip(
     init_temp = 1.0 / float(model.logit_scale.detach().exp())
     assert abs(init_temp - TEMPERATURE_INIT) < 1e-4, init_temp
     started = time.perf_counter()
-    pixels, normalize = decode_for_model(preprocess, images)
-    mean = torch.tensor(normalize.mean).view(1, 3, 1, 1)
-    std = torch.tensor(normalize.std).view(1, 3, 1, 1)
+    pixels, normalize = decode_at_model_resolution(preprocess, images)
+    device = params.device
+    model.to(device)
+    mean = torch.tensor(normalize.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(normalize.std, device=device).view(1, 3, 1, 1)
+    gen = torch.Generator(device="cpu").manual_seed(params.seed)
     decode_s = time.perf_counter() - started
     n = len(images)
     batch = min(params.batch_size, n)
@@ -135,9 +146,11 @@ def train_clip(
             rows = order[b * batch : (b + 1) * batch]
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, params)
-            x = torch.from_numpy(pixels[rows]).permute(0, 3, 1, 2).float().div_(255.0)
+            x = torch.from_numpy(pixels[rows]).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+            if params.jitter > 0:
+                x = jitter_crops(x, params.jitter, gen)
             x = (x - mean) / std
-            tokens = tokenizer([rng.choice(texts[i]) for i in rows])
+            tokens = tokenizer([rng.choice(texts[i]) for i in rows]).to(device)
             out = model(x, tokens)
             loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
             opt.zero_grad(set_to_none=True)
@@ -154,7 +167,7 @@ def train_clip(
         else:
             continue
         break
-    model.eval()
+    model.eval().to("cpu")
     buf = io.BytesIO()
     torch.save({"state_dict": model.state_dict(), "epoch": params.epochs, "name": model_name}, buf)
     stats = {

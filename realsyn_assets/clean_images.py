@@ -1,19 +1,26 @@
 """clean_images: fetch, decode safely, score and filter every image reference of a shard."""
 
 import dagster as dg
+import polars as pl
 
 from checks.dagster_checks import check_results, check_specs
+from checks.drift import drift_outputs, drift_spec
 from checks.image_suites import CLEAN_IMAGES_SUITE
+from realsyn.drift import images_profile
 from realsyn.image_decode import DecodeParams
 from realsyn.images import ImageFilterParams, curate_images, decide_images, image_stats
-from realsyn.report import funnel_markdown, preview_markdown
+from realsyn.plots import histogram_markdown_svg, thumbnail_data_uri
+from realsyn.report import funnel_markdown, preview_markdown, shares
 from realsyn.schemas import image_blob_key
 from realsyn.storage import partition_prefix, read_partition_table, write_partition
+from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.raw_documents import raw_documents
 from realsyn_assets.rescoring import stored_scores, upstream_version
+from resources.drift import DriftResource
 from resources.fetcher import ImageFetcherResource
+from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 
 ASSET = "clean_images"
@@ -28,11 +35,21 @@ class CleanImagesConfig(dg.Config):
     decode_workers: int = 2
 
 
+def _with_thumbnails(store, rows: list[dict]) -> list[dict]:
+    """Each row with a ``thumbnail`` Markdown image (48 px JPEG data URI) when its bytes exist."""
+    for row in rows:
+        sha, uri = row.get("sha256"), None
+        if sha and store.exists(image_blob_key(sha)):
+            uri = thumbnail_data_uri(store.read_bytes(image_blob_key(sha)))
+        row["thumbnail"] = f"![{row['image_id']}]({uri})" if uri else "-"
+    return rows
+
+
 @dg.asset(
     name=ASSET,
     partitions_def=shard_partitions,
     deps=[raw_documents],
-    check_specs=check_specs(ASSET, CLEAN_IMAGES_SUITE),
+    check_specs=[*check_specs(ASSET, CLEAN_IMAGES_SUITE), drift_spec(ASSET)],
     code_version="1",
     group_name="images",
     kinds={"parquet", "pillow"},
@@ -40,11 +57,14 @@ class CleanImagesConfig(dg.Config):
 def clean_images(
     context: dg.AssetExecutionContext,
     config: CleanImagesConfig,
+    stage_params: StageParamsResource,
     corpus: StorageResource,
     storage: StorageResource,
     fetcher: ImageFetcherResource,
+    drift: DriftResource,
 ) -> dg.MaterializeResult:
     """Every image of one shard: bytes, format, size, hashes, keep/drop with a reason."""
+    config = stage_params.apply("clean_images", config)
     shard = context.partition_key
     store = storage.get()
     filters = ImageFilterParams(config.min_side, config.max_aspect)
@@ -83,28 +103,64 @@ def clean_images(
         store, ASSET, shard, {"images": table}, info={"stats": stats, "scoring_key": scoring_key}
     )
     context.log.info(f"{shard}: {stats}")
-    kept = table.filter(table["decision"] == "keep").head(5).to_dicts()
-    dropped = table.filter(table["decision"] == "drop").head(8).to_dicts()
+    kept = _with_thumbnails(store, table.filter(table["decision"] == "keep").head(5).to_dicts())
+    dropped = _with_thumbnails(store, table.filter(table["decision"] == "drop").head(8).to_dicts())
     total = max(stats["total"], 1)
+    decoded = table.filter(table["width"].is_not_null())
+    short_side = decoded.select(pl.min_horizontal("width", "height"))[:, 0].to_list()
+    drift_md, drift_checks = drift_outputs(
+        context, ASSET, images_profile(table, vars(filters)), drift.params()
+    )
     return dg.MaterializeResult(
-        metadata={
-            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-            "kept_ratio": dg.MetadataValue.float(stats["kept"] / total),
-            "funnel": dg.MetadataValue.md(funnel_markdown(stats, "total", FUNNEL)),
-            "kept_preview": dg.MetadataValue.md(
-                preview_markdown(kept, ["image_id", "raw_image_url", "width", "height", "format"])
-            ),
-            "dropped_preview": dg.MetadataValue.md(
-                preview_markdown(dropped, ["image_id", "raw_image_url", "reason", "error_detail"])
-            ),
-            "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, shard))),
-            "version": manifest["version"],
-        },
+        metadata=ui_order(
+            {
+                **drift_md,
+                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+                "kept_ratio": dg.MetadataValue.float(stats["kept"] / total),
+                **{
+                    k: dg.MetadataValue.float(v)
+                    for k, v in shares(stats, "total", FUNNEL[1:-1]).items()
+                },
+                "params": dg.MetadataValue.json(
+                    {**config.model_dump(), "fetch_enabled": fetcher.enabled}
+                ),
+                "funnel": dg.MetadataValue.md(
+                    funnel_markdown(
+                        stats,
+                        "total",
+                        FUNNEL
+                        + sorted(
+                            k for k in stats if k.startswith("dropped_") and k[8:] not in FUNNEL
+                        ),
+                    )
+                ),
+                "short_side_histogram": dg.MetadataValue.md(
+                    histogram_markdown_svg(short_side, "shorter side (px), decoded")
+                ),
+                "kept_preview": dg.MetadataValue.md(
+                    preview_markdown(
+                        kept,
+                        ["thumbnail", "image_id", "raw_image_url", "width", "height", "format"],
+                        raw=["thumbnail"],
+                    )
+                ),
+                "dropped_preview": dg.MetadataValue.md(
+                    preview_markdown(
+                        dropped,
+                        ["thumbnail", "image_id", "raw_image_url", "reason", "error_detail"],
+                        raw=["thumbnail"],
+                    )
+                ),
+                "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, shard))),
+                "version": manifest["version"],
+            }
+        ),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(
             ASSET,
             CLEAN_IMAGES_SUITE,
             {"images": table},
             {"min_side": config.min_side, "max_aspect": config.max_aspect},
-        ),
+        )
+        + drift_checks,
     )

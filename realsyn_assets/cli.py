@@ -9,6 +9,11 @@ runs every job in ``MAIN_JOB_PLAN``: ingest, train the CLIP model on the corpus'
 evaluate it, embed, de-duplicate, filter, cluster, retrieve, synthesize, balance, release, and
 evaluate the pipeline against the world's ground truth.
 
+It is incremental: each step runs only the assets (and partitions) that are missing or stale as
+Dagster sees them (new code version, e.g. a changed ``REALSYN_PARAMS``; or inputs whose data
+version changed), so re-running after a filter change redoes exactly what that change affects.
+``--all`` re-runs everything.
+
 Runs against a persistent Dagster instance (``$DAGSTER_HOME``, default ``./.dagster_home``), so
 the materializations, checks and metadata appear in ``dagster dev`` afterwards.
 """
@@ -178,6 +183,11 @@ def run_main_job(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--world-documents", type=int, help="size of the generated world")
     parser.add_argument("--train-epochs", type=int, help="clip_training epochs (default: its own)")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="re-run every step (default: only what is missing or stale, as Dagster sees it)",
+    )
     args = parser.parse_args(argv)
     if args.world or (
         args.world is None and not args.corpus and not os.environ.get("REALSYN_CORPUS")
@@ -246,6 +256,9 @@ def run_main_job(argv: list[str] | None = None) -> int:
     ):
         if skip[job]:
             print(f"[realsyn] skipping {job}: {why}")
+    from realsyn_assets.refresh import run_step
+
+    fresh = 0
     for n, (job_name, shard) in enumerate(steps, 1):
         label = f"{job_name}[{shard}]" if shard else job_name
         print(f"[realsyn] {n}/{len(steps)} {label}: ", end="", flush=True)
@@ -253,13 +266,19 @@ def run_main_job(argv: list[str] | None = None) -> int:
         run_config = dict(QUIET)
         if job_name == "clip_bootstrap" and args.train_epochs:
             run_config["ops"] = {"clip_training": {"config": {"epochs": args.train_epochs}}}
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            partition_key=shard, instance=instance, raise_on_error=False, run_config=run_config
+        runs = run_step(
+            defs, instance, job_name, shard, run_config=run_config, only_stale=not args.all
         )
-        if not result.success:
+        if not runs:
+            fresh += 1
+            print("up to date", flush=True)
+            continue
+        ok = all(success for _, success in runs)
+        if not ok:
             failed.append(label)
-        status = "ok" if result.success else "FAILED"
-        print(f"{status} ({time.perf_counter() - t0:.1f} s)", flush=True)
+        ran = sorted({name for names, _ in runs for name in names})
+        status = "ok" if ok else "FAILED"
+        print(f"{status} ({time.perf_counter() - t0:.1f} s; {', '.join(ran)})", flush=True)
     for asset, columns in SHARD_FUNNELS.items():
         _print_table(
             f"{asset} (per shard)", {s: _stats(storage, asset, s) for s in shards}, columns
@@ -270,6 +289,7 @@ def run_main_job(argv: list[str] | None = None) -> int:
     print(
         f"\n{len(steps) - len(failed)}/{len(steps)} run(s) succeeded in "
         f"{time.perf_counter() - started:.1f} s; data under {storage.uri()}"
+        + (f" ({fresh} up to date, skipped; --all re-runs them)" if fresh else "")
     )
     print(f"Open the UI: DAGSTER_HOME={home} dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000")
     if failed:

@@ -10,6 +10,8 @@ from checks.dagster_checks import check_results, check_specs
 from checks.embedding_suites import IMAGE_EMBEDDINGS_SUITE, SENTENCE_EMBEDDINGS_SUITE, health_frame
 from realsyn.clip import encode_images, encode_texts
 from realsyn.embeddings import embed_with_cache, vectors_from_bytes, vectors_to_bytes
+from realsyn.plots import histogram_markdown_svg
+from realsyn.report import funnel_markdown
 from realsyn.schemas import image_blob_key
 from realsyn.storage import (
     PartitionNotFound,
@@ -20,6 +22,7 @@ from realsyn.storage import (
     write_partition,
 )
 from realsyn_assets.clean_images import clean_images
+from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.text_corpus import sentence_semantics
@@ -44,7 +47,35 @@ def _cache(store, asset: str, shard: str, identity: str) -> dict[str, np.ndarray
         return {}
 
 
-def _publish(context, store, asset, shard, table, vectors, identity, encoded, suite, dim):
+def _model_params(clip_model: ClipModelResource, identity: str) -> dict:
+    """What made the vectors: the model identity and the encoder's settings (no storage)."""
+    fields = ["model_name", "pretrained", "checkpoint_path", "device", "precision", "seed"]
+    return {
+        "identity": identity,
+        **{f: getattr(clip_model, f) for f in fields},
+        "image_batch_size": clip_model.image_batch_size,
+        "text_batch_size": clip_model.text_batch_size,
+    }
+
+
+def _spread_markdown(vectors: np.ndarray) -> str:
+    """Histogram of each vector's cosine to the partition's mean direction (O(n)).
+
+    A tight peak near 1 means the vectors collapsed onto one direction (a broken or random
+    model); a trained model spreads them.
+    """
+    if len(vectors) == 0:
+        return "no vectors"
+    v = np.asarray(vectors, dtype=np.float32)
+    mean = v.mean(axis=0)
+    mean /= max(float(np.linalg.norm(mean)), 1e-12)
+    cos = np.clip(v @ mean, -1.0, 1.0).tolist()
+    return histogram_markdown_svg(
+        cos, "cosine to the mean direction", [i / 10 - 1 for i in range(21)]
+    )
+
+
+def _publish(context, store, asset, shard, table, vectors, identity, encoded, suite, dim, params):
     manifest = write_partition(
         store,
         asset,
@@ -55,15 +86,33 @@ def _publish(context, store, asset, shard, table, vectors, identity, encoded, su
     )
     context.log.info(f"{asset}[{shard}]: {len(vectors)} vectors, {encoded} encoded with {identity}")
     return dg.MaterializeResult(
-        metadata={
-            "rows": dg.MetadataValue.int(len(vectors)),
-            "encoded": dg.MetadataValue.int(encoded),
-            "reused_from_cache": dg.MetadataValue.int(len(vectors) - encoded),
-            "model": identity,
-            "dim": dg.MetadataValue.int(dim),
-            "location": dg.MetadataValue.path(store.uri(partition_prefix(asset, shard))),
-            "version": manifest["version"],
-        },
+        metadata=ui_order(
+            {
+                "rows": dg.MetadataValue.int(len(vectors)),
+                "encoded": dg.MetadataValue.int(encoded),
+                "reused_from_cache": dg.MetadataValue.int(len(vectors) - encoded),
+                "reused_share": dg.MetadataValue.float(
+                    (len(vectors) - encoded) / max(len(vectors), 1)
+                ),
+                "model": identity,
+                "params": dg.MetadataValue.json(params),
+                "dim": dg.MetadataValue.int(dim),
+                "funnel": dg.MetadataValue.md(
+                    funnel_markdown(
+                        {
+                            "rows": len(vectors),
+                            "encoded": encoded,
+                            "reused_from_cache": len(vectors) - encoded,
+                        },
+                        "rows",
+                        ["rows", "encoded", "reused_from_cache"],
+                    )
+                ),
+                "spread_plot": dg.MetadataValue.md(_spread_markdown(vectors)),
+                "location": dg.MetadataValue.path(store.uri(partition_prefix(asset, shard))),
+                "version": manifest["version"],
+            }
+        ),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(asset, suite, {"health": health_frame(vectors)}, {"dim": dim}),
     )
@@ -71,7 +120,7 @@ def _publish(context, store, asset, shard, table, vectors, identity, encoded, su
 
 @dg.asset(
     partitions_def=shard_partitions,
-    deps=[clean_images],
+    deps=[clean_images, "clip_training"],
     check_specs=check_specs("image_embeddings", IMAGE_EMBEDDINGS_SUITE),
     code_version="1",
     group_name="embeddings",
@@ -110,6 +159,7 @@ def image_embeddings(
         encoded,
         IMAGE_EMBEDDINGS_SUITE,
         bundle.embed_dim,
+        _model_params(clip_model, bundle.identity),
     )
 
 
@@ -119,7 +169,7 @@ def text_key(text: str) -> str:
 
 @dg.asset(
     partitions_def=shard_partitions,
-    deps=[sentence_semantics],
+    deps=[sentence_semantics, "clip_training"],
     check_specs=check_specs("sentence_embeddings", SENTENCE_EMBEDDINGS_SUITE),
     code_version="1",
     group_name="embeddings",
@@ -162,4 +212,5 @@ def sentence_embeddings(
         encoded,
         SENTENCE_EMBEDDINGS_SUITE,
         bundle.embed_dim,
+        _model_params(clip_model, bundle.identity),
     )

@@ -11,8 +11,10 @@ from checks.dagster_checks import check_results, check_specs
 from checks.evaluation_suites import CLIP_EVALUATION_SUITE, PIPELINE_EVALUATION_SUITE
 from realsyn.evaluation import evaluate_clip, evaluate_pairs
 from realsyn.pipeline_eval import dedup_quality, filter_quality, retrieval_precision
+from realsyn.plots import histogram_markdown_svg, line_svg, svg_markdown
 from realsyn.storage import read_partition_table, write_partition
 from realsyn.world_docs import TRUTH_DIR
+from realsyn_assets.metadata import ui_order
 from realsyn_assets.text_corpus import materialized
 from resources.clip_model import ClipModelResource
 from resources.storage import StorageResource
@@ -104,19 +106,36 @@ def clip_evaluation(
             )
         ]
     )
+    measured = {k: float(v) for k, v in metrics.items() if isinstance(v, float)}
     return dg.MaterializeResult(
-        metadata={
-            **_floats(metrics),
-            **(
-                {
-                    "per_shape_accuracy": dg.MetadataValue.md(
-                        _table(per_shape, "shape (head first)", "accuracy")
-                    )
-                }
-                if per_shape
-                else {}
-            ),
-        },
+        metadata=ui_order(
+            {
+                **_floats(metrics),
+                "params": dg.MetadataValue.json(config.model_dump()),
+                "metrics_table": dg.MetadataValue.md(
+                    _table(measured, "metric", "value") if measured else "nothing measured"
+                ),
+                **(
+                    {
+                        "per_shape_accuracy": dg.MetadataValue.md(
+                            _table(per_shape, "shape (head first)", "accuracy")
+                        ),
+                        "per_shape_plot": dg.MetadataValue.md(
+                            svg_markdown(
+                                line_svg(
+                                    list(range(1, len(per_shape) + 1)),
+                                    list(per_shape.values()),
+                                    "shape accuracy, head to tail",
+                                ),
+                                "shape accuracy by frequency rank",
+                            )
+                        ),
+                    }
+                    if per_shape
+                    else {}
+                ),
+            }
+        ),
         check_results=checks,
     )
 
@@ -179,7 +198,28 @@ def pipeline_evaluation(
         + [f"| {t} | {n} |" for t, n in leaked.items()]
     )
     return dg.MaterializeResult(
-        metadata={**_floats(metrics), "boilerplate_kept": dg.MetadataValue.md(leaked_md)},
+        metadata=ui_order(
+            {
+                **_floats(metrics),
+                "params": dg.MetadataValue.json(config.model_dump()),
+                "model": pairs["model"][0] if pairs.height else "none",
+                "metrics_table": dg.MetadataValue.md(
+                    _table(
+                        {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))},
+                        "metric",
+                        "value",
+                    )
+                ),
+                "score_plot": dg.MetadataValue.md(
+                    histogram_markdown_svg(
+                        pairs["score1"].drop_nulls().to_list(), "cosine of the best sentence"
+                    )
+                    if pairs.height
+                    else "no retrieval pairs"
+                ),
+                "boilerplate_kept": dg.MetadataValue.md(leaked_md),
+            }
+        ),
         check_results=check_results(
             "pipeline_evaluation",
             PIPELINE_EVALUATION_SUITE,

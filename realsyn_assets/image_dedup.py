@@ -6,7 +6,8 @@ import polars as pl
 from checks.dagster_checks import check_results, check_specs
 from checks.image_suites import IMAGE_DEDUP_SUITE
 from realsyn.dedup import DedupParams, PhashIndex, dedup_stats, group_images, update_index
-from realsyn.report import funnel_markdown
+from realsyn.plots import histogram_markdown_svg
+from realsyn.report import funnel_markdown, preview_markdown, shares
 from realsyn.storage import (
     PartitionNotFound,
     partition_prefix,
@@ -16,8 +17,10 @@ from realsyn.storage import (
     write_partition,
 )
 from realsyn_assets.clean_images import clean_images
+from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.vectors import semantic_pairs
+from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 
 ASSET = "image_dedup"
@@ -66,9 +69,13 @@ def _load_state(store) -> PhashIndex:
     kinds={"parquet", "usearch"},
 )
 def image_dedup(
-    context: dg.AssetExecutionContext, config: ImageDedupConfig, storage: StorageResource
+    context: dg.AssetExecutionContext,
+    config: ImageDedupConfig,
+    stage_params: StageParamsResource,
+    storage: StorageResource,
 ) -> dg.MaterializeResult:
     """For every image of every shard: survives, or why not (quality, exact or near duplicate)."""
+    config = stage_params.apply("image_dedup", config)
     store = storage.get()
     shards = sorted(context.instance.get_dynamic_partitions(shard_partitions.name))
     frames, missing = [], []
@@ -114,19 +121,45 @@ def image_dedup(
     }
     manifest = write_partition(store, ASSET, None, {"survival": table}, info={"stats": stats})
     context.log.info(f"image_dedup: {stats}")
+    distances = state.edges["distance"].to_list()
+    radius_edges = [x - 0.5 for x in range(max(state.search_radius, params.radius) + 2)]
+    dups = table.filter(pl.col("duplicate_of").is_not_null()).head(8).to_dicts()
     return dg.MaterializeResult(
-        metadata={
-            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-            "survival_ratio": dg.MetadataValue.float(stats["survivors"] / max(table.height, 1)),
-            "hamming_radius": params.radius,
-            "semantic_threshold": dg.MetadataValue.float(
-                threshold if threshold is not None else float("nan")
-            ),
-            "semantic_applied": semantic is not None,
-            "funnel": dg.MetadataValue.md(funnel_markdown(stats, "total", FUNNEL)),
-            "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, None))),
-            "version": manifest["version"],
-        },
+        metadata=ui_order(
+            {
+                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+                **{
+                    k: dg.MetadataValue.float(v)
+                    for k, v in shares(
+                        stats, "total", ["exact_dup", "near_dup", "semantic_dup"]
+                    ).items()
+                },
+                "params": dg.MetadataValue.json(config.model_dump()),
+                "phash_distances": dg.MetadataValue.md(
+                    histogram_markdown_svg(
+                        distances, "pHash Hamming distance of pairs", radius_edges
+                    )
+                ),
+                "duplicates_preview": dg.MetadataValue.md(
+                    preview_markdown(dups, ["image_id", "duplicate_of", "reason", "raw_image_url"])
+                ),
+                "survival_ratio": dg.MetadataValue.float(stats["survivors"] / max(table.height, 1)),
+                "hamming_radius": params.radius,
+                "semantic_threshold": dg.MetadataValue.float(
+                    threshold if threshold is not None else float("nan")
+                ),
+                "semantic_applied": semantic is not None,
+                "funnel": dg.MetadataValue.md(
+                    funnel_markdown(
+                        stats,
+                        "total",
+                        FUNNEL + sorted(k for k in stats if k.startswith("dropped_")),
+                    )
+                ),
+                "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, None))),
+                "version": manifest["version"],
+            }
+        ),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(ASSET, IMAGE_DEDUP_SUITE, {"survival": table}),
     )

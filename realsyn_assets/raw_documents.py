@@ -3,12 +3,18 @@
 import dagster as dg
 
 from checks.dagster_checks import check_results, check_specs
+from checks.drift import drift_outputs, drift_spec
 from checks.suites import RAW_DOCUMENTS_SUITE
+from realsyn.drift import documents_profile
+from realsyn.plots import histogram_markdown_svg
 from realsyn.readers import ShardError, read_shard
 from realsyn.readers.dispatch import RawDocumentsParams
-from realsyn.report import funnel_markdown, preview_markdown
+from realsyn.report import funnel_markdown, preview_markdown, shares
 from realsyn.storage import partition_prefix, write_partition
+from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
+from resources.drift import DriftResource
+from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 
 ASSET = "raw_documents"
@@ -22,7 +28,7 @@ class RawDocumentsConfig(dg.Config):
 @dg.asset(
     name=ASSET,
     partitions_def=shard_partitions,
-    check_specs=check_specs(ASSET, RAW_DOCUMENTS_SUITE),
+    check_specs=[*check_specs(ASSET, RAW_DOCUMENTS_SUITE), drift_spec(ASSET)],
     code_version="1",
     group_name="ingest",
     kinds={"parquet", "python"},
@@ -30,10 +36,13 @@ class RawDocumentsConfig(dg.Config):
 def raw_documents(
     context: dg.AssetExecutionContext,
     config: RawDocumentsConfig,
+    stage_params: StageParamsResource,
     corpus: StorageResource,
     storage: StorageResource,
+    drift: DriftResource,
 ) -> dg.MaterializeResult:
     """Interleaved documents of one input shard: documents, ordered items, rejected records."""
+    config = stage_params.apply("raw_documents", config)
     shard = context.partition_key
     params = RawDocumentsParams(config.max_embedded_image_bytes, config.parquet_batch_rows)
     try:
@@ -45,29 +54,50 @@ def raw_documents(
     manifest = write_partition(storage.get(), ASSET, shard, tables, info={"stats": stats})
     context.log.info(f"{shard}: {stats}")
     rejected = tables["rejected"].head(5).to_dicts()
+    records = {**stats, "records": stats["documents"] + stats["rejected_records"]}
+    reasons = [k for k in stats if k.startswith("rejected_") and k != "rejected_records"]
+    n_items = tables["documents"]["n_texts"] + tables["documents"]["n_images"]
+    drift_md, drift_checks = drift_outputs(
+        context,
+        ASSET,
+        documents_profile(tables["documents"], tables["items"], tables["rejected"], vars(params)),
+        drift.params(),
+    )
     return dg.MaterializeResult(
-        metadata={
-            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-            "source_format": result.source_format,
-            "funnel": dg.MetadataValue.md(
-                funnel_markdown(
-                    {**stats, "records": stats["documents"] + stats["rejected_records"]},
-                    "records",
-                    ["records", "documents", "rejected_records"]
-                    + [k for k in stats if k.startswith("rejected_") and k != "rejected_records"],
-                )
-            ),
-            "preview": dg.MetadataValue.md(
-                preview_markdown(
-                    tables["documents"].head(5).to_dicts(), ["url", "n_texts", "n_images"]
-                )
-            ),
-            "rejected_preview": dg.MetadataValue.md(
-                preview_markdown(rejected, ["record_index", "reason", "detail"])
-            ),
-            "location": dg.MetadataValue.path(storage.get().uri(partition_prefix(ASSET, shard))),
-            "version": manifest["version"],
-        },
+        metadata=ui_order(
+            {
+                **drift_md,
+                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+                **{
+                    k: dg.MetadataValue.float(v)
+                    for k, v in shares(
+                        records, "records", ["documents", "rejected_records"]
+                    ).items()
+                },
+                "source_format": result.source_format,
+                "params": dg.MetadataValue.json(config.model_dump()),
+                "funnel": dg.MetadataValue.md(
+                    funnel_markdown(
+                        records, "records", ["records", "documents", "rejected_records"] + reasons
+                    )
+                ),
+                "items_per_document": dg.MetadataValue.md(
+                    histogram_markdown_svg(n_items.to_list(), "items (texts + images) per document")
+                ),
+                "preview": dg.MetadataValue.md(
+                    preview_markdown(
+                        tables["documents"].head(5).to_dicts(), ["url", "n_texts", "n_images"]
+                    )
+                ),
+                "rejected_preview": dg.MetadataValue.md(
+                    preview_markdown(rejected, ["record_index", "reason", "detail"])
+                ),
+                "location": dg.MetadataValue.path(
+                    storage.get().uri(partition_prefix(ASSET, shard))
+                ),
+                "version": manifest["version"],
+            }
+        ),
         data_version=dg.DataVersion(manifest["version"]),
-        check_results=check_results(ASSET, RAW_DOCUMENTS_SUITE, tables),
+        check_results=check_results(ASSET, RAW_DOCUMENTS_SUITE, tables) + drift_checks,
     )

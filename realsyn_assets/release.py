@@ -18,17 +18,20 @@ from realsyn.balance import (
     select,
 )
 from realsyn.clip import encode_texts
+from realsyn.plots import histogram_markdown_svg
 from realsyn.release import ShardSpec, dataset_card, webdataset_shards
-from realsyn.report import funnel_markdown, histogram_markdown
+from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
 from realsyn.schemas import RELEASE_SCHEMA, image_blob_key
 from realsyn.storage import (
     PartitionNotFound,
     read_partition_table,
     write_partition,
 )
+from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.vectors import is_random_model, load_all_vectors
 from resources.clip_model import ClipModelResource
+from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 
 PAPER_BAND = (0.51, 0.61)  # EVA02-CLIP E/14+, model-specific
@@ -71,10 +74,12 @@ def _pairs(context, store) -> pl.DataFrame:
 def balanced_pool(
     context: dg.AssetExecutionContext,
     config: BalancedPoolConfig,
+    stage_params: StageParamsResource,
     storage: StorageResource,
     clip_model: ClipModelResource,
 ) -> dg.MaterializeResult:
     """Pairs after the image-text cosine band, with image clusters and seeded ranks."""
+    config = stage_params.apply("balanced_pool", config)
     store = storage.get()
     pairs = _pairs(context, store)
     img_keys, img_vecs, model = load_all_vectors(context, store, "image_embeddings")
@@ -146,21 +151,50 @@ def balanced_pool(
         info={"stats": stats, "model": model, "band_applied": band_applied},
     )
     return dg.MaterializeResult(
-        metadata={
-            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-            **{k: dg.MetadataValue.float(v) for k, v in quantiles.items()},
-            "cluster_gini": dg.MetadataValue.float(gini(sizes)),
-            "pair_filter_applied": band_applied,
-            "share_in_paper_band_0.51_0.61": dg.MetadataValue.float(in_paper_band),
-            "calibration_histogram": dg.MetadataValue.md(
-                histogram_markdown(
-                    cosine.tolist(),
-                    [-1, 0, 0.1, 0.2, 0.3, 0.4, 0.51, 0.61, 0.7, 0.8, 1.01],
-                    "cosine",
-                )
-            ),
-            "version": manifest["version"],
-        },
+        metadata=ui_order(
+            {
+                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+                **{k: dg.MetadataValue.float(v) for k, v in quantiles.items()},
+                "cluster_gini": dg.MetadataValue.float(gini(sizes)),
+                "kept_share": dg.MetadataValue.float(stats["kept"] / max(stats["pairs"], 1)),
+                "model": model or "none",
+                "params": dg.MetadataValue.json(config.model_dump()),
+                "funnel": dg.MetadataValue.md(
+                    funnel_markdown(
+                        {**stats, "dropped_outside_band": stats["pairs"] - stats["kept"]},
+                        "pairs",
+                        ["pairs", "dropped_outside_band", "kept"],
+                    )
+                ),
+                "pair_cosine_plot": dg.MetadataValue.md(
+                    histogram_markdown_svg(cosine.tolist(), "cosine(image, pair text)")
+                    if len(cosine)
+                    else "no pairs"
+                ),
+                "cluster_size_plot": dg.MetadataValue.md(
+                    histogram_markdown_svg(sizes.tolist(), "images per image cluster")
+                    if len(sizes)
+                    else "no clusters"
+                ),
+                "examples": dg.MetadataValue.md(
+                    preview_markdown(
+                        pool.sort("image_id").head(6).to_dicts(),
+                        ["image_cluster", "cluster_rank", "pair_text", "pair_cosine", "text1"],
+                        width=60,
+                    )
+                ),
+                "pair_filter_applied": band_applied,
+                "share_in_paper_band_0.51_0.61": dg.MetadataValue.float(in_paper_band),
+                "calibration_histogram": dg.MetadataValue.md(
+                    histogram_markdown(
+                        cosine.tolist(),
+                        [-1, 0, 0.1, 0.2, 0.3, 0.4, 0.51, 0.61, 0.7, 0.8, 1.01],
+                        "cosine",
+                    )
+                ),
+                "version": manifest["version"],
+            }
+        ),
         data_version=dg.DataVersion(manifest["version"]),
     )
 
@@ -213,13 +247,41 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
             store, "scaled_subsets", key, {"subset": subset}, info={"stats": stats}
         )
         return dg.MaterializeResult(
-            metadata={
-                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                "gini_before": dg.MetadataValue.float(gini(before)),
-                "gini_after": dg.MetadataValue.float(gini(after[after > 0])),
-                "with_syn_text": dg.MetadataValue.int(int(subset["syn_text"].is_not_null().sum())),
-                "version": manifest["version"],
-            },
+            metadata=ui_order(
+                {
+                    **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+                    "gini_before": dg.MetadataValue.float(gini(before)),
+                    "gini_after": dg.MetadataValue.float(gini(after[after > 0])),
+                    "with_syn_text": dg.MetadataValue.int(
+                        int(subset["syn_text"].is_not_null().sum())
+                    ),
+                    "kept_share": dg.MetadataValue.float(subset.height / max(pool.height, 1)),
+                    "params": dg.MetadataValue.json({"per_cluster_cap": t}),
+                    "model": subset["model"][0] if subset.height else "none",
+                    "funnel": dg.MetadataValue.md(
+                        funnel_markdown(
+                            {**stats, "over_cap": pool.height - subset.height},
+                            "pool",
+                            ["pool", "over_cap", "rows"],
+                        )
+                    ),
+                    "cluster_size_plot": dg.MetadataValue.md(
+                        histogram_markdown_svg(
+                            after[after > 0].tolist(), f"images per cluster, t={t}"
+                        )
+                        if subset.height
+                        else "empty subset"
+                    ),
+                    "examples": dg.MetadataValue.md(
+                        preview_markdown(
+                            subset.head(5).to_dicts(),
+                            ["image_cluster", "raw_image_url", "text1", "syn_text"],
+                            width=50,
+                        )
+                    ),
+                    "version": manifest["version"],
+                }
+            ),
             data_version=dg.DataVersion(manifest["version"]),
             check_results=check_results(
                 "scaled_subsets",
@@ -280,12 +342,41 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
         )
         store.write_bytes(f"{base}/DATASET_CARD.md", card.encode())
         return dg.MaterializeResult(
-            metadata={
-                "rows": dg.MetadataValue.int(subset.height),
-                "webdataset_shards": dg.MetadataValue.int(len(shards)),
-                "location": dg.MetadataValue.path(store.uri(base)),
-                "dataset_card": dg.MetadataValue.md(card[:3000]),
-            }
+            metadata=ui_order(
+                {
+                    "rows": dg.MetadataValue.int(subset.height),
+                    "webdataset_shards": dg.MetadataValue.int(len(shards)),
+                    "model": models["clip"],
+                    "params": dg.MetadataValue.json({**config.model_dump(), "scale": key}),
+                    "funnel": dg.MetadataValue.md(
+                        funnel_markdown(
+                            {
+                                "rows": subset.height,
+                                "with_text3": int(subset["text3"].is_not_null().sum()),
+                                "with_syn_text": int(subset["syn_text"].is_not_null().sum()),
+                            },
+                            "rows",
+                            ["rows", "with_text3", "with_syn_text"],
+                        )
+                    ),
+                    "score1_plot": dg.MetadataValue.md(
+                        histogram_markdown_svg(
+                            subset["score1"].drop_nulls().to_list(), "cosine(image, text1)"
+                        )
+                        if subset.height
+                        else "empty release"
+                    ),
+                    "examples": dg.MetadataValue.md(
+                        preview_markdown(
+                            subset.head(5).to_dicts(),
+                            ["raw_image_url", "text1", "text2", "text3", "syn_text"],
+                            width=40,
+                        )
+                    ),
+                    "location": dg.MetadataValue.path(store.uri(base)),
+                    "dataset_card": dg.MetadataValue.md(card[:3000]),
+                }
+            )
         )
 
     return [scaled_subsets, release]

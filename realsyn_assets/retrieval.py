@@ -5,8 +5,11 @@ import numpy as np
 import polars as pl
 
 from checks.dagster_checks import check_results, check_specs
+from checks.drift import drift_outputs, drift_spec
 from checks.retrieval_suites import RETRIEVAL_PAIRS_SUITE, SENTENCE_CLUSTERS_SUITE
+from realsyn.drift import cluster_profile, retrieval_profile
 from realsyn.embeddings import vectors_from_bytes, vectors_to_bytes
+from realsyn.plots import histogram_markdown_svg
 from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
 from realsyn.retrieval import (
     ClusterParams,
@@ -23,9 +26,12 @@ from realsyn.storage import (
     read_partition_table,
     write_partition,
 )
+from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.vectors import load_all_vectors
+from resources.drift import DriftResource
+from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 
 
@@ -38,16 +44,24 @@ class SentenceClustersConfig(dg.Config):
 
 @dg.asset(
     deps=["sentence_dedup", "sentence_embeddings"],
-    check_specs=check_specs("sentence_clusters", SENTENCE_CLUSTERS_SUITE),
+    check_specs=[
+        *check_specs("sentence_clusters", SENTENCE_CLUSTERS_SUITE),
+        drift_spec("sentence_clusters"),
+    ],
     code_version="1",
     group_name="retrieval",
     kinds={"faiss", "numpy"},
     pool="embedding",
 )
 def sentence_clusters(
-    context: dg.AssetExecutionContext, config: SentenceClustersConfig, storage: StorageResource
+    context: dg.AssetExecutionContext,
+    config: SentenceClustersConfig,
+    stage_params: StageParamsResource,
+    storage: StorageResource,
+    drift: DriftResource,
 ) -> dg.MaterializeResult:
     """k-means over the surviving sentences' embeddings: centroids and cluster members."""
+    config = stage_params.apply("sentence_clusters", config)
     store = storage.get()
     keys, vectors, model = load_all_vectors(context, store, "sentence_embeddings")
     if model is None:
@@ -66,7 +80,10 @@ def sentence_clusters(
     params = ClusterParams(
         config.sentences_per_cluster, config.n_clusters, config.iterations, seed=config.seed
     )
-    clusters = fit_clusters(x, params)
+    context.log.info(
+        f"sentence_clusters: k-means of {len(x):,} sentences into {params.k_for(len(x))}"
+    )
+    clusters = fit_clusters(x, params, progress_logger(context.log.info, "sentences assigned"))
     ordered = (
         members[clusters.order]
         .with_columns(pl.Series("cluster", clusters.labels[clusters.order]))
@@ -93,24 +110,52 @@ def sentence_clusters(
             "offsets.npy": _int_bytes(clusters.offsets),
         },
     )
+    drift_md, drift_checks = drift_outputs(
+        context, "sentence_clusters", cluster_profile(sizes, vars(params)), drift.params()
+    )
     return dg.MaterializeResult(
-        metadata={
-            **{k_: dg.MetadataValue.int(v) for k_, v in stats.items()},
-            "model": model,
-            "cluster_sizes": dg.MetadataValue.md(
-                histogram_markdown(
-                    sizes.tolist(), [0, 1, 2, 5, 10, 50, 100, 420, 1000, 10**9], "size"
-                )
-            ),
-            "version": manifest["version"],
-        },
+        metadata=ui_order(
+            {
+                **drift_md,
+                **{k_: dg.MetadataValue.int(v) for k_, v in stats.items()},
+                "model": model,
+                "params": dg.MetadataValue.json(config.model_dump()),
+                "funnel": dg.MetadataValue.md(
+                    funnel_markdown(
+                        {"surviving sentences": len(survivors), "clustered": len(x)},
+                        "surviving sentences",
+                        ["surviving sentences", "clustered"],
+                    )
+                ),
+                "cluster_size_plot": dg.MetadataValue.md(
+                    histogram_markdown_svg(sizes.tolist(), "sentences per cluster")
+                ),
+                "examples": dg.MetadataValue.md(
+                    preview_markdown(
+                        ordered.group_by("cluster", maintain_order=True)
+                        .head(2)
+                        .head(10)
+                        .to_dicts(),
+                        ["cluster", "text"],
+                        width=90,
+                    )
+                ),
+                "cluster_sizes": dg.MetadataValue.md(
+                    histogram_markdown(
+                        sizes.tolist(), [0, 1, 2, 5, 10, 50, 100, 420, 1000, 10**9], "size"
+                    )
+                ),
+                "version": manifest["version"],
+            }
+        ),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(
             "sentence_clusters",
             SENTENCE_CLUSTERS_SUITE,
             {"members": ordered},
             {"k": k, "survivors": len(survivors)},
-        ),
+        )
+        + drift_checks,
     )
 
 
@@ -149,15 +194,23 @@ class RetrievalConfig(dg.Config):
 @dg.asset(
     partitions_def=shard_partitions,
     deps=["image_dedup", "image_embeddings", sentence_clusters],
-    check_specs=check_specs("retrieval_pairs", RETRIEVAL_PAIRS_SUITE),
+    check_specs=[
+        *check_specs("retrieval_pairs", RETRIEVAL_PAIRS_SUITE),
+        drift_spec("retrieval_pairs"),
+    ],
     code_version="1",
     group_name="retrieval",
     kinds={"parquet", "numpy"},
 )
 def retrieval_pairs(
-    context: dg.AssetExecutionContext, config: RetrievalConfig, storage: StorageResource
+    context: dg.AssetExecutionContext,
+    config: RetrievalConfig,
+    stage_params: StageParamsResource,
+    storage: StorageResource,
+    drift: DriftResource,
 ) -> dg.MaterializeResult:
     """Each surviving image of the shard with its 3 most similar sentences from the corpus."""
+    config = stage_params.apply("retrieval_pairs", config)
     shard, store = context.partition_key, storage.get()
     clusters, sentence_vectors, members, model = _load_clusters(store)
     image_model = read_manifest(store, "image_embeddings", shard)["info"]["model"]
@@ -232,39 +285,54 @@ def retrieval_pairs(
         info={"stats": stats, "quantiles": quantiles, "model": model},
     )
     survivor_ids = images["image_id"].to_list()
+    drift_md, drift_checks = drift_outputs(
+        context, "retrieval_pairs", retrieval_profile(table, vars(params)), drift.params()
+    )
     return dg.MaterializeResult(
-        metadata={
-            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-            **{k: dg.MetadataValue.float(v) for k, v in quantiles.items()},
-            "model": model,
-            "clusters_searched": params.clusters_searched,
-            "funnel": dg.MetadataValue.md(
-                funnel_markdown(
-                    {
-                        "surviving images": len(survivor_ids),
-                        "with 3 texts": table.height - stats["short"],
-                    },
-                    "surviving images",
-                    ["surviving images", "with 3 texts"],
-                )
-            ),
-            "preview": dg.MetadataValue.md(
-                preview_markdown(
-                    table.head(5).to_dicts(),
-                    ["raw_image_url", "text1", "score1", "text2", "text3"],
-                    width=50,
-                )
-            ),
-            "location": dg.MetadataValue.path(
-                store.uri(partition_prefix("retrieval_pairs", shard))
-            ),
-            "version": manifest["version"],
-        },
+        metadata=ui_order(
+            {
+                **drift_md,
+                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+                **{k: dg.MetadataValue.float(v) for k, v in quantiles.items()},
+                "model": model,
+                "params": dg.MetadataValue.json(config.model_dump()),
+                "short_share": dg.MetadataValue.float(stats["short"] / max(table.height, 1)),
+                "score1_mean": dg.MetadataValue.float(float(table["score1"].mean() or 0.0)),
+                "score_plot": dg.MetadataValue.md(
+                    histogram_markdown_svg(
+                        table["score1"].drop_nulls().to_list(), "cosine of the best sentence"
+                    )
+                ),
+                "clusters_searched": params.clusters_searched,
+                "funnel": dg.MetadataValue.md(
+                    funnel_markdown(
+                        {
+                            "surviving images": len(survivor_ids),
+                            "with 3 texts": table.height - stats["short"],
+                        },
+                        "surviving images",
+                        ["surviving images", "with 3 texts"],
+                    )
+                ),
+                "preview": dg.MetadataValue.md(
+                    preview_markdown(
+                        table.head(5).to_dicts(),
+                        ["raw_image_url", "text1", "score1", "text2", "text3"],
+                        width=50,
+                    )
+                ),
+                "location": dg.MetadataValue.path(
+                    store.uri(partition_prefix("retrieval_pairs", shard))
+                ),
+                "version": manifest["version"],
+            }
+        ),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(
             "retrieval_pairs",
             RETRIEVAL_PAIRS_SUITE,
             {"pairs": table},
             {"survivors": len(survivor_ids), "survivor_ids": survivor_ids},
-        ),
+        )
+        + drift_checks,
     )

@@ -15,19 +15,29 @@ model (default ``realsyn-tiny``), a pretrained tag, or a checkpoint: a local fil
 ``REALSYN_SCALES``  per-cluster caps t of the nested subsets (default ``20,35,180`` as the paper)
 ``REALSYN_CAPTIONER_URL``, ``REALSYN_CAPTION_MODEL``, ``REALSYN_FUSION_MODEL``,
 ``REALSYN_CAPTIONER_API_KEY``  OpenAI-compatible endpoint(s) for syn_text; unset: no syn_text
+``REALSYN_PARAMS``  a TOML file of tracked stage parameters, one ``[asset]`` table each (e.g.
+``[sentences] max_words = 60``); changing it marks exactly those assets stale
+``REALSYN_ALERT_WEBHOOK_URL``  failed checks are POSTed there as JSON by ``check_alert_sensor``
+(always logged)
+``REALSYN_DRIFT_WARN``, ``REALSYN_DRIFT_ERROR``  Jensen-Shannon distance thresholds of the drift
+checks (default 0.10 / 0.25)
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
+from resources.alerts import AlertSinkResource
 from resources.captioner import CaptionerResource
 from resources.clip_model import TRAINED, ClipModelResource
+from resources.drift import DriftResource
 from resources.fetcher import ImageFetcherResource
+from resources.stage_params import StageParamsResource, load_stage_params
 from resources.storage import StorageResource
 from resources.text_models import CatParserResource, LanguageModelResource
 
@@ -52,6 +62,10 @@ class Settings:
     caption_model: str
     fusion_model: str
     captioner_key_from_env: bool
+    alert_webhook_url: str | None = None
+    stage_params: dict | None = None
+    drift_warn: float | None = None
+    drift_error: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -72,6 +86,14 @@ class Settings:
             caption_model=env.get("REALSYN_CAPTION_MODEL") or "",
             fusion_model=env.get("REALSYN_FUSION_MODEL") or "",
             captioner_key_from_env=bool(env.get("REALSYN_CAPTIONER_API_KEY")),
+            alert_webhook_url=env.get("REALSYN_ALERT_WEBHOOK_URL") or None,
+            stage_params=load_stage_params(env["REALSYN_PARAMS"])
+            if env.get("REALSYN_PARAMS")
+            else {},
+            drift_warn=float(env["REALSYN_DRIFT_WARN"]) if env.get("REALSYN_DRIFT_WARN") else None,
+            drift_error=float(env["REALSYN_DRIFT_ERROR"])
+            if env.get("REALSYN_DRIFT_ERROR")
+            else None,
         )
 
     def storage_resource(self, root: str) -> StorageResource:
@@ -101,6 +123,14 @@ class Settings:
                     if self.captioner_key_from_env
                     else {}
                 ),
+            ),
+            "stage_params": StageParamsResource(
+                values_json=json.dumps(self.stage_params or {}, sort_keys=True)
+            ),
+            "alerts": AlertSinkResource(webhook_url=self.alert_webhook_url),
+            "drift": DriftResource(
+                **({"warn_distance": self.drift_warn} if self.drift_warn is not None else {}),
+                **({"error_distance": self.drift_error} if self.drift_error is not None else {}),
             ),
             "clip_model": ClipModelResource(
                 model_name=self.clip_model,

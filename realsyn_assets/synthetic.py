@@ -10,7 +10,8 @@ from checks.gx import CheckDef, Expect
 from realsyn.captioner import SynText, ZeroShotTagger, synthesize
 from realsyn.clip import encode_texts
 from realsyn.embeddings import vectors_from_bytes
-from realsyn.report import funnel_markdown, preview_markdown
+from realsyn.plots import histogram_markdown_svg
+from realsyn.report import funnel_markdown, preview_markdown, shares
 from realsyn.schemas import image_blob_key
 from realsyn.storage import (
     partition_prefix,
@@ -18,6 +19,7 @@ from realsyn.storage import (
     read_partition_table,
     write_partition,
 )
+from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from resources.captioner import CaptionerResource
@@ -128,23 +130,39 @@ def synthetic_texts(
         info={"stats": stats, "captioner": captioner.identity()},
     )
     return dg.MaterializeResult(
-        metadata={
-            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-            "captioner_applied": clients is not None,
-            "captioner": captioner.identity(),
-            "funnel": dg.MetadataValue.md(
-                funnel_markdown(stats, "pairs", ["pairs", "with_syn_text"])
-            ),
-            "examples": dg.MetadataValue.md(
-                preview_markdown(
-                    table.head(5).to_dicts(), ["syn_text", "caption", "tags", "reason"], width=70
-                )
-            ),
-            "location": dg.MetadataValue.path(
-                store.uri(partition_prefix("synthetic_texts", shard))
-            ),
-            "version": manifest["version"],
-        },
+        metadata=ui_order(
+            {
+                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+                **{
+                    k: dg.MetadataValue.float(v)
+                    for k, v in shares(stats, "pairs", [k for k in stats if k != "pairs"]).items()
+                },
+                "captioner_applied": clients is not None,
+                "captioner": captioner.identity(),
+                "funnel": dg.MetadataValue.md(
+                    funnel_markdown(stats, "pairs", ["pairs", *[k for k in stats if k != "pairs"]])
+                ),
+                "syn_text_length_plot": dg.MetadataValue.md(
+                    histogram_markdown_svg(
+                        [len(t.split()) for t in table["syn_text"].drop_nulls().to_list()],
+                        "words per syn_text",
+                    )
+                    if stats["with_syn_text"]
+                    else "no syn_text in this partition (see `failed_*`)"
+                ),
+                "examples": dg.MetadataValue.md(
+                    preview_markdown(
+                        table.head(5).to_dicts(),
+                        ["syn_text", "caption", "tags", "reason"],
+                        width=70,
+                    )
+                ),
+                "location": dg.MetadataValue.path(
+                    store.uri(partition_prefix("synthetic_texts", shard))
+                ),
+                "version": manifest["version"],
+            }
+        ),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(
             "synthetic_texts", SYNTHETIC_SUITE, {"syn": table.drop("tags")}

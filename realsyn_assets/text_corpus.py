@@ -1,12 +1,17 @@
 """Corpus-wide text assets: word frequencies (for entropy), the semantic filter per shard,
 and exact sentence de-duplication across shards."""
 
+import math
+
 import dagster as dg
 import polars as pl
 
 from checks.dagster_checks import check_results, check_specs
+from checks.drift import drift_outputs, drift_spec
 from checks.text_suites import SENTENCE_DEDUP_SUITE, SENTENCE_SEMANTICS_SUITE
-from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
+from realsyn.drift import semantics_profile
+from realsyn.plots import histogram_markdown_svg, line_svg, svg_markdown
+from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown, shares
 from realsyn.schemas import SEMANTIC_REASONS
 from realsyn.semantic import SemanticParams, decide_semantic, score_semantics, word_probabilities
 from realsyn.storage import (
@@ -16,11 +21,14 @@ from realsyn.storage import (
     write_partition,
 )
 from realsyn.text_dedup import dedup_sentences
+from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.rescoring import stored_scores, upstream_version
 from realsyn_assets.sentences import sentences
 from realsyn_assets.vectors import semantic_pairs
+from resources.drift import DriftResource
+from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 from resources.text_models import LanguageModelResource
 
@@ -41,6 +49,16 @@ def materialized(context, store, asset: str, table: str) -> tuple[list[pl.DataFr
     return frames, missing
 
 
+def _zipf_markdown(counts: list[int]) -> str:
+    """log10(count) over log10(rank) of the vocabulary: a straight line is Zipf's law."""
+    if not counts:
+        return "no words"
+    xs = [math.log10(rank) for rank in range(1, len(counts) + 1)]
+    return svg_markdown(
+        line_svg(xs, [math.log10(c) for c in counts], "log10 count by log10 rank"), "Zipf plot"
+    )
+
+
 @dg.asset(deps=[sentences], code_version="1", group_name="text", kinds={"parquet"})
 def word_frequencies(
     context: dg.AssetExecutionContext, storage: StorageResource
@@ -54,14 +72,17 @@ def word_frequencies(
     )
     top = table.head(15).to_dicts()
     return dg.MaterializeResult(
-        metadata={
-            "vocabulary": dg.MetadataValue.int(table.height),
-            "total_words": dg.MetadataValue.int(int(table["count"].sum())),
-            "shards": dg.MetadataValue.int(len(frames)),
-            "shards_missing": dg.MetadataValue.int(len(missing)),
-            "top_words": dg.MetadataValue.md(preview_markdown(top, ["word", "count", "p"])),
-            "version": manifest["version"],
-        },
+        metadata=ui_order(
+            {
+                "vocabulary": dg.MetadataValue.int(table.height),
+                "total_words": dg.MetadataValue.int(int(table["count"].sum())),
+                "shards": dg.MetadataValue.int(len(frames)),
+                "shards_missing": dg.MetadataValue.int(len(missing)),
+                "top_words": dg.MetadataValue.md(preview_markdown(top, ["word", "count", "p"])),
+                "zipf_plot": dg.MetadataValue.md(_zipf_markdown(table["count"].to_list())),
+                "version": manifest["version"],
+            }
+        ),
         data_version=dg.DataVersion(manifest["version"]),
     )
 
@@ -75,7 +96,10 @@ class SentenceSemanticsConfig(dg.Config):
 @dg.asset(
     partitions_def=shard_partitions,
     deps=[sentences, word_frequencies],
-    check_specs=check_specs("sentence_semantics", SENTENCE_SEMANTICS_SUITE),
+    check_specs=[
+        *check_specs("sentence_semantics", SENTENCE_SEMANTICS_SUITE),
+        drift_spec("sentence_semantics"),
+    ],
     code_version="1",
     group_name="text",
     kinds={"parquet", "pytorch"},
@@ -83,10 +107,13 @@ class SentenceSemanticsConfig(dg.Config):
 def sentence_semantics(
     context: dg.AssetExecutionContext,
     config: SentenceSemanticsConfig,
+    stage_params: StageParamsResource,
     storage: StorageResource,
     language_model: LanguageModelResource,
+    drift: DriftResource,
 ) -> dg.MaterializeResult:
     """Entropy and perplexity of a shard's quality-kept sentences, and the semantic decision."""
+    config = stage_params.apply("sentence_semantics", config)
     shard = context.partition_key
     store = storage.get()
     params = SemanticParams(config.min_entropy, config.min_perplexity, config.max_perplexity)
@@ -128,29 +155,61 @@ def sentence_semantics(
         },
     )
     entropy = table["entropy"].to_list()
+    drift_md, drift_checks = drift_outputs(
+        context, "sentence_semantics", semantics_profile(table, vars(params)), drift.params()
+    )
     return dg.MaterializeResult(
-        metadata={
-            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-            "perplexity_applied": scorer is not None,
-            "language_model": language_model.model or "none",
-            "entropy_median": dg.MetadataValue.float(float(table["entropy"].median() or 0.0)),
-            "funnel": dg.MetadataValue.md(
-                funnel_markdown(
-                    stats, "total", ["total", *[f"dropped_{r}" for r in SEMANTIC_REASONS], "kept"]
-                )
-            ),
-            "entropy_histogram": dg.MetadataValue.md(
-                histogram_markdown(entropy, [0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2, 10], "entropy")
-            ),
-            "location": dg.MetadataValue.path(
-                store.uri(partition_prefix("sentence_semantics", shard))
-            ),
-            "version": manifest["version"],
-        },
+        metadata=ui_order(
+            {
+                **drift_md,
+                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+                **{
+                    k: dg.MetadataValue.float(v)
+                    for k, v in shares(
+                        stats, "total", ["kept", *[f"dropped_{r}" for r in SEMANTIC_REASONS]]
+                    ).items()
+                },
+                "perplexity_applied": scorer is not None,
+                "language_model": language_model.model or "none",
+                "params": dg.MetadataValue.json(config.model_dump()),
+                "entropy_plot": dg.MetadataValue.md(
+                    histogram_markdown_svg(
+                        [min(e, 2.0) for e in entropy if e is not None],
+                        "word entropy (2 = 2+)",
+                        [i / 10 for i in range(21)],
+                    )
+                ),
+                "examples": dg.MetadataValue.md(
+                    preview_markdown(
+                        table.sample(min(table.height, 8), seed=0).sort("decision").to_dicts(),
+                        ["decision", "reason", "entropy", "text"],
+                        width=90,
+                    )
+                ),
+                "entropy_median": dg.MetadataValue.float(float(table["entropy"].median() or 0.0)),
+                "funnel": dg.MetadataValue.md(
+                    funnel_markdown(
+                        stats,
+                        "total",
+                        ["total", *[f"dropped_{r}" for r in SEMANTIC_REASONS], "kept"],
+                    )
+                ),
+                "entropy_histogram": dg.MetadataValue.md(
+                    histogram_markdown(
+                        entropy, [0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2, 10], "entropy"
+                    )
+                ),
+                "location": dg.MetadataValue.path(
+                    store.uri(partition_prefix("sentence_semantics", shard))
+                ),
+                "version": manifest["version"],
+            }
+        ),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(
             "sentence_semantics", SENTENCE_SEMANTICS_SUITE, {"semantics": table}, vars(params)
-        ),
+        )
+        + drift_checks,
     )
 
 
@@ -169,9 +228,13 @@ class SentenceDedupConfig(dg.Config):
     kinds={"parquet"},
 )
 def sentence_dedup(
-    context: dg.AssetExecutionContext, config: SentenceDedupConfig, storage: StorageResource
+    context: dg.AssetExecutionContext,
+    config: SentenceDedupConfig,
+    stage_params: StageParamsResource,
+    storage: StorageResource,
 ) -> dg.MaterializeResult:
     """Exact (normalised text) and semantic (embedding) duplicates among kept sentences."""
+    config = stage_params.apply("sentence_dedup", config)
     store = storage.get()
     frames, missing = materialized(context, store, "sentence_semantics", "semantics")
     kept = pl.concat(frames).filter(pl.col("decision") == "keep")
@@ -195,19 +258,48 @@ def sentence_dedup(
     manifest = write_partition(
         store, "sentence_dedup", None, {"survival": table}, info={"stats": stats}
     )
+    texts = dict(zip(kept["sentence_id"].to_list(), kept["text"].to_list(), strict=True))
+    dups = [
+        {**row, "text": texts.get(row["sentence_id"]), "kept_text": texts.get(row["duplicate_of"])}
+        for row in table.filter(pl.col("duplicate_of").is_not_null()).head(8).to_dicts()
+    ]
+    group_sizes = table.group_by(pl.coalesce("duplicate_of", "sentence_id")).len()["len"]
     return dg.MaterializeResult(
-        metadata={
-            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-            "semantic_threshold": dg.MetadataValue.float(
-                threshold if threshold is not None else float("nan")
-            ),
-            "semantic_applied": semantic is not None,
-            "funnel": dg.MetadataValue.md(
-                funnel_markdown(stats, "total", ["total", "exact_dup", "semantic_dup", "survivors"])
-            ),
-            "location": dg.MetadataValue.path(store.uri(partition_prefix("sentence_dedup", None))),
-            "version": manifest["version"],
-        },
+        metadata=ui_order(
+            {
+                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+                **{
+                    k: dg.MetadataValue.float(v)
+                    for k, v in shares(
+                        stats, "total", ["exact_dup", "semantic_dup", "survivors"]
+                    ).items()
+                },
+                "params": dg.MetadataValue.json(config.model_dump()),
+                "semantic_threshold": dg.MetadataValue.float(
+                    threshold if threshold is not None else float("nan")
+                ),
+                "semantic_applied": semantic is not None,
+                "group_sizes": dg.MetadataValue.md(
+                    histogram_markdown_svg(
+                        [min(n, 20) for n in group_sizes.to_list()],
+                        "copies per distinct sentence (20 = 20+)",
+                        [x + 0.5 for x in range(21)],
+                    )
+                ),
+                "duplicates_preview": dg.MetadataValue.md(
+                    preview_markdown(dups, ["reason", "text", "kept_text"], width=70)
+                ),
+                "funnel": dg.MetadataValue.md(
+                    funnel_markdown(
+                        stats, "total", ["total", "exact_dup", "semantic_dup", "survivors"]
+                    )
+                ),
+                "location": dg.MetadataValue.path(
+                    store.uri(partition_prefix("sentence_dedup", None))
+                ),
+                "version": manifest["version"],
+            }
+        ),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results("sentence_dedup", SENTENCE_DEDUP_SUITE, {"survival": table}),
     )

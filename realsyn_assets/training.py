@@ -6,6 +6,8 @@ from typing import Literal
 import dagster as dg
 import polars as pl
 
+from realsyn.plots import line_svg, svg_markdown
+from realsyn.report import preview_markdown
 from realsyn.schemas import image_blob_key
 from realsyn.storage import (
     PartitionNotFound,
@@ -14,7 +16,10 @@ from realsyn.storage import (
     write_partition,
 )
 from realsyn.train import TrainParams, alt_text_pairs, subset_pairs, train_clip
+from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
+from realsyn_assets.progress import progress_logger
+from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 
 ASSET = "clip_training"
@@ -73,9 +78,13 @@ def _loss_table(losses: list[tuple[int, float]], rows: int = 12) -> str:
     kinds={"pytorch"},
 )
 def clip_training(
-    context: dg.AssetExecutionContext, config: ClipTrainingConfig, storage: StorageResource
+    context: dg.AssetExecutionContext,
+    config: ClipTrainingConfig,
+    stage_params: StageParamsResource,
+    storage: StorageResource,
 ) -> dg.MaterializeResult:
     """A small open_clip model trained on CPU on the corpus's alt-text pairs (or a scaled subset)."""
+    config = stage_params.apply("clip_training", config)
     store = storage.get()
     if config.source == "alt_text":
         pairs = _alt_text_pairs(context, store, config.context_window)
@@ -86,11 +95,11 @@ def clip_training(
     images = [store.read_bytes(image_blob_key(sha)) for sha in pairs["sha256"].to_list()]
     context.log.info(f"clip_training: {pairs.height} images from {config.source}")
     losses: list[tuple[int, float]] = []
+    report = progress_logger(context.log.info, "clip_training steps")
 
     def progress(step: int, total: int, loss: float) -> None:
         losses.append((step, loss))
-        if step % 50 == 0 or step == total:
-            context.log.info(f"clip_training: step {step}/{total}, loss {loss:.3f}")
+        report(step, total, f"loss {loss:.3f}")
 
     params = TrainParams(
         epochs=config.epochs,
@@ -114,21 +123,55 @@ def clip_training(
         store, ASSET, None, {"samples": samples}, info=info, files={CHECKPOINT: checkpoint}
     )
     return dg.MaterializeResult(
-        metadata={
-            "model": identity,
-            "source": config.source
-            if config.source == "alt_text"
-            else f"scaled_subsets[{config.scale}]",
-            "samples": dg.MetadataValue.int(stats["samples"]),
-            "steps": dg.MetadataValue.int(stats["steps"]),
-            "final_loss": dg.MetadataValue.float(stats["final_loss"]),
-            "temperature": dg.MetadataValue.float(stats["temperature"]),
-            "seconds": dg.MetadataValue.float(stats["seconds"]),
-            "loss_curve": dg.MetadataValue.md(_loss_table(losses)),
-            "checkpoint": dg.MetadataValue.path(
-                store.uri(f"{partition_prefix(ASSET, None)}/v-{manifest['version']}/{CHECKPOINT}")
-            ),
-            "version": manifest["version"],
-        },
+        metadata=ui_order(
+            {
+                "model": identity,
+                "source": config.source
+                if config.source == "alt_text"
+                else f"scaled_subsets[{config.scale}]",
+                "samples": dg.MetadataValue.int(stats["samples"]),
+                "steps": dg.MetadataValue.int(stats["steps"]),
+                "final_loss": dg.MetadataValue.float(stats["final_loss"]),
+                "temperature": dg.MetadataValue.float(stats["temperature"]),
+                "seconds": dg.MetadataValue.float(stats["seconds"]),
+                "params": dg.MetadataValue.json(config.model_dump()),
+                "funnel": dg.MetadataValue.md(
+                    preview_markdown(
+                        [
+                            {
+                                "pairs": pairs.height,
+                                "samples": stats["samples"],
+                                "steps": stats["steps"],
+                            }
+                        ],
+                        ["pairs", "samples", "steps"],
+                    )
+                ),
+                "loss_plot": dg.MetadataValue.md(
+                    svg_markdown(
+                        line_svg(
+                            [s for s, _ in losses], [v for _, v in losses], "training loss by step"
+                        ),
+                        "training loss",
+                    )
+                    if losses
+                    else "no steps"
+                ),
+                "examples": dg.MetadataValue.md(
+                    preview_markdown(
+                        pairs.head(5).with_columns(pl.col("texts").list.join(" / ")).to_dicts(),
+                        ["sha256", "texts"],
+                        width=80,
+                    )
+                ),
+                "loss_curve": dg.MetadataValue.md(_loss_table(losses)),
+                "checkpoint": dg.MetadataValue.path(
+                    store.uri(
+                        f"{partition_prefix(ASSET, None)}/v-{manifest['version']}/{CHECKPOINT}"
+                    )
+                ),
+                "version": manifest["version"],
+            }
+        ),
         data_version=dg.DataVersion(manifest["version"]),
     )

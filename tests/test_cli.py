@@ -35,17 +35,22 @@ def _run_main_job(tmp_path, captioner_url):
         REALSYN_CAPTIONER_URL=captioner_url, REALSYN_CAPTION_MODEL="vlm", REALSYN_FUSION_MODEL="llm"
     )
     realsyn = Path(sys.executable).parent / "realsyn"
-    proc = subprocess.run(
-        [str(realsyn), "run", "--corpus", str(REPO / "demo" / "corpus")],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+
+    def main_job():
+        return subprocess.run(
+            [str(realsyn), "run", "--corpus", str(REPO / "demo" / "corpus")],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    proc = main_job()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "23/23 run(s) succeeded" in out  # evaluation skipped: no world in this corpus
+    assert "up to date" not in out
     assert "skipping evaluation: the corpus has no generated world" in out
     totals = [line.split()[1:] for line in out.splitlines() if line.startswith("total")]
     assert totals[0] == ["12", "70", "25", "3"]  # raw_documents: docs, texts, images, rejected
@@ -65,6 +70,12 @@ def _run_main_job(tmp_path, captioner_url):
     assert docs.height == 4
     # The runs are in the persistent instance, so the UI shows them afterwards.
     assert any((tmp_path / "home").rglob("*.db"))
+    # Incremental: nothing changed, so a second run finds every step up to date (no asset is
+    # left stale by the first run, the trained CLIP included) and materializes nothing.
+    again = main_job()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "23/23 run(s) succeeded" in again.stdout
+    assert "(23 up to date, skipped" in again.stdout, again.stdout
 
     # The release: published schema first, and stock open_clip trains on its webdataset shards.
     release = tmp_path / "data" / "release"

@@ -33,7 +33,18 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "clip_evaluation",
         "pipeline_evaluation",
     }
-    assert {c.name for c in graph.asset_check_keys} == {
+    drift = {
+        f"{a}_distribution_stable"
+        for a in (
+            "raw_documents",
+            "clean_images",
+            "sentences",
+            "sentence_semantics",
+            "sentence_clusters",
+            "retrieval_pairs",
+        )
+    }
+    assert {c.name for c in graph.asset_check_keys} - drift == {
         "raw_documents_doc_ids_unique",
         "raw_documents_items_belong_to_documents",
         "raw_documents_items_well_formed",
@@ -75,7 +86,8 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "pipeline_evaluation_retrieval_precision",
         "pipeline_evaluation_dedup_recall",
     }
-    assert [s.name for s in defs.sensors] == ["new_shard_sensor"]
+    assert drift <= {c.name for c in graph.asset_check_keys}
+    assert [s.name for s in defs.sensors] == ["new_shard_sensor", "check_alert_sensor"]
     assert {j.name for j in defs.jobs} == {
         "ingest_shards",
         "clip_bootstrap",
@@ -96,6 +108,9 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "language_model",
         "clip_model",
         "captioner",
+        "drift",
+        "alerts",
+        "stage_params",
     }
     dg.Definitions.validate_loadable(defs)
 

@@ -20,6 +20,7 @@ from realsyn_assets.raw_documents import raw_documents
 from realsyn_assets.sentences import sentences
 from resources.alerts import AlertSinkResource
 from resources.drift import DriftResource
+from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 from resources.text_models import CatParserResource
 
@@ -109,6 +110,7 @@ def test_shifted_partition_alerts_and_unshifted_do_not(dagster_home, tmp_path, w
         "storage": StorageResource(root=str(tmp_path / "data")),
         "cat_parser": CatParserResource(workers=1),
         "drift": DriftResource(),
+        "stage_params": StageParamsResource(),
     }
     for key in keys:
         result = dg.materialize(
@@ -178,6 +180,7 @@ def test_alert_webhook_failure_keeps_the_cursor(dagster_home, tmp_path):
         "storage": StorageResource(root=str(tmp_path / "data")),
         "cat_parser": CatParserResource(workers=1),
         "drift": DriftResource(),
+        "stage_params": StageParamsResource(),
     }
     # The shard's content changes between two materializations: its check fails against the
     # previous one (min_count 1 because the shard is tiny).

@@ -9,7 +9,9 @@ from realsyn_assets.clean_images import clean_images
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.raw_documents import raw_documents
 from realsyn_assets.sentences import sentences
+from resources.drift import DriftResource
 from resources.fetcher import ImageFetcherResource
+from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 from resources.text_models import CatParserResource
 from tests.conftest import DEMO_CORPUS
@@ -35,6 +37,8 @@ def test_threshold_changes_redecide_without_rescoring(dagster_home, tmp_path):
     resources = {
         "corpus": StorageResource(root=str(DEMO_CORPUS)),
         "storage": StorageResource(root=str(out)),
+        "drift": DriftResource(),
+        "stage_params": StageParamsResource(),
         "fetcher": ImageFetcherResource(),
         "cat_parser": CatParserResource(workers=1),
     }

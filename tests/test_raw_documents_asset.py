@@ -9,6 +9,8 @@ from realsyn.storage import LocalStorage, open_storage, read_partition_table
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.raw_documents import raw_documents
 from realsyn_assets.sensors import new_shard_sensor
+from resources.drift import DriftResource
+from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 from tests.conftest import DEMO_CORPUS, SHARED_DATA
 
@@ -23,6 +25,8 @@ def test_materialize_one_partition_on_sqlite_instance(dagster_home, tmp_path):
     resources = {
         "corpus": StorageResource(root=str(SHARED_DATA)),
         "storage": StorageResource(root=str(out)),
+        "drift": DriftResource(),
+        "stage_params": StageParamsResource(),
     }
     result = dg.materialize(
         [raw_documents], partition_key=MMC4, instance=instance, resources=resources
@@ -34,7 +38,7 @@ def test_materialize_one_partition_on_sqlite_instance(dagster_home, tmp_path):
     assert mat.metadata["text_items"].value == 2072
     assert "| documents | 107 |" in mat.metadata["funnel"].value
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 4 and all(c.passed for c in checks)
+    assert len(checks) == 5 and all(c.passed for c in checks)  # 4 GX + distribution drift
     docs = read_partition_table(LocalStorage(out), "raw_documents", MMC4, "documents")
     assert docs.height == 107
     # The event log on the instance has the materialization for the partition.
@@ -51,6 +55,8 @@ def test_bad_shard_fails_with_the_file_named(dagster_home, tmp_path):
     resources = {
         "corpus": StorageResource(root=str(corpus)),
         "storage": StorageResource(root=str(tmp_path / "o")),
+        "drift": DriftResource(),
+        "stage_params": StageParamsResource(),
     }
     result = dg.materialize(
         [raw_documents],
@@ -93,7 +99,12 @@ def test_corpus_and_outputs_on_s3(dagster_home, s3_bucket, moto_endpoint):
             [raw_documents],
             partition_key=key,
             instance=instance,
-            resources={"corpus": corpus, "storage": storage},
+            resources={
+                "corpus": corpus,
+                "storage": storage,
+                "drift": DriftResource(),
+                "stage_params": StageParamsResource(),
+            },
         )
         assert result.success
     items = read_partition_table(

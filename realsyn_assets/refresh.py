@@ -1,0 +1,126 @@
+"""What is stale or missing, step by step: the incremental main job and the nightly refresh.
+
+Dagster marks an asset partition stale when its code version changed (``REALSYN_PARAMS`` folds
+the stage parameters into it) or when an input's data version changed since it was
+materialized (data versions are content hashes of each partition). Downstream assets become
+stale only once the changed asset has been re-materialized *and* its output really changed, so
+the work is found one step at a time, in ``MAIN_JOB_PLAN`` order, re-evaluated after each run.
+"""
+
+from collections.abc import Iterable, Sequence
+
+import dagster as dg
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.loader import LoadingContext
+
+from realsyn_assets.jobs import MAIN_JOB_PLAN
+from realsyn_assets.partitions import shard_partitions
+
+REFRESH_TAG = "realsyn/refresh"
+
+
+class _Loading(LoadingContext):
+    """The batching/caching context the stale-status resolver needs (one per evaluation)."""
+
+    def __init__(self, instance: dg.DagsterInstance):
+        self._instance = instance
+        self._loaders = {}
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        return self._instance
+
+    @property
+    def loaders(self):
+        return self._loaders
+
+
+def stale_or_missing(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    keys: Iterable[dg.AssetKey],
+    partition: str | None,
+) -> list[dg.AssetKey]:
+    """The ``keys`` whose ``partition`` is missing or stale, in a stable order."""
+    resolver = CachingStaleStatusResolver(instance, defs.resolve_asset_graph(), _Loading(instance))
+    return sorted(
+        (k for k in keys if resolver.get_status(k, partition) != StaleStatus.FRESH),
+        key=lambda k: k.to_user_string(),
+    )
+
+
+def job_assets(defs: dg.Definitions, job: str) -> set[dg.AssetKey]:
+    return set(defs.resolve_job_def(job).asset_layer.selected_asset_keys)
+
+
+def step_partitions(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job: str, kind: str | None
+) -> list[str | None]:
+    if kind == "shards":
+        return sorted(instance.get_dynamic_partitions(shard_partitions.name))
+    if kind == "scales":
+        return list(defs.resolve_job_def(job).partitions_def.get_partition_keys())
+    return [None]
+
+
+def next_stale_step(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    plan: Sequence[tuple[str, str | None]] = MAIN_JOB_PLAN,
+    skip: Iterable[str] = (),
+) -> tuple[str, dict[str | None, list[dg.AssetKey]]] | None:
+    """The first plan step with work: (job, {partition: its stale or missing assets})."""
+    for job, kind in plan:
+        if job in set(skip):
+            continue
+        keys = job_assets(defs, job)
+        work = {}
+        for partition in step_partitions(defs, instance, job, kind):
+            stale = stale_or_missing(instance, defs, keys, partition)
+            if stale:
+                work[partition] = stale
+        if work:
+            return job, work
+    return None
+
+
+def run_step(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    job: str,
+    partition: str | None,
+    run_config: dict | None = None,
+    only_stale: bool = True,
+    tags: dict | None = None,
+) -> list[tuple[list[str], bool]]:
+    """Run ``job`` for ``partition``, only on its stale or missing assets (all of them when
+    ``only_stale`` is False). Assets that become stale because an asset of the same job just
+    changed its output run next, until nothing in the job is stale. Returns the runs made:
+    (asset names, success)."""
+    job_def = defs.resolve_job_def(job)
+    keys = job_assets(defs, job)
+    runs: list[tuple[list[str], bool]] = []
+    done: set[dg.AssetKey] = set()
+    while True:
+        if only_stale or runs:
+            todo = [k for k in stale_or_missing(instance, defs, keys, partition) if k not in done]
+        else:
+            todo = sorted(keys, key=lambda k: k.to_user_string())
+        if not todo:
+            return runs
+        names = [k.to_user_string() for k in todo]
+        config = dict(run_config or {})
+        if "ops" in config:  # config only for the assets that run
+            config["ops"] = {k: v for k, v in config["ops"].items() if k in names}
+        result = job_def.execute_in_process(
+            partition_key=partition,
+            instance=instance,
+            asset_selection=todo,
+            raise_on_error=False,
+            run_config=config,
+            tags=tags,
+        )
+        runs.append((names, result.success))
+        done.update(todo)
+        if not result.success or not only_stale:
+            return runs

@@ -1,0 +1,174 @@
+"""A tracked filter change re-runs exactly what it affects.
+
+The deployment's stage parameters (``REALSYN_PARAMS``) are folded into code versions, so
+lowering the sentence word-count bound marks ``sentences`` stale in every shard and nothing
+else; re-materializing step by step (``refresh.run_step``, what ``realsyn run`` does) re-runs
+``word_frequencies`` (its inputs changed) and then ``sentence_semantics`` only in the shards
+whose kept sentences changed. Stored scores mean no sentence is re-parsed.
+"""
+
+import json
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from realsyn.storage import LocalStorage, read_manifest, read_partition_table
+from realsyn_assets.clean_images import clean_images
+from realsyn_assets.partitions import shard_partitions
+from realsyn_assets.raw_documents import raw_documents
+from realsyn_assets.refresh import run_step, stale_or_missing
+from realsyn_assets.sentences import sentences
+from realsyn_assets.text_corpus import sentence_semantics, word_frequencies
+from resources.drift import DriftResource
+from resources.fetcher import ImageFetcherResource
+from resources.stage_params import (
+    StageParamsResource,
+    load_stage_params,
+    validate_stage_params,
+    with_param_versions,
+)
+from resources.storage import StorageResource
+from resources.text_models import CatParserResource, LanguageModelResource
+from tests.conftest import DEMO_CORPUS
+
+ASSETS = [raw_documents, clean_images, sentences, word_frequencies, sentence_semantics]
+PLAN = [("ingest", "shards"), ("corpus", None), ("semantic", "shards")]
+NEW_MAX = 15  # the demo shards' kept sentences reach 13-16 words
+
+
+def _defs(out, params: dict) -> dg.Definitions:
+    return dg.Definitions(
+        assets=with_param_versions(ASSETS, params),
+        jobs=[
+            dg.define_asset_job(
+                "ingest", [raw_documents, clean_images, sentences], partitions_def=shard_partitions
+            ),
+            dg.define_asset_job("corpus", [word_frequencies]),
+            dg.define_asset_job("semantic", [sentence_semantics], partitions_def=shard_partitions),
+        ],
+        resources={
+            "corpus": StorageResource(root=str(DEMO_CORPUS)),
+            "storage": StorageResource(root=str(out)),
+            "fetcher": ImageFetcherResource(),
+            "cat_parser": CatParserResource(workers=1),
+            "language_model": LanguageModelResource(),
+            "drift": DriftResource(),
+            "stage_params": StageParamsResource(values_json=json.dumps(params)),
+        },
+    )
+
+
+def _refresh(defs, instance, shards) -> list[tuple[str, str | None]]:
+    """Walk the plan like ``realsyn run``; return the (asset, partition) pairs that ran."""
+    ran = []
+    for job, kind in PLAN:
+        for partition in shards if kind == "shards" else [None]:
+            for names, ok in run_step(defs, instance, job, partition):
+                assert ok, (job, partition, names)
+                ran += [(name, partition) for name in names]
+    return sorted(ran, key=str)
+
+
+def test_word_bound_change_reruns_exactly_its_downstream(dagster_home, tmp_path):
+    instance = dg.DagsterInstance.get()
+    shards = [
+        "corpus/html/museum",
+        "corpus/mmc4/demo-00000.jsonl",
+        "corpus/warc/demo-00000.warc.gz",
+    ]
+    shards = [s.removeprefix("corpus/") for s in shards]
+    instance.add_dynamic_partitions(shard_partitions.name, shards)
+    out = tmp_path / "data"
+    store = LocalStorage(out)
+    before = _defs(out, {})
+    first = _refresh(before, instance, shards)
+    assert len(first) == 3 * len(shards) + 1 + len(shards)  # everything was missing
+    assert _refresh(before, instance, shards) == []  # nothing stale: a re-run does nothing
+
+    version = lambda asset, s: read_manifest(store, asset, s)["version"]  # noqa: E731
+    old = {s: (version("sentences", s), version("sentence_semantics", s)) for s in shards}
+    long_rows = {  # shards with sentences over the new bound, kept or dropped for another reason
+        s
+        for s in shards
+        if read_partition_table(store, "sentences", s, "sentences")
+        .filter(
+            (pl.col("n_words") > NEW_MAX)
+            & (pl.col("reason").is_null() | (pl.col("reason") != "too_few_words"))
+        )
+        .height
+    }
+    assert long_rows and long_rows != set(shards), "the fixture needs shards on both sides"
+    kept_over = {
+        s
+        for s in shards
+        if read_partition_table(store, "sentence_semantics", s, "semantics")
+        .filter(pl.col("text").str.split(" ").list.len() > NEW_MAX)
+        .height
+    }
+
+    after = _defs(out, {"sentences": {"max_words": NEW_MAX}})
+    graph_keys = [dg.AssetKey(a.key.to_user_string()) for a in ASSETS]
+    stale = {
+        (k.to_user_string(), s)
+        for s in shards
+        for k in stale_or_missing(instance, after, graph_keys[:3] + graph_keys[4:], s)
+    } | {
+        (k.to_user_string(), None) for k in stale_or_missing(instance, after, [graph_keys[3]], None)
+    }
+    assert stale == {("sentences", s) for s in shards}  # the UI's "new code version" badges
+
+    ran = _refresh(after, instance, shards)
+    changed = {s for s in shards if version("sentences", s) != old[s][0]}
+    assert kept_over and changed - kept_over, "all three cases: kept changed, dropped only, none"
+    assert changed == long_rows  # a partition's data version moves only if its rows changed
+    expected = sorted(
+        [("sentences", s) for s in shards]
+        + [("word_frequencies", None)]
+        + [("sentence_semantics", s) for s in changed],
+        key=str,
+    )
+    assert ran == expected, (ran, expected)
+    for s in shards:
+        stats = read_manifest(store, "sentences", s)["info"]["stats"]
+        assert stats["rescored"] == 0  # decided again from stored scores: no re-parsing
+        kept_long = read_partition_table(store, "sentence_semantics", s, "semantics").filter(
+            pl.col("text").str.split(" ").list.len() > NEW_MAX
+        )
+        assert kept_long.height == 0
+        # sentence_semantics' output (hence what is downstream of it) changed only where a kept
+        # sentence went; elsewhere it re-ran and produced the same data version.
+        assert (version("sentence_semantics", s) != old[s][1]) == (s in kept_over)
+    assert _refresh(after, instance, shards) == []
+
+
+def test_stage_params_file_is_validated(tmp_path):
+    from realsyn_assets.definitions import TUNABLE
+
+    path = tmp_path / "params.toml"
+    path.write_text("[sentences]\nmax_words = 60\n")
+    params = load_stage_params(path)
+    validate_stage_params(params, TUNABLE)
+    versions = {
+        a.key.to_user_string(): a.code_versions_by_key[a.key]
+        for a in with_param_versions(ASSETS, params)
+    }
+    assert versions["sentences"].startswith("1+p") and versions["clean_images"] == "1"
+    for text, message in (
+        ("[sentence]\nmax_words = 60\n", "not a tunable asset"),
+        ("[sentences]\nmax_word = 60\n", "has no parameter"),
+        ("[sentences]\nmax_words = 'many'\n", r"\[sentences\]"),
+        ("max_words = 60\n", "one \\[table\\] per asset"),
+    ):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            validate_stage_params(load_stage_params(path), TUNABLE)
+
+
+def test_run_config_still_wins_over_the_deployment_value():
+    from realsyn_assets.sentences import SentencesConfig
+
+    resource = StageParamsResource(values_json=json.dumps({"sentences": {"max_words": 40}}))
+    assert resource.apply("sentences", SentencesConfig()).max_words == 40
+    assert resource.apply("sentences", SentencesConfig(max_words=70)).max_words == 70
+    assert resource.apply("clean_images", SentencesConfig()).max_words == 81
