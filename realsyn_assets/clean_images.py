@@ -13,6 +13,7 @@ from realsyn.plots import histogram_markdown_svg, thumbnail_data_uri
 from realsyn.report import funnel_markdown, preview_markdown, shares
 from realsyn.schemas import image_blob_key
 from realsyn.storage import partition_prefix, read_partition_table, write_partition
+from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
@@ -48,12 +49,14 @@ def _with_thumbnails(store, rows: list[dict]) -> list[dict]:
 @dg.asset(
     name=ASSET,
     partitions_def=shard_partitions,
+    backfill_policy=SHARD_BACKFILL,
     deps=[raw_documents],
     check_specs=[*check_specs(ASSET, CLEAN_IMAGES_SUITE), drift_spec(ASSET)],
     code_version="1",
     group_name="images",
     kinds={"parquet", "pillow"},
 )
+@retry_transient_io
 def clean_images(
     context: dg.AssetExecutionContext,
     config: CleanImagesConfig,

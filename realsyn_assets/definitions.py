@@ -5,6 +5,7 @@ import os
 import dagster as dg
 
 from realsyn_assets.alerting import check_alert_sensor
+from realsyn_assets.automation import nightly_refresh
 from realsyn_assets.clean_images import CleanImagesConfig, clean_images
 from realsyn_assets.embeddings import image_embeddings, sentence_embeddings
 from realsyn_assets.evaluation import clip_evaluation, pipeline_evaluation
@@ -73,7 +74,7 @@ def build_definitions(settings: Settings, env=os.environ) -> dg.Definitions:
     return dg.Definitions(
         assets=with_param_versions(assets, settings.stage_params or {}),
         jobs=JOBS,
-        sensors=[new_shard_sensor, check_alert_sensor],
+        sensors=[new_shard_sensor, check_alert_sensor, nightly_refresh],
         resources=settings.resources(),
         executor=executor_from_env(env),
     )

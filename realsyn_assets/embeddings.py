@@ -21,6 +21,7 @@ from realsyn.storage import (
     read_partition_table,
     write_partition,
 )
+from realsyn_assets.automation import ACCELERATOR_POOL, SHARD_BACKFILL, retry_transient_io
 from realsyn_assets.clean_images import clean_images
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
@@ -120,13 +121,15 @@ def _publish(context, store, asset, shard, table, vectors, identity, encoded, su
 
 @dg.asset(
     partitions_def=shard_partitions,
+    backfill_policy=SHARD_BACKFILL,
     deps=[clean_images, "clip_training"],
     check_specs=check_specs("image_embeddings", IMAGE_EMBEDDINGS_SUITE),
     code_version="1",
     group_name="embeddings",
     kinds={"pytorch", "numpy"},
-    pool="embedding",
+    pool=ACCELERATOR_POOL,
 )
+@retry_transient_io
 def image_embeddings(
     context: dg.AssetExecutionContext, storage: StorageResource, clip_model: ClipModelResource
 ) -> dg.MaterializeResult:
@@ -169,13 +172,15 @@ def text_key(text: str) -> str:
 
 @dg.asset(
     partitions_def=shard_partitions,
+    backfill_policy=SHARD_BACKFILL,
     deps=[sentence_semantics, "clip_training"],
     check_specs=check_specs("sentence_embeddings", SENTENCE_EMBEDDINGS_SUITE),
     code_version="1",
     group_name="embeddings",
     kinds={"pytorch", "numpy"},
-    pool="embedding",
+    pool=ACCELERATOR_POOL,
 )
+@retry_transient_io
 def sentence_embeddings(
     context: dg.AssetExecutionContext, storage: StorageResource, clip_model: ClipModelResource
 ) -> dg.MaterializeResult:

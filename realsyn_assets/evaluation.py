@@ -14,6 +14,7 @@ from realsyn.pipeline_eval import dedup_quality, filter_quality, retrieval_preci
 from realsyn.plots import histogram_markdown_svg, line_svg, svg_markdown
 from realsyn.storage import read_partition_table, write_partition
 from realsyn.world_docs import TRUTH_DIR
+from realsyn_assets.automation import ACCELERATOR_POOL, retry_transient_io
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.text_corpus import materialized
 from resources.clip_model import ClipModelResource
@@ -55,10 +56,12 @@ def _real_pairs(path: str) -> tuple[list[bytes], list[str]]:
 @dg.asset(
     deps=["clip_training"],
     check_specs=check_specs("clip_evaluation", CLIP_EVALUATION_SUITE),
+    pool=ACCELERATOR_POOL,
     code_version="1",
     group_name="model",
     kinds={"pytorch"},
 )
+@retry_transient_io
 def clip_evaluation(
     context: dg.AssetExecutionContext,
     config: ClipEvaluationConfig,
@@ -156,6 +159,7 @@ def _all_shards(context, store, asset: str, table: str) -> pl.DataFrame:
     group_name="evaluation",
     kinds={"parquet"},
 )
+@retry_transient_io
 def pipeline_evaluation(
     context: dg.AssetExecutionContext,
     config: PipelineEvaluationConfig,

@@ -16,6 +16,7 @@ from realsyn.storage import (
     read_partition_table,
     write_partition,
 )
+from realsyn_assets.automation import retry_transient_io
 from realsyn_assets.clean_images import clean_images
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
@@ -68,6 +69,7 @@ def _load_state(store) -> PhashIndex:
     group_name="images",
     kinds={"parquet", "usearch"},
 )
+@retry_transient_io
 def image_dedup(
     context: dg.AssetExecutionContext,
     config: ImageDedupConfig,

@@ -11,6 +11,7 @@ from realsyn.readers import ShardError, read_shard
 from realsyn.readers.dispatch import RawDocumentsParams
 from realsyn.report import funnel_markdown, preview_markdown, shares
 from realsyn.storage import partition_prefix, write_partition
+from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from resources.drift import DriftResource
@@ -28,11 +29,13 @@ class RawDocumentsConfig(dg.Config):
 @dg.asset(
     name=ASSET,
     partitions_def=shard_partitions,
+    backfill_policy=SHARD_BACKFILL,
     check_specs=[*check_specs(ASSET, RAW_DOCUMENTS_SUITE), drift_spec(ASSET)],
     code_version="1",
     group_name="ingest",
     kinds={"parquet", "python"},
 )
+@retry_transient_io
 def raw_documents(
     context: dg.AssetExecutionContext,
     config: RawDocumentsConfig,

@@ -35,6 +35,15 @@ class _Loading(LoadingContext):
         return self._loaders
 
 
+def _graph(defs):
+    """Definitions (CLI, tests) or a RepositoryDefinition (a schedule's context)."""
+    return defs.resolve_asset_graph() if isinstance(defs, dg.Definitions) else defs.asset_graph
+
+
+def _job(defs, name: str):
+    return defs.resolve_job_def(name) if isinstance(defs, dg.Definitions) else defs.get_job(name)
+
+
 def stale_or_missing(
     instance: dg.DagsterInstance,
     defs: dg.Definitions,
@@ -42,7 +51,7 @@ def stale_or_missing(
     partition: str | None,
 ) -> list[dg.AssetKey]:
     """The ``keys`` whose ``partition`` is missing or stale, in a stable order."""
-    resolver = CachingStaleStatusResolver(instance, defs.resolve_asset_graph(), _Loading(instance))
+    resolver = CachingStaleStatusResolver(instance, _graph(defs), _Loading(instance))
     return sorted(
         (k for k in keys if resolver.get_status(k, partition) != StaleStatus.FRESH),
         key=lambda k: k.to_user_string(),
@@ -50,7 +59,7 @@ def stale_or_missing(
 
 
 def job_assets(defs: dg.Definitions, job: str) -> set[dg.AssetKey]:
-    return set(defs.resolve_job_def(job).asset_layer.selected_asset_keys)
+    return set(_job(defs, job).asset_layer.selected_asset_keys)
 
 
 def step_partitions(
@@ -59,7 +68,7 @@ def step_partitions(
     if kind == "shards":
         return sorted(instance.get_dynamic_partitions(shard_partitions.name))
     if kind == "scales":
-        return list(defs.resolve_job_def(job).partitions_def.get_partition_keys())
+        return list(_job(defs, job).partitions_def.get_partition_keys())
     return [None]
 
 
@@ -97,7 +106,7 @@ def run_step(
     ``only_stale`` is False). Assets that become stale because an asset of the same job just
     changed its output run next, until nothing in the job is stale. Returns the runs made:
     (asset names, success)."""
-    job_def = defs.resolve_job_def(job)
+    job_def = _job(defs, job)
     keys = job_assets(defs, job)
     runs: list[tuple[list[str], bool]] = []
     done: set[dg.AssetKey] = set()

@@ -27,6 +27,7 @@ from realsyn.storage import (
     read_partition_table,
     write_partition,
 )
+from realsyn_assets.automation import retry_transient_io
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.vectors import is_random_model, load_all_vectors
@@ -71,6 +72,7 @@ def _pairs(context, store) -> pl.DataFrame:
     group_name="release",
     kinds={"parquet", "faiss"},
 )
+@retry_transient_io
 def balanced_pool(
     context: dg.AssetExecutionContext,
     config: BalancedPoolConfig,
@@ -212,6 +214,7 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
         group_name="release",
         kinds={"parquet"},
     )
+    @retry_transient_io
     def scaled_subsets(
         context: dg.AssetExecutionContext, storage: StorageResource
     ) -> dg.MaterializeResult:
@@ -301,6 +304,7 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
         group_name="release",
         kinds={"parquet", "webdataset"},
     )
+    @retry_transient_io
     def release(
         context: dg.AssetExecutionContext, config: ReleaseConfig, storage: StorageResource
     ) -> dg.MaterializeResult:

@@ -26,6 +26,7 @@ from realsyn.storage import (
     read_partition_table,
     write_partition,
 )
+from realsyn_assets.automation import ACCELERATOR_POOL, SHARD_BACKFILL, retry_transient_io
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
@@ -51,8 +52,9 @@ class SentenceClustersConfig(dg.Config):
     code_version="1",
     group_name="retrieval",
     kinds={"faiss", "numpy"},
-    pool="embedding",
+    pool=ACCELERATOR_POOL,
 )
+@retry_transient_io
 def sentence_clusters(
     context: dg.AssetExecutionContext,
     config: SentenceClustersConfig,
@@ -193,6 +195,7 @@ class RetrievalConfig(dg.Config):
 
 @dg.asset(
     partitions_def=shard_partitions,
+    backfill_policy=SHARD_BACKFILL,
     deps=["image_dedup", "image_embeddings", sentence_clusters],
     check_specs=[
         *check_specs("retrieval_pairs", RETRIEVAL_PAIRS_SUITE),
@@ -202,6 +205,7 @@ class RetrievalConfig(dg.Config):
     group_name="retrieval",
     kinds={"parquet", "numpy"},
 )
+@retry_transient_io
 def retrieval_pairs(
     context: dg.AssetExecutionContext,
     config: RetrievalConfig,

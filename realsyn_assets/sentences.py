@@ -13,6 +13,7 @@ from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
 from realsyn.schemas import SENTENCE_REASONS
 from realsyn.sentences import SentenceParams, curate_sentences, decide_sentences, sentence_stats
 from realsyn.storage import partition_prefix, read_partition_table, write_partition
+from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
@@ -39,12 +40,14 @@ class SentencesConfig(dg.Config):
 @dg.asset(
     name=ASSET,
     partitions_def=shard_partitions,
+    backfill_policy=SHARD_BACKFILL,
     deps=[raw_documents],
     check_specs=[*check_specs(ASSET, SENTENCES_SUITE), drift_spec(ASSET)],
     code_version="1",
     group_name="text",
     kinds={"parquet", "python"},
 )
+@retry_transient_io
 def sentences(
     context: dg.AssetExecutionContext,
     config: SentencesConfig,

@@ -19,6 +19,7 @@ from realsyn.storage import (
     read_partition_table,
     write_partition,
 )
+from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
@@ -42,12 +43,14 @@ SYNTHETIC_SUITE = (
 
 @dg.asset(
     partitions_def=shard_partitions,
+    backfill_policy=SHARD_BACKFILL,
     deps=["retrieval_pairs", "image_embeddings"],
     check_specs=check_specs("synthetic_texts", SYNTHETIC_SUITE),
     code_version="1",
     group_name="release",
     kinds={"parquet", "openai"},
 )
+@retry_transient_io
 def synthetic_texts(
     context: dg.AssetExecutionContext,
     storage: StorageResource,

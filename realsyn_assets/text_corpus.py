@@ -21,6 +21,7 @@ from realsyn.storage import (
     write_partition,
 )
 from realsyn.text_dedup import dedup_sentences
+from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
@@ -60,6 +61,7 @@ def _zipf_markdown(counts: list[int]) -> str:
 
 
 @dg.asset(deps=[sentences], code_version="1", group_name="text", kinds={"parquet"})
+@retry_transient_io
 def word_frequencies(
     context: dg.AssetExecutionContext, storage: StorageResource
 ) -> dg.MaterializeResult:
@@ -95,6 +97,7 @@ class SentenceSemanticsConfig(dg.Config):
 
 @dg.asset(
     partitions_def=shard_partitions,
+    backfill_policy=SHARD_BACKFILL,
     deps=[sentences, word_frequencies],
     check_specs=[
         *check_specs("sentence_semantics", SENTENCE_SEMANTICS_SUITE),
@@ -104,6 +107,7 @@ class SentenceSemanticsConfig(dg.Config):
     group_name="text",
     kinds={"parquet", "pytorch"},
 )
+@retry_transient_io
 def sentence_semantics(
     context: dg.AssetExecutionContext,
     config: SentenceSemanticsConfig,
@@ -227,6 +231,7 @@ class SentenceDedupConfig(dg.Config):
     group_name="text",
     kinds={"parquet"},
 )
+@retry_transient_io
 def sentence_dedup(
     context: dg.AssetExecutionContext,
     config: SentenceDedupConfig,

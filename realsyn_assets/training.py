@@ -16,6 +16,7 @@ from realsyn.storage import (
     write_partition,
 )
 from realsyn.train import TrainParams, alt_text_pairs, subset_pairs, train_clip
+from realsyn_assets.automation import ACCELERATOR_POOL, retry_transient_io
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
@@ -73,10 +74,12 @@ def _loss_table(losses: list[tuple[int, float]], rows: int = 12) -> str:
 @dg.asset(
     name=ASSET,
     deps=["clean_images", "raw_documents", "sentences"],
+    pool=ACCELERATOR_POOL,
     code_version="1",
     group_name="model",
     kinds={"pytorch"},
 )
+@retry_transient_io
 def clip_training(
     context: dg.AssetExecutionContext,
     config: ClipTrainingConfig,

@@ -87,7 +87,11 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "pipeline_evaluation_dedup_recall",
     }
     assert drift <= {c.name for c in graph.asset_check_keys}
-    assert [s.name for s in defs.sensors] == ["new_shard_sensor", "check_alert_sensor"]
+    assert [s.name for s in defs.sensors] == [
+        "new_shard_sensor",
+        "check_alert_sensor",
+        "nightly_refresh",
+    ]
     assert {j.name for j in defs.jobs} == {
         "ingest_shards",
         "clip_bootstrap",

@@ -1,0 +1,140 @@
+"""Retries only for transient I/O, and the nightly refresh walking the plan step by step."""
+
+import dagster as dg
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from realsyn.storage import PartitionNotFound, StorageError
+from realsyn.transient import is_transient
+from realsyn_assets.automation import (
+    ACCELERATOR_POOL,
+    NIGHT_HOURS_UTC,
+    SHARD_BACKFILL,
+    refresh_requests,
+    retry_transient_io,
+)
+from realsyn_assets.partitions import shard_partitions
+from tests.test_stale_params import PLAN, _defs
+
+
+def _wrapped(inner: Exception) -> StorageError:
+    try:
+        try:
+            raise inner
+        except Exception as err:
+            raise StorageError("s3://b/k: cannot read") from err
+    except StorageError as outer:
+        return outer
+
+
+def _client_error(code: str, status: int) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject"
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (ConnectionResetError("reset by peer"), True),
+        (TimeoutError("read timed out"), True),
+        (_wrapped(EndpointConnectionError(endpoint_url="http://127.0.0.1:9")), True),
+        (_wrapped(_client_error("SlowDown", 503)), True),
+        (_wrapped(_client_error("InternalError", 500)), True),
+        (_wrapped(_client_error("NoSuchKey", 404)), False),
+        (_wrapped(_client_error("AccessDenied", 403)), False),
+        (PartitionNotFound("clean_images partition 'x' is not materialized"), False),
+        (ValueError("bad record"), False),
+        (KeyError("text"), False),
+    ],
+)
+def test_transient_errors_are_named(error, transient):
+    assert is_transient(error) is transient
+
+
+def _flaky(error: Exception, failures: int):
+    calls = []
+
+    @dg.asset(name="flaky")
+    @retry_transient_io
+    def flaky(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        calls.append(context.retry_number)
+        if len(calls) <= failures:
+            raise error
+        return dg.MaterializeResult(metadata={"attempts": len(calls)})
+
+    return flaky, calls
+
+
+def test_transient_failures_retry_and_others_fail_at_once(monkeypatch):
+    monkeypatch.setattr("realsyn_assets.automation.FIRST_WAIT_S", 0.0)
+    asset, calls = _flaky(_wrapped(_client_error("SlowDown", 503)), failures=2)
+    assert dg.materialize([asset], raise_on_error=False).success
+    assert calls == [0, 1, 2]  # two retries, then success
+
+    asset, calls = _flaky(ValueError("a bug, not the network"), failures=1)
+    assert not dg.materialize([asset], raise_on_error=False).success
+    assert calls == [0]  # no retry
+
+    asset, calls = _flaky(ConnectionResetError("reset"), failures=10)
+    assert not dg.materialize([asset], raise_on_error=False).success
+    assert len(calls) == 4  # 1 + MAX_RETRIES, then the step fails
+
+
+def test_policies_on_the_assets():
+    from realsyn_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if node.partitions_def == shard_partitions:
+            assert node.backfill_policy == SHARD_BACKFILL, key
+    pools = {
+        k.to_user_string()
+        for k in graph.get_all_asset_keys()
+        if ACCELERATOR_POOL in (graph.get(k).pools or set())
+    }
+    assert pools == {
+        "image_embeddings",
+        "sentence_embeddings",
+        "sentence_clusters",
+        "clip_training",
+        "clip_evaluation",
+    }
+    assert list(NIGHT_HOURS_UTC) == [1, 2, 3, 4, 5]
+
+
+def test_nightly_refresh_walks_the_plan_one_step_per_tick(dagster_home, tmp_path):
+    instance = dg.DagsterInstance.get()
+    shards = ["html/museum", "warc/demo-00000.warc.gz"]
+    instance.add_dynamic_partitions(shard_partitions.name, shards)
+    defs = _defs(tmp_path / "data", {})
+    seen = []
+    for tick in range(5):
+        requests = refresh_requests(defs, instance, f"t{tick}", PLAN)
+        if not requests:
+            break
+        jobs = {r.job_name for r in requests}
+        assert len(jobs) == 1  # one plan step per tick
+        seen.append((jobs.pop(), sorted(str(r.partition_key) for r in requests)))
+        # While these runs are in flight, the next tick launches nothing.
+        job_def = defs.resolve_job_def(requests[0].job_name)
+        pending = instance.create_run_for_job(
+            job_def, tags={"realsyn/refresh": "1"}, status=dg.DagsterRunStatus.STARTED
+        )
+        assert refresh_requests(defs, instance, f"t{tick}b", PLAN) == []
+        instance.report_run_failed(pending)
+        for r in requests:
+            result = job_def.execute_in_process(
+                instance=instance,
+                partition_key=r.partition_key,
+                asset_selection=r.asset_selection,
+                tags=r.tags,
+            )
+            assert result.success
+    assert seen == [
+        ("ingest", shards),
+        ("corpus", ["None"]),
+        ("semantic", shards),
+    ]
+    assert refresh_requests(defs, instance, "t9", PLAN) == []  # all fresh: nothing to launch
