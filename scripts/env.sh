@@ -23,6 +23,14 @@ if [ ! -d "$lg" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; t
       python3-link-grammar link-grammar-dictionaries-en) >/dev/null 2>&1 \
     || echo "[realsyn] WARNING: could not install link-grammar; the CAT filter will be reported as not applied"
 fi
+# Headless Chromium for the browser test of the Dagster UI (tests/test_ui_browser.py): Debian's
+# own build (Playwright drives /usr/bin/chromium; no browser is downloaded).
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "[realsyn] installing chromium from Debian's packages"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      chromium chromium-driver) >/dev/null 2>&1 \
+    || echo "[realsyn] WARNING: could not install chromium; the browser test will skip (or fail under REALSYN_REQUIRE_BROWSER=1)"
+fi
 site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 if [ -d "$lg" ] && "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   mkdir -p "$venv/system-linkgrammar"
