@@ -282,3 +282,19 @@ def test_celery_workers_share_s3_and_postgres(
         f"\nTIMING celery: {len(shards)} ingest_shards runs, {len(spans)} steps in {wall:.1f} s; "
         f"two workers in parallel for {parallel:.1f} s\n  " + "\n  ".join(lines)
     )
+
+
+def test_executor_choice_from_the_environment():
+    from realsyn_assets.executors import executor_from_env
+
+    assert executor_from_env({}) is None  # Dagster's default
+    assert executor_from_env({"REALSYN_EXECUTOR": "in_process"}).name == "in_process"
+    multi = executor_from_env({"REALSYN_EXECUTOR": "multiprocess", "REALSYN_MAX_CONCURRENT": "3"})
+    assert multi.name == "multiprocess"
+    celery = executor_from_env({"REALSYN_EXECUTOR": "celery", "REALSYN_CELERY_BROKER": "redis://h"})
+    assert celery.name == "celery"
+    assert executor_from_env({"REALSYN_EXECUTOR": "k8s"}).name == "k8s"
+    with pytest.raises(ValueError, match="REALSYN_CELERY_BROKER"):
+        executor_from_env({"REALSYN_EXECUTOR": "celery"})
+    with pytest.raises(ValueError, match="expected one of"):
+        executor_from_env({"REALSYN_EXECUTOR": "spark"})
