@@ -316,3 +316,13 @@ def retrieval_profile(pairs, params: Mapping[str, Any]) -> dict:
 
 def cluster_profile(sizes, params: Mapping[str, Any]) -> dict:
     return profile({"relative_cluster_size": relative_sizes(sizes)}, params)
+
+
+def pool_profile(cosines, sizes, params: Mapping[str, Any]) -> dict:
+    return profile(
+        {
+            "pair_cosine": histogram(cosines, SCORE_EDGES),
+            "relative_cluster_size": relative_sizes(sizes),
+        },
+        params,
+    )

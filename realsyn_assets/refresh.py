@@ -93,6 +93,45 @@ def next_stale_step(
     return None
 
 
+def blocking_failures(
+    instance: dg.DagsterInstance, defs, key: dg.AssetKey, partition: str | None
+) -> list[str]:
+    """Failed blocking checks on the latest materializations of ``key``'s inputs (for this
+    partition, or every partition an unpartitioned asset reads). Dagster stops downstream steps
+    of a failed blocking check within a run; this extends it across the plan's runs, so a bad
+    partition stops before the expensive steps (embedding, clustering, training)."""
+    graph = _graph(defs)
+    node = graph.get(key)
+    failures = []
+    for parent in sorted(node.parent_keys, key=lambda k: k.to_user_string()):
+        if not graph.has(parent):
+            continue
+        pdef = graph.get(parent).partitions_def
+        if pdef is None:
+            parts = [None]
+        elif partition is not None and pdef == node.partitions_def:
+            parts = [partition]
+        else:
+            parts = list(pdef.get_partition_keys(dynamic_partitions_store=instance))
+        for part in parts:
+            flt = (
+                dg.AssetRecordsFilter(asset_key=parent, asset_partitions=[part]) if part else parent
+            )
+            records = instance.fetch_materializations(flt, limit=1).records
+            if not records:
+                continue
+            for entry in instance.all_logs(
+                records[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            ):
+                ev = entry.dagster_event.event_specific_data
+                if ev.asset_key == parent and not ev.passed and ev.blocking:
+                    where = (
+                        f"{parent.to_user_string()}[{part}]" if part else parent.to_user_string()
+                    )
+                    failures.append(f"{ev.check_name} failed on {where}")
+    return failures
+
+
 def run_step(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -104,7 +143,8 @@ def run_step(
 ) -> list[tuple[list[str], bool]]:
     """Run ``job`` for ``partition``, only on its stale or missing assets (all of them when
     ``only_stale`` is False). Assets that become stale because an asset of the same job just
-    changed its output run next, until nothing in the job is stale. Returns the runs made:
+    changed its output run next, until nothing in the job is stale. An asset whose input failed
+    a blocking check does not run (the step fails, naming the check). Returns the runs made:
     (asset names, success)."""
     job_def = _job(defs, job)
     keys = job_assets(defs, job)
@@ -115,6 +155,12 @@ def run_step(
             todo = [k for k in stale_or_missing(instance, defs, keys, partition) if k not in done]
         else:
             todo = sorted(keys, key=lambda k: k.to_user_string())
+        blocked = {k: blocking_failures(instance, defs, k, partition) for k in todo}
+        blocked = {k: v for k, v in blocked.items() if v}
+        if blocked:
+            for k, reasons in blocked.items():
+                runs.append(([f"{k.to_user_string()} BLOCKED: {'; '.join(reasons)}"], False))
+            return runs
         if not todo:
             return runs
         names = [k.to_user_string() for k in todo]

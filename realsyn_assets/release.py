@@ -7,7 +7,9 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from checks.corpus_suites import BALANCED_POOL_SUITE, RELEASE_SUITE
 from checks.dagster_checks import check_results, check_specs
+from checks.drift import drift_outputs, drift_spec
 from checks.release_suites import SCALED_SUBSETS_SUITE
 from realsyn.balance import (
     BalanceParams,
@@ -18,6 +20,7 @@ from realsyn.balance import (
     select,
 )
 from realsyn.clip import encode_texts
+from realsyn.drift import pool_profile
 from realsyn.plots import histogram_markdown_svg
 from realsyn.release import ShardSpec, dataset_card, webdataset_shards
 from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
@@ -32,6 +35,7 @@ from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.vectors import is_random_model, load_all_vectors
 from resources.clip_model import ClipModelResource
+from resources.drift import DriftResource
 from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 
@@ -68,6 +72,7 @@ def _pairs(context, store) -> pl.DataFrame:
 
 @dg.asset(
     deps=["retrieval_pairs", "synthetic_texts", "image_embeddings", "sentence_embeddings"],
+    check_specs=[*check_specs("balanced_pool", BALANCED_POOL_SUITE), drift_spec("balanced_pool")],
     code_version="1",
     group_name="release",
     kinds={"parquet", "faiss"},
@@ -79,6 +84,7 @@ def balanced_pool(
     stage_params: StageParamsResource,
     storage: StorageResource,
     clip_model: ClipModelResource,
+    drift: DriftResource,
 ) -> dg.MaterializeResult:
     """Pairs after the image-text cosine band, with image clusters and seeded ranks."""
     config = stage_params.apply("balanced_pool", config)
@@ -152,9 +158,25 @@ def balanced_pool(
         {"pool": pool},
         info={"stats": stats, "model": model, "band_applied": band_applied},
     )
+    drift_md, drift_checks = drift_outputs(
+        context,
+        "balanced_pool",
+        pool_profile(
+            cosine, sizes, {**vars(params), "band": [config.pair_band_low, config.pair_band_high]}
+        ),
+        drift.params(),
+    )
+    band = (
+        {"band_low": config.pair_band_low, "band_high": config.pair_band_high}
+        if band_applied
+        else {}
+    )
     return dg.MaterializeResult(
+        check_results=check_results("balanced_pool", BALANCED_POOL_SUITE, {"pool": pool}, band)
+        + drift_checks,
         metadata=ui_order(
             {
+                **drift_md,
                 **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
                 **{k: dg.MetadataValue.float(v) for k, v in quantiles.items()},
                 "cluster_gini": dg.MetadataValue.float(gini(sizes)),
@@ -300,6 +322,7 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
     @dg.asset(
         partitions_def=scale_partitions,
         deps=[scaled_subsets],
+        check_specs=check_specs("release", RELEASE_SUITE),
         code_version="1",
         group_name="release",
         kinds={"parquet", "webdataset"},
@@ -345,7 +368,19 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
             funnel_markdown(stats, "rows", ["rows"]),
         )
         store.write_bytes(f"{base}/DATASET_CARD.md", card.encode())
+        checks = check_results(
+            "release",
+            RELEASE_SUITE,
+            {
+                "release": subset,
+                "shards": pl.DataFrame(
+                    {"samples": [n for _, n in shards]}, schema={"samples": pl.Int64}
+                ),
+            },
+            {"rows": subset.height},
+        )
         return dg.MaterializeResult(
+            check_results=checks,
             metadata=ui_order(
                 {
                     "rows": dg.MetadataValue.int(subset.height),
@@ -380,7 +415,7 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
                     "location": dg.MetadataValue.path(store.uri(base)),
                     "dataset_card": dg.MetadataValue.md(card[:3000]),
                 }
-            )
+            ),
         )
 
     return [scaled_subsets, release]

@@ -6,6 +6,7 @@ import math
 import dagster as dg
 import polars as pl
 
+from checks.corpus_suites import WORD_FREQUENCIES_SUITE
 from checks.dagster_checks import check_results, check_specs
 from checks.drift import drift_outputs, drift_spec
 from checks.text_suites import SENTENCE_DEDUP_SUITE, SENTENCE_SEMANTICS_SUITE
@@ -60,7 +61,13 @@ def _zipf_markdown(counts: list[int]) -> str:
     )
 
 
-@dg.asset(deps=[sentences], code_version="1", group_name="text", kinds={"parquet"})
+@dg.asset(
+    deps=[sentences],
+    check_specs=check_specs("word_frequencies", WORD_FREQUENCIES_SUITE),
+    code_version="1",
+    group_name="text",
+    kinds={"parquet"},
+)
 @retry_transient_io
 def word_frequencies(
     context: dg.AssetExecutionContext, storage: StorageResource
@@ -74,6 +81,7 @@ def word_frequencies(
     )
     top = table.head(15).to_dicts()
     return dg.MaterializeResult(
+        check_results=check_results("word_frequencies", WORD_FREQUENCIES_SUITE, {"words": table}),
         metadata=ui_order(
             {
                 "vocabulary": dg.MetadataValue.int(table.height),

@@ -6,6 +6,8 @@ from typing import Literal
 import dagster as dg
 import polars as pl
 
+from checks.corpus_suites import CLIP_TRAINING_SUITE
+from checks.dagster_checks import check_results, check_specs
 from realsyn.plots import line_svg, svg_markdown
 from realsyn.report import preview_markdown
 from realsyn.schemas import image_blob_key
@@ -75,6 +77,7 @@ def _loss_table(losses: list[tuple[int, float]], rows: int = 12) -> str:
     name=ASSET,
     deps=["clean_images", "raw_documents", "sentences"],
     pool=ACCELERATOR_POOL,
+    check_specs=check_specs(ASSET, CLIP_TRAINING_SUITE),
     code_version="1",
     group_name="model",
     kinds={"pytorch"},
@@ -125,7 +128,19 @@ def clip_training(
     manifest = write_partition(
         store, ASSET, None, {"samples": samples}, info=info, files={CHECKPOINT: checkpoint}
     )
+    checks = check_results(
+        ASSET,
+        CLIP_TRAINING_SUITE,
+        {
+            "stats": pl.DataFrame(
+                {k: [stats[k]] for k in ("steps", "final_loss", "temperature")},
+                schema={"steps": pl.Int64, "final_loss": pl.Float64, "temperature": pl.Float64},
+            )
+        },
+        {"batch": min(config.batch_size, pairs.height)},
+    )
     return dg.MaterializeResult(
+        check_results=checks,
         metadata=ui_order(
             {
                 "model": identity,
@@ -162,7 +177,11 @@ def clip_training(
                 ),
                 "examples": dg.MetadataValue.md(
                     preview_markdown(
-                        pairs.head(5).with_columns(pl.col("texts").list.join(" / ")).to_dicts(),
+                        pairs.head(5)
+                        .with_columns(
+                            pl.col("sha256").str.slice(0, 12), pl.col("texts").list.join(" / ")
+                        )
+                        .to_dicts(),
                         ["sha256", "texts"],
                         width=80,
                     )

@@ -138,3 +138,45 @@ def test_nightly_refresh_walks_the_plan_one_step_per_tick(dagster_home, tmp_path
         ("semantic", shards),
     ]
     assert refresh_requests(defs, instance, "t9", PLAN) == []  # all fresh: nothing to launch
+
+
+def test_a_failed_blocking_check_stops_the_next_step_across_runs(dagster_home):
+    """Within a run Dagster skips what follows a failed blocking check; run_step extends that
+    to the plan's later runs, so the expensive step never starts on a bad partition."""
+    from realsyn_assets.refresh import run_step
+
+    bad = {"value": True}
+
+    @dg.asset(
+        partitions_def=shard_partitions,
+        check_specs=[dg.AssetCheckSpec("rows_valid", asset="upstream", blocking=True)],
+    )
+    def upstream(context: dg.AssetExecutionContext):
+        return dg.MaterializeResult(
+            check_results=[dg.AssetCheckResult(check_name="rows_valid", passed=not bad["value"])]
+        )
+
+    ran = []
+
+    @dg.asset(partitions_def=shard_partitions, deps=[upstream])
+    def expensive(context: dg.AssetExecutionContext):
+        ran.append(context.partition_key)
+
+    defs = dg.Definitions(
+        assets=[upstream, expensive],
+        jobs=[
+            dg.define_asset_job("first", [upstream], partitions_def=shard_partitions),
+            dg.define_asset_job("second", [expensive], partitions_def=shard_partitions),
+        ],
+    )
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions(shard_partitions.name, ["s1"])
+    # The failed blocking check fails that run; its materialization is recorded all the same.
+    assert run_step(defs, instance, "first", "s1") == [(["upstream"], False)]
+    runs = run_step(defs, instance, "second", "s1")
+    assert runs == [(["expensive BLOCKED: rows_valid failed on upstream[s1]"], False)]
+    assert ran == []
+    bad["value"] = False  # the partition is fixed and re-materialized: the step runs
+    run_step(defs, instance, "first", "s1", only_stale=False)
+    assert run_step(defs, instance, "second", "s1") == [(["expensive"], True)]
+    assert ran == ["s1"]

@@ -42,6 +42,7 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
             "sentence_semantics",
             "sentence_clusters",
             "retrieval_pairs",
+            "balanced_pool",
         )
     }
     assert {c.name for c in graph.asset_check_keys} - drift == {
@@ -83,6 +84,14 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "scaled_subsets_schema_matches_release",
         "synthetic_texts_applied",
         "clip_evaluation_retrieval_above_floor",
+        "word_frequencies_words_unique",
+        "word_frequencies_probabilities_sum_to_one",
+        "balanced_pool_images_unique",
+        "balanced_pool_ranks_and_cosines_valid",
+        "release_every_row_in_a_shard",
+        "release_rows_have_image_and_text",
+        "clip_training_finite",
+        "clip_training_beats_chance",
         "pipeline_evaluation_retrieval_precision",
         "pipeline_evaluation_dedup_recall",
     }

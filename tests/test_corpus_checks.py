@@ -1,0 +1,89 @@
+"""The corpus-wide and model suites pass on good frames and each fails on a crafted one."""
+
+import math
+
+import polars as pl
+import pytest
+
+from checks.corpus_suites import (
+    BALANCED_POOL_SUITE,
+    CLIP_TRAINING_SUITE,
+    RELEASE_SUITE,
+    WORD_FREQUENCIES_SUITE,
+)
+from checks.gx import run_check
+from realsyn.semantic import word_probabilities
+
+SUITES = {c.name: c for c in (*WORD_FREQUENCIES_SUITE, *BALANCED_POOL_SUITE, *RELEASE_SUITE)}
+SUITES.update({c.name: c for c in CLIP_TRAINING_SUITE})
+
+
+def _good():
+    words = word_probabilities(pl.DataFrame({"word": ["the", "cat", "sat"], "count": [5, 2, 1]}))
+    pool = pl.DataFrame(
+        {
+            "image_id": ["a", "b", "c"],
+            "image_cluster": [0, 0, 1],
+            "cluster_rank": [0, 1, 0],
+            "pair_cosine": [0.3, 0.55, 0.9],
+        }
+    )
+    release = pl.DataFrame(
+        {"image_id": ["a", "b"], "raw_image_url": ["u1", "u2"], "text1": ["x", "y"]}
+    )
+    shards = pl.DataFrame({"samples": [1, 1]})
+    stats = pl.DataFrame({"steps": [40], "final_loss": [1.2], "temperature": [0.05]})
+    return {"words": words, "pool": pool, "release": release, "shards": shards, "stats": stats}
+
+
+PARAMS = {"rows": 2, "batch": 16}
+
+
+def test_all_pass_on_good_frames():
+    tables = _good()
+    for name, check in SUITES.items():
+        outcome = run_check(check, tables, PARAMS)
+        assert outcome.passed, (name, outcome.observed)
+
+
+BREAKS = {
+    "word_frequencies_words_unique": lambda t: {
+        **t,
+        "words": pl.concat([t["words"], t["words"].head(1)]),
+    },
+    "word_frequencies_probabilities_sum_to_one": lambda t: {
+        **t,
+        "words": t["words"].with_columns(pl.col("p") * 2),
+    },
+    "balanced_pool_images_unique": lambda t: {**t, "pool": pl.concat([t["pool"], t["pool"]])},
+    "balanced_pool_ranks_and_cosines_valid": lambda t: {
+        **t,
+        "pool": t["pool"].with_columns(pl.lit(-1).alias("cluster_rank")),
+    },
+    "release_every_row_in_a_shard": lambda t: {**t, "shards": pl.DataFrame({"samples": [1]})},
+    "release_rows_have_image_and_text": lambda t: {
+        **t,
+        "release": t["release"].with_columns(pl.lit(None, pl.String).alias("text1")),
+    },
+    "clip_training_finite": lambda t: {
+        **t,
+        "stats": t["stats"].with_columns(pl.lit(float("nan")).alias("final_loss")),
+    },
+    "clip_training_beats_chance": lambda t: {
+        **t,
+        "stats": t["stats"].with_columns(pl.lit(math.log(16) + 0.1).alias("final_loss")),
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(BREAKS))
+def test_each_fails_on_a_crafted_frame(name):
+    outcome = run_check(SUITES[name], BREAKS[name](_good()), PARAMS)
+    assert not outcome.passed, name
+
+
+def test_the_band_is_enforced_when_applied():
+    check = SUITES["balanced_pool_ranks_and_cosines_valid"]
+    assert run_check(check, _good(), {}).passed
+    assert not run_check(check, _good(), {"band_low": 0.5, "band_high": 0.6}).passed
+    assert set(BREAKS) == set(SUITES)
