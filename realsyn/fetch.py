@@ -246,8 +246,16 @@ class SafeFetcher:
                 return failure
             time.sleep(self.params.backoff_seconds * 2 ** (attempts - 1))
 
-    def fetch_many(self, urls: Sequence[str]) -> list[FetchResult]:
+    def fetch_many(
+        self, urls: Sequence[str], progress: Callable[[int, int], None] | None = None
+    ) -> list[FetchResult]:
+        """Fetch ``urls`` concurrently, results in input order; ``progress(done, total)`` after each."""
         if not urls:
             return []
+        results = []
         with ThreadPoolExecutor(max_workers=max(1, self.params.concurrency)) as pool:
-            return list(pool.map(self.fetch, urls))
+            for done, result in enumerate(pool.map(self.fetch, urls), 1):
+                results.append(result)
+                if progress is not None:
+                    progress(done, len(urls))
+        return results

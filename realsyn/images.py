@@ -69,11 +69,13 @@ def curate_images(
     filters: ImageFilterParams | None = None,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 2,
+    fetch_progress: Callable[[int, int], None] | None = None,
 ) -> ImageBatchResult:
     """Image items of one ``raw_documents`` partition -> one clean_images row per item.
 
     URL images are fetched only when a ``fetcher`` is given; otherwise they are recorded as
     ``not_fetched`` (offline runs). Decoding runs on ``workers`` threads (Pillow releases the GIL).
+    ``fetch_progress(done, total)`` follows the URL fetches, ``progress`` the decodes.
     """
     started = time.perf_counter()
     decode = decode or DecodeParams()
@@ -111,7 +113,9 @@ def curate_images(
         payloads.append(data)
 
     if url_slots and fetcher is not None:
-        fetched = fetcher.fetch_many([rows[i]["raw_image_url"] for i in url_slots])
+        fetched = fetcher.fetch_many(
+            [rows[i]["raw_image_url"] for i in url_slots], progress=fetch_progress
+        )
         for slot, result in zip(url_slots, fetched, strict=True):
             rows[slot]["fetch_status"] = result.status
             if result.error:

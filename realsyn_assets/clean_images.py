@@ -92,6 +92,7 @@ def clean_images(
             DecodeParams(max_pixels=config.max_pixels, max_bytes=config.max_bytes),
             filters,
             progress=progress_logger(context.log.info, f"{shard} images decoded"),
+            fetch_progress=progress_logger(context.log.info, f"{shard} images fetched"),
             workers=config.decode_workers,
         )
         new_blobs = 0

@@ -102,5 +102,7 @@ def test_retries_only_transient_failures_with_a_bound(server):
 def test_fetch_many_keeps_order_and_bounds_concurrency(server):
     base, _ = server
     urls = [f"{base}/ok.jpg", f"{base}/missing", "file:///x", f"{base}/redirect"]
-    results = local_fetcher(concurrency=2).fetch_many(urls)
+    calls: list[tuple[int, int]] = []
+    results = local_fetcher(concurrency=2).fetch_many(urls, progress=lambda *a: calls.append(a))
     assert [r.error for r in results] == [None, "http_404", "unsupported_scheme", None]
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]

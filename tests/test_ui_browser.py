@@ -1,6 +1,6 @@
 """The Dagster UI in a real browser: after the main job, the asset graph shows every asset and
-check, and a partition's latest materialization shows its funnel table, an inline plot and
-image thumbnails.
+check, a partition's latest materialization shows its funnel table, an inline plot and image
+thumbnails, and the metadata's numbers are charted per partition.
 
 Drives Debian's headless Chromium (``/usr/bin/chromium``, packages ``chromium`` and
 ``chromium-driver``, installed by ``scripts/env.sh``) through Playwright's Python package; no
@@ -31,6 +31,7 @@ DOC_SHOTS = {  # full screenshot -> (README file, crop box at full size, width i
     "asset_graph_nodes.png": ("asset-graph.png", None, 1400),
     "partition_metadata.png": ("clean-images-partition.png", (0, 0, 1600, 1150), 1100),
     "kept_preview.png": ("kept-preview-thumbnails.png", (250, 150, 1350, 800), 1100),
+    "metadata_plots.png": ("metadata-plots.png", (70, 330, 1130, 1380), 900),
 }
 
 
@@ -266,6 +267,16 @@ def test_ui_shows_graph_checks_funnel_plot_and_thumbnails(ui, page, shots):
     page.set_viewport_size({"width": 1600, "height": 1100})
     page.wait_for_timeout(600)  # the dialog fades in
     page.screenshot(path=str(shots / "kept_preview.png"))
+    page.get_by_role("button", name="Close").click()
+
+    # 5. Numbers as charts: Overview -> Metadata -> Plots draws each number per partition.
+    page.set_viewport_size({"width": 1600, "height": 1400})
+    _open(page, f"{base}/assets/clean_images")
+    page.get_by_role("button", name="Plots").click()
+    page.get_by_text("kept_ratio", exact=True).wait_for()
+    assert page.locator("canvas").count() >= 4, "no metadata charts drawn"
+    page.wait_for_timeout(1000)  # the charts animate in
+    page.screenshot(path=str(shots / "metadata_plots.png"))
     print(f"browser checks: {time.time() - started:.0f} s; screenshots in {shots}")
 
     docs = os.environ.get("REALSYN_DOCS_SCREENSHOTS")
