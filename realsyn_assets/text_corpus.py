@@ -88,6 +88,13 @@ def word_frequencies(
                 "total_words": dg.MetadataValue.int(int(table["count"].sum())),
                 "shards": dg.MetadataValue.int(len(frames)),
                 "shards_missing": dg.MetadataValue.int(len(missing)),
+                "funnel": dg.MetadataValue.md(
+                    funnel_markdown(
+                        {"words": int(table["count"].sum()), "distinct_words": table.height},
+                        "words",
+                        ["words", "distinct_words"],
+                    )
+                ),
                 "top_words": dg.MetadataValue.md(preview_markdown(top, ["word", "count", "p"])),
                 "zipf_plot": dg.MetadataValue.md(_zipf_markdown(table["count"].to_list())),
                 "version": manifest["version"],
