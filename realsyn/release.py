@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import polars as pl
 from PIL import Image
 
+from realsyn.report import funnel_markdown
+
 KEEP_AS_IS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 
 
@@ -107,3 +109,38 @@ def dataset_card(scale: str, stats: dict, params: dict, models: dict, funnel_md:
         "",
     ]
     return "\n".join(lines)
+
+
+# The release's cross-stage funnel: (row label, asset, stats key), images then sentences.
+IMAGE_FUNNEL = (
+    ("documents parsed", "raw_documents", "documents"),
+    ("image references", "raw_documents", "image_refs"),
+    ("images kept by the quality filter", "clean_images", "kept"),
+    ("images surviving de-duplication", "image_dedup", "survivors"),
+    ("images with retrieved texts", "retrieval_pairs", "images"),
+    ("pairs kept by the pair filter", "balanced_pool", "kept"),
+)
+SENTENCE_FUNNEL = (
+    ("sentences", "sentences", "total"),
+    ("kept by the quality rules", "sentences", "kept"),
+    ("kept by entropy / perplexity", "sentence_semantics", "kept"),
+    ("surviving de-duplication", "sentence_dedup", "survivors"),
+    ("clustered for retrieval", "sentence_clusters", "sentences"),
+)
+
+
+def release_funnel(totals: dict[str, dict], scale: str, rows: int) -> str:
+    """Markdown funnels from documents to this scale's rows, and from sentences to the
+    retrieval pool; ``totals`` maps asset -> stats summed over its partitions."""
+
+    def table(spec, total: str, last=None) -> str:
+        stats = {label: int(totals.get(asset, {}).get(key, 0)) for label, asset, key in spec}
+        order = [label for label, _, _ in spec]
+        if last:
+            stats[last[0]] = last[1]
+            order.append(last[0])
+        return funnel_markdown(stats, total, order)
+
+    images = table(IMAGE_FUNNEL, "image references", (f"images in {scale}", rows))
+    sentences = table(SENTENCE_FUNNEL, "sentences")
+    return f"Images (shares of the image references):\n\n{images}\n\nSentences:\n\n{sentences}"

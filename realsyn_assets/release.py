@@ -3,6 +3,8 @@
 ``build_release_assets(scales)`` makes the scale-partitioned assets for the configured caps.
 """
 
+import json
+
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -22,11 +24,12 @@ from realsyn.balance import (
 from realsyn.clip import encode_texts
 from realsyn.drift import pool_profile
 from realsyn.plots import histogram_markdown_svg
-from realsyn.release import ShardSpec, dataset_card, webdataset_shards
+from realsyn.release import ShardSpec, dataset_card, release_funnel, webdataset_shards
 from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
 from realsyn.schemas import RELEASE_SCHEMA, image_blob_key
 from realsyn.storage import (
     PartitionNotFound,
+    read_manifest,
     read_partition_table,
     write_partition,
 )
@@ -223,6 +226,62 @@ def balanced_pool(
     )
 
 
+FUNNEL_ASSETS = (
+    "raw_documents",
+    "clean_images",
+    "sentences",
+    "sentence_semantics",
+    "retrieval_pairs",
+)
+GLOBAL_FUNNEL_ASSETS = ("image_dedup", "sentence_dedup", "sentence_clusters", "balanced_pool")
+CARD_PARAMS = (
+    "clean_images",
+    "sentences",
+    "sentence_semantics",
+    "image_dedup",
+    "sentence_dedup",
+    "sentence_clusters",
+    "retrieval_pairs",
+    "balanced_pool",
+)
+
+
+def _stage_totals(instance: dg.DagsterInstance, store) -> tuple[dict, set]:
+    """Each stage's stats summed over the shards, and the captioners that made syn_text."""
+    shards = sorted(instance.get_dynamic_partitions(shard_partitions.name))
+    totals: dict[str, dict] = {}
+    captioners: set[str] = set()
+    for asset in (*FUNNEL_ASSETS, "synthetic_texts"):
+        for shard in shards:
+            try:
+                info = read_manifest(store, asset, shard)["info"]
+            except PartitionNotFound:
+                continue
+            for k, v in info.get("stats", {}).items():
+                if isinstance(v, int | float):
+                    totals.setdefault(asset, {})[k] = totals.get(asset, {}).get(k, 0) + v
+            if asset == "synthetic_texts" and info.get("stats", {}).get("with_syn_text"):
+                captioners.add(info.get("captioner", "unknown"))
+    for asset in GLOBAL_FUNNEL_ASSETS:
+        try:
+            totals[asset] = read_manifest(store, asset, None)["info"].get("stats", {})
+        except PartitionNotFound:
+            continue
+    return totals, captioners
+
+
+def _stage_params(instance: dg.DagsterInstance) -> dict[str, str]:
+    """The parameters each filtering stage last ran with (its ``params`` metadata)."""
+    out = {}
+    for asset in CARD_PARAMS:
+        records = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records
+        mat = records[0].asset_materialization if records else None
+        value = mat.metadata.get("params") if mat else None
+        if value is not None:
+            out[asset] = json.dumps(getattr(value, "data", value), sort_keys=True)
+    return out
+
+
 def build_release_assets(scales: tuple[int, ...]) -> list:
     """scaled_subsets and release, one partition per cap ``t`` (keys ``t20``, ``t35``, ...)."""
     keys = [f"t{t}" for t in sorted(scales)]
@@ -355,17 +414,21 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
             if old.rsplit("/", 1)[-1] not in names:
                 store.delete_prefix(old)
         store.write_bytes(f"{base}/release.parquet", parquet_bytes(subset))
-        stats = {"rows": subset.height, "shards": len(shards), "syn_text": 0}
+        with_syn = int(subset["syn_text"].is_not_null().sum())
+        stats = {"rows": subset.height, "shards": len(shards), "rows with syn_text": with_syn}
+        totals, captioners = _stage_totals(context.instance, store)
         models = {
             "clip": subset["model"][0] if subset.height else "none",
-            "captioner": "none (syn_text is null)",
+            "captioner": ", ".join(sorted(captioners)) or "none",
         }
+        if not with_syn:
+            models["captioner"] += " (syn_text is null: no captioner configured or none answered)"
         card = dataset_card(
             key,
             stats,
-            {"per-cluster cap t": key[1:], "pair filter": "see balanced_pool"},
+            {"per-cluster cap t": key[1:], **_stage_params(context.instance)},
             models,
-            funnel_markdown(stats, "rows", ["rows"]),
+            release_funnel(totals, key, subset.height),
         )
         store.write_bytes(f"{base}/DATASET_CARD.md", card.encode())
         checks = check_results(

@@ -80,6 +80,10 @@ def _run_main_job(tmp_path, captioner_url):
     # The release: published schema first, and stock open_clip trains on its webdataset shards.
     release = tmp_path / "data" / "release"
     assert (release / "t20" / "DATASET_CARD.md").is_file()
+    card = (release / "t180" / "DATASET_CARD.md").read_text()
+    assert "| image references | 25 | 100.0% |" in card and "| images in t180 | 8 |" in card
+    assert "rows with syn_text: 8" in card and "caption=vlm" in card  # not a placeholder
+    assert '"max_words": 81' in card  # the parameters each stage ran with
     import polars as pl
 
     table = pl.read_parquet(release / "t180" / "release.parquet")

@@ -118,3 +118,23 @@ def test_each_scaled_subset_check_fails_on_a_crafted_frame(name):
     elif name == "scaled_subsets_schema_matches_release":
         bad["subset"] = good["subset"].drop("syn_text")
     assert not run_check(check, bad, {"t": 2}).passed, name
+
+
+def test_release_funnel_spans_every_stage():
+    from realsyn.release import release_funnel
+
+    totals = {
+        "raw_documents": {"documents": 10, "image_refs": 40},
+        "clean_images": {"kept": 30},
+        "image_dedup": {"survivors": 25},
+        "retrieval_pairs": {"images": 25},
+        "balanced_pool": {"kept": 24},
+        "sentences": {"total": 200, "kept": 120},
+        "sentence_semantics": {"kept": 100},
+        "sentence_dedup": {"survivors": 90},
+        "sentence_clusters": {"sentences": 90},
+    }
+    md = release_funnel(totals, "t20", 12)
+    assert "| image references | 40 | 100.0% |" in md
+    assert "| images in t20 | 12 | 30.0% |" in md
+    assert "| surviving de-duplication | 90 | 45.0% |" in md
