@@ -8,7 +8,10 @@ Groups are connected components (scipy) of the pair graph: transitive, like the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from usearch.index import Index
@@ -33,15 +36,21 @@ def dup_cosine_for(model_identity: str, modality: str) -> float | None:
     return calibrated.get(modality) if calibrated else DEFAULT_DUP_COSINE
 
 
-def cosine_pairs(vectors: np.ndarray, threshold: float, k: int = 16) -> np.ndarray:
-    """(i, j, cosine) rows with i < j and cosine >= threshold, as a float64 array (m, 3)."""
+def cosine_pairs(
+    vectors: np.ndarray, threshold: float, k: int = 16, queries: np.ndarray | None = None
+) -> np.ndarray:
+    """(i, j, cosine) rows with i < j and cosine >= threshold, as a float64 array (m, 3).
+
+    ``queries`` (row indices) limits the search to the pairs that involve those rows (all rows
+    by default): how new vectors are searched against everything already seen."""
     n = len(vectors)
     if n < 2:
         return np.zeros((0, 3))
     index = Index(ndim=vectors.shape[1], metric="cos", dtype="f32")
     index.add(np.arange(n), vectors.astype(np.float32))
     exact = n <= EXACT_SEARCH_MAX
-    todo, kk, found = np.arange(n), min(k, n), []
+    todo = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
+    kk, found = min(k, n), []
     max_distance = 1.0 - threshold
     while len(todo):
         matches = index.search(vectors[todo].astype(np.float32), kk, exact=exact)
@@ -58,6 +67,61 @@ def cosine_pairs(vectors: np.ndarray, threshold: float, k: int = 16) -> np.ndarr
         return pairs
     _, unique = np.unique(pairs[:, :2].astype(np.int64), axis=0, return_index=True)
     return pairs[np.sort(unique)]
+
+
+@dataclass
+class PairCache:
+    """Every pair with cosine >= ``threshold`` among ``keys`` (vectors of ``model``): what a
+    later run re-uses, so only new contents are searched."""
+
+    model: str
+    threshold: float
+    keys: list[str]
+    pairs: pl.DataFrame  # a, b (keys, a < b), cosine
+
+    @staticmethod
+    def pair_frame(a=(), b=(), cosine=()) -> pl.DataFrame:
+        return pl.DataFrame(
+            {"a": list(a), "b": list(b), "cosine": list(cosine)},
+            schema={"a": pl.String, "b": pl.String, "cosine": pl.Float64},
+        )
+
+
+def incremental_pairs(
+    cache: PairCache | None, keys: list[str], vectors: np.ndarray, model: str, threshold: float
+) -> tuple[pl.DataFrame, PairCache, dict]:
+    """Pairs (a, b, cosine) of distinct ``keys`` with cosine >= ``threshold``, re-using ``cache``
+    when it was made by the same model at a threshold <= this one: only keys it has not seen
+    are searched (against all), and pairs of keys that are gone are dropped. Otherwise (first
+    run, another model, a lower threshold) everything is searched. ``keys`` must be unique.
+    Returns (pairs, the cache to store, stats: searched, reused_pairs, full)."""
+    position = {k: i for i, k in enumerate(keys)}
+    usable = cache is not None and cache.model == model and cache.threshold <= threshold + 1e-12
+    if usable:
+        collect = cache.threshold
+        seen = set(cache.keys)
+        new_rows = np.array([i for i, k in enumerate(keys) if k not in seen], dtype=np.int64)
+        old = cache.pairs.filter(
+            pl.col("a").is_in(list(position)) & pl.col("b").is_in(list(position))
+        )
+    else:
+        collect, new_rows, old = threshold, None, PairCache.pair_frame()
+    if new_rows is None or len(new_rows):
+        found = cosine_pairs(vectors, collect, queries=new_rows)
+        names = [keys[int(i)] for i in found[:, 0]], [keys[int(j)] for j in found[:, 1]]
+        a = [min(x, y) for x, y in zip(*names, strict=True)]
+        b = [max(x, y) for x, y in zip(*names, strict=True)]
+        fresh = PairCache.pair_frame(a, b, found[:, 2].tolist())
+    else:
+        fresh = PairCache.pair_frame()
+    everything = pl.concat([old, fresh]).unique(["a", "b"], keep="first").sort(["a", "b"])
+    stats = {
+        "searched": len(keys) if new_rows is None else int(len(new_rows)),
+        "reused_pairs": old.height,
+        "full": int(new_rows is None),
+    }
+    new_cache = PairCache(model, collect, list(keys), everything)
+    return everything.filter(pl.col("cosine") >= threshold), new_cache, stats
 
 
 MAX_GROUP_SHARE = 0.02  # a "duplicate group" holding more than 2% of the items (and > 20) ...

@@ -5,12 +5,19 @@ import numpy as np
 import polars as pl
 
 from realsyn.embeddings import vectors_from_bytes
-from realsyn.semantic_dedup import cosine_pairs, crowded, dup_cosine_for
+from realsyn.semantic_dedup import (
+    PairCache,
+    cosine_pairs,
+    crowded,
+    dup_cosine_for,
+    incremental_pairs,
+)
 from realsyn.storage import (
     PartitionNotFound,
     read_manifest,
     read_partition_file,
     read_partition_table,
+    write_partition,
 )
 from realsyn_assets.partitions import shard_partitions
 
@@ -57,6 +64,55 @@ def semantic_pairs_by_key(
     ), giant
 
 
+def _state_asset(asset: str) -> str:
+    return f"{asset}_pairs_state"
+
+
+def load_pair_cache(store, asset: str) -> PairCache | None:
+    try:
+        manifest = read_manifest(store, _state_asset(asset), None)
+    except PartitionNotFound:
+        return None
+    info = manifest["info"]
+    return PairCache(
+        info["model"],
+        float(info["threshold"]),
+        read_partition_table(store, _state_asset(asset), None, "keys")["key"].to_list(),
+        read_partition_table(store, _state_asset(asset), None, "pairs"),
+    )
+
+
+def cached_semantic_pairs(
+    context, store, asset: str, model: str, names: list[str], vectors: np.ndarray, threshold: float
+) -> tuple[pl.DataFrame, int]:
+    """Like :func:`semantic_pairs_by_key`, but incremental: the pairs found by earlier runs
+    (same model, threshold at most this one) are re-used and only unseen contents are searched
+    against all; the updated cache is stored under ``<asset>_pairs_state``."""
+    unique, first = np.unique(np.asarray(names, dtype=object), return_index=True)
+    keys = [str(k) for k in unique]
+    cache = load_pair_cache(store, asset)
+    pairs, new_cache, stats = incremental_pairs(cache, keys, vectors[first], model, threshold)
+    write_partition(
+        store,
+        _state_asset(asset),
+        None,
+        {
+            "keys": pl.DataFrame({"key": new_cache.keys}, schema={"key": pl.String}),
+            "pairs": new_cache.pairs,
+        },
+        info={"model": model, "threshold": new_cache.threshold, "stats": stats},
+    )
+    context.log.info(
+        f"{asset} semantic pairs: searched {stats['searched']:,} of {len(keys):,} contents"
+        + (" (full search)" if stats["full"] else f", re-used {stats['reused_pairs']:,} pairs")
+    )
+    position = {k: i for i, k in enumerate(keys)}
+    index_pairs = np.array(
+        [[position[a], position[b], c] for a, b, c in pairs.iter_rows()], dtype=np.float64
+    ).reshape(-1, 3)
+    return pairs, crowded(len(keys), index_pairs)
+
+
 def is_random_model(identity: str) -> bool:
     """Seeded random weights (see realsyn.clip): similarities mean nothing, so no semantic dedup."""
     return "@random-seed" in identity
@@ -94,7 +150,7 @@ def semantic_pairs(
     if keep is not None:
         mask = np.array([k in keep for k in names], dtype=bool)
         names, vectors = [k for k, m in zip(names, mask, strict=True) if m], vectors[mask]
-    pairs, giant = semantic_pairs_by_key(names, vectors, threshold)
+    pairs, giant = cached_semantic_pairs(context, store, asset, model, names, vectors, threshold)
     if giant:
         context.log.warning(
             f"{asset}: at cosine >= {threshold} one group would hold {giant} of {len(set(names))} "
