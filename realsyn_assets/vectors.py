@@ -7,7 +7,6 @@ import polars as pl
 from realsyn.embeddings import vectors_from_bytes
 from realsyn.semantic_dedup import (
     PairCache,
-    cosine_pairs,
     crowded,
     dup_cosine_for,
     incremental_pairs,
@@ -46,24 +45,6 @@ def load_all_vectors(context, store, asset: str) -> tuple[pl.DataFrame, np.ndarr
     return pl.concat(tables), np.concatenate(blocks), identities.pop()
 
 
-def semantic_pairs_by_key(
-    keys: list[str], vectors: np.ndarray, threshold: float
-) -> tuple[pl.DataFrame, int]:
-    """Pairs of distinct keys whose vectors have cosine >= threshold (one row per key pair),
-    and the size of an implausibly large group they form (0 when none: ``crowded``)."""
-    unique, first = np.unique(np.asarray(keys, dtype=object), return_index=True)
-    pairs = cosine_pairs(vectors[first], threshold) if len(first) else np.zeros((0, 3))
-    giant = crowded(len(first), pairs)
-    return pl.DataFrame(
-        {
-            "a": [unique[int(i)] for i in pairs[:, 0]],
-            "b": [unique[int(j)] for j in pairs[:, 1]],
-            "cosine": pairs[:, 2],
-        },
-        schema={"a": pl.String, "b": pl.String, "cosine": pl.Float64},
-    ), giant
-
-
 def _state_asset(asset: str) -> str:
     return f"{asset}_pairs_state"
 
@@ -85,7 +66,10 @@ def load_pair_cache(store, asset: str) -> PairCache | None:
 def cached_semantic_pairs(
     context, store, asset: str, model: str, names: list[str], vectors: np.ndarray, threshold: float
 ) -> tuple[pl.DataFrame, int]:
-    """Like :func:`semantic_pairs_by_key`, but incremental: the pairs found by earlier runs
+    """Pairs of distinct keys whose vectors have cosine >= threshold (one row per key pair),
+    and the size of an implausibly large group they form (0 when none: ``crowded``).
+
+    Incremental: the pairs found by earlier runs
     (same model, threshold at most this one) are re-used and only unseen contents are searched
     against all; the updated cache is stored under ``<asset>_pairs_state``."""
     unique, first = np.unique(np.asarray(names, dtype=object), return_index=True)
