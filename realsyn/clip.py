@@ -171,14 +171,16 @@ def _decode_with(geometry, data: bytes) -> np.ndarray:
 
 
 def decode_at_model_resolution(
-    preprocess: Callable, payloads: Sequence[bytes], workers: int = 2
+    preprocess: Callable, payloads: Sequence[bytes], workers: int = 1
 ) -> tuple[np.ndarray, object]:
     """Decode, resize and crop every image once, as the model's preprocess does.
 
     Args:
         preprocess: an open_clip preprocess ending in ``[..., ToTensor, Normalize]``.
         payloads: encoded images.
-        workers: decoding threads (Pillow releases the GIL while decoding and resizing).
+        workers: decoding threads; 1 decodes in the calling thread. Seeded CPU training that
+            followed a threaded decode was not reproducible here (same pixels, different
+            weights), so ``realsyn.train`` keeps 1 (about 1 s for the demo's 1,100 images).
 
     Returns:
         (uint8 NHWC crops at the model's resolution, the preprocess's ``Normalize`` step to
@@ -188,7 +190,9 @@ def decode_at_model_resolution(
     if split is None:
         raise ValueError("the model's preprocess has no [..., ToTensor, Normalize] tail")
     geometry, normalize = split
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    if workers <= 1:
+        return np.stack([_decode_with(geometry, p) for p in payloads]), normalize
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         crops = list(pool.map(lambda p: _decode_with(geometry, p), payloads))
     return np.stack(crops), normalize
 

@@ -5,7 +5,9 @@ biases and the temperature, warm-up then cosine decay, temperature initialised a
 learned) scaled down to a few hundred steps. Each sample may carry several texts; every step
 draws one of them per sample, as RealSyn trains on its 4 texts. Loss is open_clip's own
 ``ClipLoss``. Images are decoded and resized once (uint8 at the model's resolution); a step
-normalises its batch, so an epoch costs only the forward and backward passes.
+crops each sample at random (``jitter``: the demo sees its ~1,100 images for 80 epochs, which
+without crops only over-fits) and normalises its batch, so an epoch costs only the forward and
+backward passes.
 
 The checkpoint is an open_clip state dict (``{"state_dict": ...}``) that
 ``open_clip.create_model_and_transforms(name, pretrained=<file>)`` loads unchanged.
@@ -32,7 +34,7 @@ TEMPERATURE_INIT = 0.07
 class TrainParams:
     """Scaled-down version of the paper's optimiser recipe."""
 
-    epochs: int = 40
+    epochs: int = 80
     batch_size: int = 128
     lr: float = 5e-3
     weight_decay: float = 0.2
@@ -41,7 +43,10 @@ class TrainParams:
     warmup_fraction: float = 0.1
     seed: int = 0
     max_seconds: float | None = None  # stop early (cosine still completes its schedule shape)
-    jitter: float = 0.0  # random-resized-crop scale jitter (0: off), applied per sample and step
+    # Random resized crops (scale in [1 - jitter, 1]) per sample and step regularise the longer
+    # run: on the demo world (bench/p_at_1_sweep.py, brute-force precision@1) 80 epochs gave
+    # 0.84 (mean of 3 seeds) with crops, 0.74 without; 40 epochs without 0.75.
+    jitter: float = 0.3
     device: str = "cpu"
 
 

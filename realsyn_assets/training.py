@@ -41,6 +41,7 @@ class ClipTrainingConfig(dg.Config):
     epochs: int = TrainParams.epochs
     batch_size: int = TrainParams.batch_size
     lr: float = TrainParams.lr
+    jitter: float = TrainParams.jitter  # random-resized-crop augmentation (0: off)
     seed: int = TrainParams.seed
     max_seconds: float = 900.0
 
@@ -113,6 +114,7 @@ def clip_training(
         lr=config.lr,
         seed=config.seed,
         max_seconds=config.max_seconds,
+        jitter=config.jitter,
     )
     checkpoint, stats = train_clip(
         config.model_name, images, pairs["texts"].to_list(), params, progress

@@ -9,8 +9,15 @@ import polars as pl
 import pytest
 
 from realsyn import world as w
-from realsyn.clip import encode_images, encode_texts, load_clip
-from realsyn.train import TrainParams, alt_text_pairs, lr_at, subset_pairs, train_clip
+from realsyn.clip import decode_at_model_resolution, encode_images, encode_texts, load_clip
+from realsyn.train import (
+    TrainParams,
+    alt_text_pairs,
+    jitter_crops,
+    lr_at,
+    subset_pairs,
+    train_clip,
+)
 from realsyn.world_render import render
 
 
@@ -60,6 +67,55 @@ def test_subset_pairs_draw_from_all_four_texts():
     )
     out = {sha: t for sha, t in subset_pairs(subset).iter_rows()}
     assert out == {"a": ["t1", "t2", "t3"], "b": ["u1", "u-syn"]}
+
+
+def test_jitter_crops_zoom_in_without_flipping():
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(8, 3, 32, 32)
+    x[:, :, :, :16] = 1.0  # left half bright
+    assert torch.allclose(jitter_crops(x, 0.0, gen), x, atol=1e-5)
+    y = jitter_crops(x, 0.3, gen)
+    assert y.shape == x.shape
+    # a crop of at least 70% keeps the left side bright and the right side dark: no flips
+    assert bool((y[:, :, :, :4].mean(dim=(1, 2, 3)) > 0.9).all())
+    assert bool((y[:, :, :, -4:].mean(dim=(1, 2, 3)) < 0.1).all())
+    assert not torch.allclose(y, x)
+
+
+def test_decode_at_model_resolution_matches_the_preprocess():
+    rng = random.Random(1)
+    images = [render(w.sample_scene(rng), rng) for _ in range(3)]
+    model = load_clip("realsyn-tiny", seed=0)
+    pixels, normalize = decode_at_model_resolution(model.preprocess, images)
+    assert pixels.shape == (3, 64, 64, 3) and pixels.dtype == np.uint8
+    import io
+
+    import torch
+    from PIL import Image
+
+    ref = model.preprocess(Image.open(io.BytesIO(images[0])).convert("RGB"))
+    ours = (torch.from_numpy(pixels[:1]).permute(0, 3, 1, 2).float() / 255.0)[0]
+    assert torch.allclose(normalize(ours), ref, atol=1e-5)
+
+
+def test_seeded_training_is_reproducible():
+    import io
+
+    import torch
+
+    rng = random.Random(2)
+    scenes = [w.sample_scene(rng) for _ in range(48)]
+    images = [render(s, rng) for s in scenes]
+    texts = [[f"a {s.colour} {s.shape}"] for s in scenes]
+
+    def weights() -> list:
+        ckpt, _ = train_clip("realsyn-tiny", images, texts, TrainParams(epochs=1, batch_size=16))
+        return list(torch.load(io.BytesIO(ckpt))["state_dict"].values())
+
+    first, second = weights(), weights()
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
 
 
 def test_training_rejects_mismatched_inputs():
