@@ -1,6 +1,7 @@
 """clip_training: an open_clip model trained on the corpus's own pairs (the demo's bootstrap)."""
 
 import hashlib
+import json
 from typing import Literal
 
 import dagster as dg
@@ -13,7 +14,9 @@ from realsyn.report import preview_markdown
 from realsyn.schemas import image_blob_key
 from realsyn.storage import (
     PartitionNotFound,
+    parquet_bytes,
     partition_prefix,
+    read_manifest,
     read_partition_table,
     write_partition,
 )
@@ -99,37 +102,56 @@ def clip_training(
         pairs = subset_pairs(read_partition_table(store, "scaled_subsets", config.scale, "subset"))
     if pairs.height < 2:
         raise dg.Failure(description=f"only {pairs.height} image-text pair(s) from {config.source}")
-    images = [store.read_bytes(image_blob_key(sha)) for sha in pairs["sha256"].to_list()]
-    context.log.info(f"clip_training: {pairs.height} images from {config.source}")
-    losses: list[tuple[int, float]] = []
-    report = progress_logger(context.log.info, "clip_training steps")
+    # Same pairs and parameters as the stored checkpoint (e.g. only a dropped sentence's reason
+    # changed upstream): re-use it instead of retraining, so the data version stays and nothing
+    # downstream turns stale.
+    input_key = hashlib.sha256(
+        parquet_bytes(pairs) + json.dumps(config.model_dump(), sort_keys=True).encode()
+    ).hexdigest()[:16]
+    try:
+        previous = read_manifest(store, ASSET, None)
+    except PartitionNotFound:
+        previous = None
+    reused = bool(previous and previous["info"].get("input_key") == input_key)
+    if reused:
+        context.log.info("clip_training: same pairs and parameters as the stored model: re-used")
+        manifest, info = previous, previous["info"]
+        stats, identity = info["stats"], info["identity"]
+        losses = [tuple(x) for x in info.get("losses", [])]
+    else:
+        images = [store.read_bytes(image_blob_key(sha)) for sha in pairs["sha256"].to_list()]
+        context.log.info(f"clip_training: {pairs.height} images from {config.source}")
+        losses: list[tuple[int, float]] = []
+        report = progress_logger(context.log.info, "clip_training steps")
 
-    def progress(step: int, total: int, loss: float) -> None:
-        losses.append((step, loss))
-        report(step, total, f"loss {loss:.3f}")
+        def progress(step: int, total: int, loss: float) -> None:
+            losses.append((step, loss))
+            report(step, total, f"loss {loss:.3f}")
 
-    params = TrainParams(
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        seed=config.seed,
-        max_seconds=config.max_seconds,
-        jitter=config.jitter,
-    )
-    checkpoint, stats = train_clip(
-        config.model_name, images, pairs["texts"].to_list(), params, progress
-    )
-    identity = f"{config.model_name}@sha256:{hashlib.sha256(checkpoint).hexdigest()[:16]}"
-    samples = pairs.select("sha256", pl.col("texts").list.len().alias("n_texts"))
-    info = {
-        "model_name": config.model_name,
-        "identity": identity,
-        "source": config.source,
-        "stats": stats,
-    }
-    manifest = write_partition(
-        store, ASSET, None, {"samples": samples}, info=info, files={CHECKPOINT: checkpoint}
-    )
+        params = TrainParams(
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            lr=config.lr,
+            seed=config.seed,
+            max_seconds=config.max_seconds,
+            jitter=config.jitter,
+        )
+        checkpoint, stats = train_clip(
+            config.model_name, images, pairs["texts"].to_list(), params, progress
+        )
+        identity = f"{config.model_name}@sha256:{hashlib.sha256(checkpoint).hexdigest()[:16]}"
+        samples = pairs.select("sha256", pl.col("texts").list.len().alias("n_texts"))
+        info = {
+            "model_name": config.model_name,
+            "identity": identity,
+            "source": config.source,
+            "stats": stats,
+            "input_key": input_key,
+            "losses": losses,
+        }
+        manifest = write_partition(
+            store, ASSET, None, {"samples": samples}, info=info, files={CHECKPOINT: checkpoint}
+        )
     checks = check_results(
         ASSET,
         CLIP_TRAINING_SUITE,
@@ -154,6 +176,7 @@ def clip_training(
                 "final_loss": dg.MetadataValue.float(stats["final_loss"]),
                 "temperature": dg.MetadataValue.float(stats["temperature"]),
                 "seconds": dg.MetadataValue.float(stats["seconds"]),
+                "reused": reused,  # same pairs and parameters as the stored model: not retrained
                 "params": dg.MetadataValue.json(config.model_dump()),
                 "funnel": dg.MetadataValue.md(
                     preview_markdown(

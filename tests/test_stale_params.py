@@ -172,3 +172,42 @@ def test_run_config_still_wins_over_the_deployment_value():
     assert resource.apply("sentences", SentencesConfig()).max_words == 40
     assert resource.apply("sentences", SentencesConfig(max_words=70)).max_words == 70
     assert resource.apply("clean_images", SentencesConfig()).max_words == 81
+
+
+def test_clip_training_is_reused_when_its_pairs_do_not_change(dagster_home, tmp_path):
+    """A sentence-filter change makes clip_training stale (it depends on sentences for its
+    optional context window), but with the same pairs it re-uses the stored model: same data
+    version, so nothing downstream of the model turns stale and nothing is retrained."""
+    from realsyn_assets.training import clip_training
+
+    instance = dg.DagsterInstance.get()
+    shards = ["html/museum", "mmc4/demo-00000.jsonl"]
+    instance.add_dynamic_partitions(shard_partitions.name, shards)
+    out = tmp_path / "data"
+    base = _defs(out, {})
+    for s in shards:
+        assert all(ok for _, ok in run_step(base, instance, "ingest", s))
+    resources = {
+        "storage": StorageResource(root=str(out)),
+        "stage_params": StageParamsResource(),
+    }
+    config = {"ops": {"clip_training": {"config": {"epochs": 1, "batch_size": 8}}}}
+
+    def train():
+        result = dg.materialize(
+            [clip_training], instance=instance, resources=resources, run_config=config
+        )
+        mat = result.asset_materializations_for_node("clip_training")[0]
+        return mat.metadata["reused"].value, mat.tags["dagster/data_version"]
+
+    reused, first = train()
+    assert reused is False
+    store = LocalStorage(out)
+    before = {s: read_manifest(store, "sentences", s)["version"] for s in shards}
+    # A stricter word bound changes the sentences partitions, not the alt-text pairs.
+    after = _defs(out, {"sentences": {"max_words": 10}})
+    for s in shards:
+        assert all(ok for _, ok in run_step(after, instance, "ingest", s))
+    assert all(read_manifest(store, "sentences", s)["version"] != before[s] for s in shards)
+    reused, again = train()
+    assert reused is True and again == first
