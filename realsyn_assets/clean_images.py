@@ -10,11 +10,11 @@ from realsyn.drift import images_profile
 from realsyn.image_decode import DecodeParams
 from realsyn.images import ImageFilterParams, curate_images, decide_images, image_stats
 from realsyn.plots import histogram_markdown_svg, thumbnail_data_uri
-from realsyn.report import funnel_markdown, preview_markdown, shares
+from realsyn.report import funnel_markdown, preview_markdown
 from realsyn.schemas import image_blob_key
 from realsyn.storage import partition_prefix, read_partition_table, write_partition
 from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
-from realsyn_assets.metadata import ui_order
+from realsyn_assets.metadata import share_values, ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.raw_documents import raw_documents
@@ -121,10 +121,7 @@ def clean_images(
                 **drift_md,
                 **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
                 "kept_ratio": dg.MetadataValue.float(stats["kept"] / total),
-                **{
-                    k: dg.MetadataValue.float(v)
-                    for k, v in shares(stats, "total", FUNNEL[1:-1]).items()
-                },
+                **share_values(stats, "total", FUNNEL[1:-1]),
                 "params": dg.MetadataValue.json(
                     {**config.model_dump(), "fetch_enabled": fetcher.enabled}
                 ),

@@ -7,7 +7,7 @@ from checks.dagster_checks import check_results, check_specs
 from checks.image_suites import IMAGE_DEDUP_SUITE
 from realsyn.dedup import DedupParams, PhashIndex, dedup_stats, group_images, update_index
 from realsyn.plots import histogram_markdown_svg
-from realsyn.report import funnel_markdown, preview_markdown, shares
+from realsyn.report import funnel_markdown, preview_markdown
 from realsyn.storage import (
     PartitionNotFound,
     partition_prefix,
@@ -18,7 +18,7 @@ from realsyn.storage import (
 )
 from realsyn_assets.automation import retry_transient_io
 from realsyn_assets.clean_images import clean_images
-from realsyn_assets.metadata import ui_order
+from realsyn_assets.metadata import share_values, ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.vectors import semantic_pairs
 from resources.stage_params import StageParamsResource
@@ -130,12 +130,7 @@ def image_dedup(
         metadata=ui_order(
             {
                 **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                **{
-                    k: dg.MetadataValue.float(v)
-                    for k, v in shares(
-                        stats, "total", ["exact_dup", "near_dup", "semantic_dup"]
-                    ).items()
-                },
+                **share_values(stats, "total", ["exact_dup", "near_dup", "semantic_dup"]),
                 "params": dg.MetadataValue.json(config.model_dump()),
                 "phash_distances": dg.MetadataValue.md(
                     histogram_markdown_svg(

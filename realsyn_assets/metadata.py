@@ -6,7 +6,11 @@ also plots over time and per partition), and last the machine-oriented entries (
 location, version).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+import dagster as dg
+
+from realsyn.report import shares
 
 FIRST = ("funnel", "metrics_table")
 PLOT_SUFFIXES = ("_plot", "_histogram", "_distances", "_sizes", "_curve")
@@ -39,3 +43,11 @@ def _rank(key: str) -> int:
 def ui_order(metadata: Mapping[str, object]) -> dict[str, object]:
     """``metadata`` reordered for reading (stable within each rank)."""
     return dict(sorted(metadata.items(), key=lambda kv: _rank(kv[0])))
+
+
+def share_values(
+    stats: Mapping[str, int], total_key: str, keys: Sequence[str]
+) -> dict[str, dg.MetadataValue]:
+    """``<key>_share`` float entries (each count over ``stats[total_key]``), which Dagster plots
+    per partition and over time."""
+    return {k: dg.MetadataValue.float(v) for k, v in shares(stats, total_key, keys).items()}

@@ -9,10 +9,10 @@ from realsyn.drift import documents_profile
 from realsyn.plots import histogram_markdown_svg
 from realsyn.readers import ShardError, read_shard
 from realsyn.readers.dispatch import RawDocumentsParams
-from realsyn.report import funnel_markdown, preview_markdown, shares
+from realsyn.report import funnel_markdown, preview_markdown
 from realsyn.storage import partition_prefix, write_partition
 from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
-from realsyn_assets.metadata import ui_order
+from realsyn_assets.metadata import share_values, ui_order
 from realsyn_assets.partitions import shard_partitions
 from resources.drift import DriftResource
 from resources.stage_params import StageParamsResource
@@ -71,12 +71,7 @@ def raw_documents(
             {
                 **drift_md,
                 **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                **{
-                    k: dg.MetadataValue.float(v)
-                    for k, v in shares(
-                        records, "records", ["documents", "rejected_records"]
-                    ).items()
-                },
+                **share_values(records, "records", ["documents", "rejected_records"]),
                 "source_format": result.source_format,
                 "params": dg.MetadataValue.json(config.model_dump()),
                 "funnel": dg.MetadataValue.md(

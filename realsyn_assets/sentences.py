@@ -9,12 +9,12 @@ from checks.drift import drift_outputs, drift_spec
 from checks.text_suites import SENTENCES_SUITE
 from realsyn.drift import sentences_profile
 from realsyn.plots import histogram_markdown_svg
-from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown, shares
+from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
 from realsyn.schemas import SENTENCE_REASONS
 from realsyn.sentences import SentenceParams, curate_sentences, decide_sentences, sentence_stats
 from realsyn.storage import partition_prefix, read_partition_table, write_partition
 from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
-from realsyn_assets.metadata import ui_order
+from realsyn_assets.metadata import share_values, ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.raw_documents import raw_documents
@@ -118,12 +118,7 @@ def sentences(
                 **drift_md,
                 **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
                 "kept_ratio": dg.MetadataValue.float(stats["kept"] / total),
-                **{
-                    k: dg.MetadataValue.float(v)
-                    for k, v in shares(
-                        stats, "total", [f"dropped_{r}" for r in SENTENCE_REASONS]
-                    ).items()
-                },
+                **share_values(stats, "total", [f"dropped_{r}" for r in SENTENCE_REASONS]),
                 "cat_applied": cat_applied,
                 "params": dg.MetadataValue.json(
                     {**config.model_dump(), "parser": list(parser.settings) if parser else None}

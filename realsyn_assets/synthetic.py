@@ -11,7 +11,7 @@ from realsyn.captioner import SynText, ZeroShotTagger, synthesize
 from realsyn.clip import encode_texts
 from realsyn.embeddings import vectors_from_bytes
 from realsyn.plots import histogram_markdown_svg
-from realsyn.report import funnel_markdown, preview_markdown, shares
+from realsyn.report import funnel_markdown, preview_markdown
 from realsyn.schemas import image_blob_key
 from realsyn.storage import (
     partition_prefix,
@@ -20,7 +20,7 @@ from realsyn.storage import (
     write_partition,
 )
 from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
-from realsyn_assets.metadata import ui_order
+from realsyn_assets.metadata import share_values, ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from resources.captioner import CaptionerResource
@@ -136,10 +136,7 @@ def synthetic_texts(
         metadata=ui_order(
             {
                 **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                **{
-                    k: dg.MetadataValue.float(v)
-                    for k, v in shares(stats, "pairs", [k for k in stats if k != "pairs"]).items()
-                },
+                **share_values(stats, "pairs", [k for k in stats if k != "pairs"]),
                 "captioner_applied": clients is not None,
                 "captioner": captioner.identity(),
                 "funnel": dg.MetadataValue.md(

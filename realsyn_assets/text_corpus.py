@@ -12,7 +12,7 @@ from checks.drift import drift_outputs, drift_spec
 from checks.text_suites import SENTENCE_DEDUP_SUITE, SENTENCE_SEMANTICS_SUITE
 from realsyn.drift import semantics_profile
 from realsyn.plots import histogram_markdown_svg, line_svg, svg_markdown
-from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown, shares
+from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
 from realsyn.schemas import SEMANTIC_REASONS
 from realsyn.semantic import SemanticParams, decide_semantic, score_semantics, word_probabilities
 from realsyn.storage import (
@@ -23,7 +23,7 @@ from realsyn.storage import (
 )
 from realsyn.text_dedup import dedup_sentences
 from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
-from realsyn_assets.metadata import ui_order
+from realsyn_assets.metadata import share_values, ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.rescoring import stored_scores, upstream_version
@@ -182,12 +182,9 @@ def sentence_semantics(
             {
                 **drift_md,
                 **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                **{
-                    k: dg.MetadataValue.float(v)
-                    for k, v in shares(
-                        stats, "total", ["kept", *[f"dropped_{r}" for r in SEMANTIC_REASONS]]
-                    ).items()
-                },
+                **share_values(
+                    stats, "total", ["kept", *[f"dropped_{r}" for r in SEMANTIC_REASONS]]
+                ),
                 "perplexity_applied": scorer is not None,
                 "language_model": language_model.model or "none",
                 "params": dg.MetadataValue.json(config.model_dump()),
@@ -288,12 +285,7 @@ def sentence_dedup(
         metadata=ui_order(
             {
                 **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                **{
-                    k: dg.MetadataValue.float(v)
-                    for k, v in shares(
-                        stats, "total", ["exact_dup", "semantic_dup", "survivors"]
-                    ).items()
-                },
+                **share_values(stats, "total", ["exact_dup", "semantic_dup", "survivors"]),
                 "params": dg.MetadataValue.json(config.model_dump()),
                 "semantic_threshold": dg.MetadataValue.float(
                     threshold if threshold is not None else float("nan")

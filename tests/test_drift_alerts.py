@@ -64,6 +64,16 @@ def _shard(path, seed: int, clauses: tuple[int, int], docs: int = 6, per_doc: in
             f.write(json.dumps(doc) + "\n")
 
 
+def _resources(corpus, data) -> dict:
+    return {
+        "corpus": StorageResource(root=str(corpus)),
+        "storage": StorageResource(root=str(data)),
+        "cat_parser": CatParserResource(workers=1),
+        "drift": DriftResource(),
+        "stage_params": StageParamsResource(),
+    }
+
+
 def _defs(resources, sink) -> dg.Definitions:
     return dg.Definitions(
         assets=[raw_documents, sentences],
@@ -105,13 +115,7 @@ def test_shifted_partition_alerts_and_unshifted_do_not(dagster_home, tmp_path, w
     keys = [*normal, "site/shifted.jsonl"]
     instance.add_dynamic_partitions(shard_partitions.name, keys)
     url, received = webhook
-    resources = {
-        "corpus": StorageResource(root=str(corpus)),
-        "storage": StorageResource(root=str(tmp_path / "data")),
-        "cat_parser": CatParserResource(workers=1),
-        "drift": DriftResource(),
-        "stage_params": StageParamsResource(),
-    }
+    resources = _resources(corpus, tmp_path / "data")
     for key in keys:
         result = dg.materialize(
             [raw_documents, sentences], partition_key=key, instance=instance, resources=resources
@@ -175,13 +179,7 @@ def test_alert_webhook_failure_keeps_the_cursor(dagster_home, tmp_path):
     corpus = tmp_path / "corpus"
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(shard_partitions.name, ["a/x.jsonl"])
-    resources = {
-        "corpus": StorageResource(root=str(corpus)),
-        "storage": StorageResource(root=str(tmp_path / "data")),
-        "cat_parser": CatParserResource(workers=1),
-        "drift": DriftResource(),
-        "stage_params": StageParamsResource(),
-    }
+    resources = _resources(corpus, tmp_path / "data")
     # The shard's content changes between two materializations: its check fails against the
     # previous one (min_count 1 because the shard is tiny).
     drift = DriftResource(min_count=1, alpha=0.5)
