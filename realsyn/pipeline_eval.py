@@ -134,3 +134,34 @@ def filter_quality(
         "unmatched_sentences": unmatched,
         "leaked": dict(sorted(leaked.items(), key=lambda kv: -kv[1])),
     }
+
+
+def bootstrap_text_quality(
+    samples: pl.DataFrame, truth_images: pl.DataFrame, truth_sentences: pl.DataFrame
+) -> dict:
+    """How true the bootstrap's training texts are: the share of alt texts and of the page
+    sentences a refinement round chose (``clip_training``'s samples) that describe their image.
+
+    Args:
+        samples: ``clip_training`` samples (``sha256``, ``alt_texts``, ``context_texts``).
+    """
+    img = dict(
+        zip(truth_images["sha256"].to_list(), truth_images["concepts"].to_list(), strict=True)
+    )
+    sent = dict(
+        zip(truth_sentences["text"].to_list(), truth_sentences["concepts"].to_list(), strict=True)
+    )
+    out: dict = {}
+    for column, name in (("alt_texts", "alt_text"), ("context_texts", "chosen_sentence")):
+        if column not in samples.columns:
+            continue
+        ok = n = 0
+        for sha, texts in samples.select("sha256", column).iter_rows():
+            if sha not in img:
+                continue
+            for text in texts or ():
+                ok += describes(sent.get(text, ()), img[sha])
+                n += 1
+        out[f"{name}s"] = n
+        out[f"{name}_precision"] = _ratio(ok, n)
+    return out

@@ -182,7 +182,9 @@ def run_main_job(argv: list[str] | None = None) -> int:
         help="generate the demo world into the corpus first (default: only for the bundled demo)",
     )
     parser.add_argument("--world-documents", type=int, help="size of the generated world")
-    parser.add_argument("--train-epochs", type=int, help="clip_training epochs (default: its own)")
+    parser.add_argument(
+        "--train-epochs", type=int, help="clip_training epochs, each round (default: its own)"
+    )
     parser.add_argument(
         "--all",
         action="store_true",
@@ -265,7 +267,8 @@ def run_main_job(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         run_config = dict(QUIET)
         if job_name == "clip_bootstrap" and args.train_epochs:
-            run_config["ops"] = {"clip_training": {"config": {"epochs": args.train_epochs}}}
+            n = args.train_epochs
+            run_config["ops"] = {"clip_training": {"config": {"epochs": n, "bootstrap_epochs": n}}}
         runs = run_step(
             defs, instance, job_name, shard, run_config=run_config, only_stale=not args.all
         )

@@ -10,9 +10,14 @@ import polars as pl
 from checks.dagster_checks import check_results, check_specs
 from checks.evaluation_suites import CLIP_EVALUATION_SUITE, PIPELINE_EVALUATION_SUITE
 from realsyn.evaluation import evaluate_clip, evaluate_pairs
-from realsyn.pipeline_eval import dedup_quality, filter_quality, retrieval_precision
+from realsyn.pipeline_eval import (
+    bootstrap_text_quality,
+    dedup_quality,
+    filter_quality,
+    retrieval_precision,
+)
 from realsyn.plots import histogram_markdown_svg, line_svg, svg_markdown
-from realsyn.storage import read_partition_table, write_partition
+from realsyn.storage import PartitionNotFound, read_partition_table, write_partition
 from realsyn.world_docs import TRUTH_DIR
 from realsyn_assets.automation import ACCELERATOR_POOL, retry_transient_io
 from realsyn_assets.metadata import ui_order
@@ -183,10 +188,16 @@ def pipeline_evaluation(
     )
     filters = filter_quality(sentences, semantics, truth_sentences)
     leaked = filters.pop("leaked")
+    try:  # the bootstrap's training texts, when this store trained the model
+        samples = read_partition_table(store, "clip_training", None, "samples")
+        bootstrap = bootstrap_text_quality(samples, truth_images, truth_sentences)
+    except PartitionNotFound:
+        bootstrap = {}
     metrics = {
         **retrieval,
         **{f"dedup_{k}": v for k, v in dedup.items()},
         **{f"filter_{k}": v for k, v in filters.items()},
+        **{f"bootstrap_{k}": v for k, v in bootstrap.items()},
     }
     table = pl.DataFrame({k: [v] for k, v in metrics.items()})
     write_partition(

@@ -2,6 +2,9 @@
 
 import hashlib
 import json
+import tempfile
+import time
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -9,6 +12,7 @@ import polars as pl
 
 from checks.corpus_suites import CLIP_TRAINING_SUITE
 from checks.dagster_checks import check_results, check_specs
+from realsyn.clip import load_clip
 from realsyn.plots import line_svg, svg_markdown
 from realsyn.report import preview_markdown
 from realsyn.schemas import image_blob_key
@@ -20,7 +24,14 @@ from realsyn.storage import (
     read_partition_table,
     write_partition,
 )
-from realsyn.train import TrainParams, alt_text_pairs, subset_pairs, train_clip
+from realsyn.train import (
+    TrainParams,
+    alt_text_pairs,
+    context_sentences,
+    refine_pairs,
+    subset_pairs,
+    train_clip,
+)
 from realsyn_assets.automation import ACCELERATOR_POOL, retry_transient_io
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
@@ -33,24 +44,40 @@ CHECKPOINT = "checkpoint.pt"
 
 
 class ClipTrainingConfig(dg.Config):
-    """``alt_text``: every kept image with its pages' alt texts and the kept sentences of the
-    text items within ``context_window`` positions of it (bootstrap, no model needed);
-    ``scale``: a ``scaled_subsets`` partition, one of its 4 texts drawn per sample and step."""
+    """``alt_text``: the bootstrap, no model needed. Round 1 trains on every kept image with its
+    pages' alt texts (plus, with ``context_window`` > 0, every kept sentence within that many
+    positions: noisier). Each of ``refine_rounds`` further rounds adds the page sentences within
+    ``refine_window`` positions of an image that the previous round's model ranks among the
+    image's ``refine_top_k`` nearest sentences of the corpus, then trains again (from that
+    model, or from scratch with ``refine_init="scratch"``). ``scale``: a ``scaled_subsets``
+    partition, one of its 4 texts drawn per sample and step (no refinement)."""
 
     source: Literal["alt_text", "scale"] = "alt_text"
     scale: str = "t35"
-    context_window: int = 0  # > 0 adds neighbouring sentences (noisier: distractors)
+    context_window: int = 0  # > 0 adds all neighbouring sentences to round 1 (distractors too)
+    refine_rounds: int = 1
+    refine_window: int = 2
+    refine_top_k: int = 20
+    refine_init: Literal["previous", "scratch"] = "previous"
+    bootstrap_epochs: int = 40  # round 1's epochs when refine_rounds > 0
     model_name: str = "realsyn-tiny"
-    epochs: int = TrainParams.epochs
+    epochs: int = 40  # the last round's (each refine round's) epochs
     batch_size: int = TrainParams.batch_size
     lr: float = TrainParams.lr
     jitter: float = TrainParams.jitter  # random-resized-crop augmentation (0: off)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
     seed: int = TrainParams.seed
-    max_seconds: float = 900.0
+    max_seconds: float = 900.0  # all rounds together
 
 
-def _alt_text_pairs(context, store, window: int) -> pl.DataFrame:
-    frames = []
+def _bootstrap_inputs(
+    context, store, window: int, refine_window: int
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """Alt-text pairs, the page sentences near each image (for refinement) and the corpus's
+    distinct sentences (the pool a refinement ranks against). Refinement reads every extracted
+    sentence, whatever the sentence filters decided, so a filter change does not retrain the
+    model (its inputs are the same); boilerplate never ranks among an image's nearest."""
+    frames, near, pool = [], [], []
     for shard in sorted(context.instance.get_dynamic_partitions(shard_partitions.name)):
         try:
             items = read_partition_table(store, "raw_documents", shard, "items")
@@ -60,14 +87,24 @@ def _alt_text_pairs(context, store, window: int) -> pl.DataFrame:
             context.log.warning(f"{shard}: no raw_documents/clean_images/sentences yet; skipped")
             continue
         frames.append(alt_text_pairs(items, images, sentences, window))
+        if refine_window > 0:  # every extracted sentence: the model, not the filters, chooses
+            near.append(context_sentences(images, sentences, refine_window, only_kept=False))
+            pool.append(sentences.select("text"))
     if not frames:
         raise dg.Failure(description="no shard has raw_documents and clean_images yet")
-    return (
+    pairs = (
         pl.concat(frames)
         .group_by("sha256")
-        .agg(pl.col("texts").flatten().unique(maintain_order=True))
+        .agg(pl.col("texts").explode().unique(maintain_order=True))
         .sort("sha256")
     )
+    candidates = (
+        pl.concat(near).unique(maintain_order=True).sort("sha256", "text")
+        if near
+        else pl.DataFrame(schema={"sha256": pl.String, "text": pl.String})
+    )
+    texts = pl.concat(pool)["text"].unique().sort().to_list() if pool else []
+    return pairs, candidates, texts
 
 
 def _loss_table(losses: list[tuple[int, float]], rows: int = 12) -> str:
@@ -75,6 +112,86 @@ def _loss_table(losses: list[tuple[int, float]], rows: int = 12) -> str:
     picked = losses[::every] + ([losses[-1]] if (len(losses) - 1) % every else [])
     lines = ["| step | loss |", "|---:|---:|"] + [f"| {s} | {loss:.3f} |" for s, loss in picked]
     return "\n".join(lines)
+
+
+def _train_rounds(context, store, config, rounds, pairs, candidates, pool):
+    """Round 1 on ``pairs``; each later round on the pairs the previous model refines."""
+    started = time.perf_counter()
+    images = {sha: store.read_bytes(image_blob_key(sha)) for sha in pairs["sha256"].to_list()}
+
+    def image_bytes(sha: str) -> bytes:
+        if sha not in images:
+            images[sha] = store.read_bytes(image_blob_key(sha))
+        return images[sha]
+
+    losses: list[tuple[int, float]] = []
+    round_rows: list[dict] = []
+    checkpoint, stats, offset = None, {}, 0
+    for r in range(1, rounds + 1):
+        if r > 1:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / CHECKPOINT
+                path.write_bytes(checkpoint)
+                model = load_clip(config.model_name, checkpoint_path=str(path))
+                pairs, chosen = refine_pairs(
+                    model,
+                    pairs.select("sha256", pl.col("alt_texts").alias("texts"))
+                    if "alt_texts" in pairs.columns
+                    else pairs,
+                    candidates,
+                    pool,
+                    image_bytes,
+                    top_k=config.refine_top_k,
+                    progress=progress_logger(context.log.info, f"clip_training round {r} images"),
+                )
+            context.log.info(
+                f"clip_training round {r}: {chosen['chosen']:,} of {chosen['candidates']:,} page "
+                f"sentences chosen for {chosen['images_with_chosen']:,} images "
+                f"({chosen['new_samples']:,} without alt text)"
+            )
+        else:
+            chosen = {}
+        epochs = config.epochs if r == rounds else config.bootstrap_epochs
+        spent = time.perf_counter() - started
+        params = TrainParams(
+            epochs=epochs,
+            batch_size=config.batch_size,
+            lr=config.lr,
+            seed=config.seed + r - 1,
+            max_seconds=max(1.0, config.max_seconds - spent) if config.max_seconds else None,
+            jitter=config.jitter,
+            precision=config.precision,
+        )
+        report = progress_logger(context.log.info, f"clip_training round {r}/{rounds} steps")
+
+        def progress(step: int, total: int, loss: float, report=report, offset=offset) -> None:
+            losses.append((offset + step, loss))
+            report(step, total, f"loss {loss:.3f}")
+
+        init = checkpoint if r > 1 and config.refine_init == "previous" else None
+        context.log.info(f"clip_training round {r}: {pairs.height} images, {epochs} epochs")
+        checkpoint, stats = train_clip(
+            config.model_name,
+            [image_bytes(s) for s in pairs["sha256"].to_list()],
+            pairs["texts"].to_list(),
+            params,
+            progress,
+            init_checkpoint=init,
+        )
+        offset += stats["steps"]
+        round_rows.append(
+            {
+                "round": r,
+                "samples": stats["samples"],
+                "texts": int(pairs["texts"].list.len().sum()),
+                "chosen_page_sentences": chosen.get("chosen", 0),
+                "steps": stats["steps"],
+                "final_loss": stats["final_loss"],
+                "seconds": stats["seconds"],
+            }
+        )
+    stats = {**stats, "seconds": round(time.perf_counter() - started, 2), "rounds": rounds}
+    return checkpoint, stats, pairs, losses, round_rows
 
 
 @dg.asset(
@@ -96,17 +213,26 @@ def clip_training(
     """A small open_clip model trained on CPU on the corpus's alt-text pairs (or a scaled subset)."""
     config = stage_params.apply("clip_training", config)
     store = storage.get()
+    rounds = 1 + (config.refine_rounds if config.source == "alt_text" else 0)
+    if config.refine_rounds < 0 or config.refine_top_k < 1:
+        raise dg.Failure(description="refine_rounds must be >= 0 and refine_top_k >= 1")
+    candidates, pool = pl.DataFrame(), []
     if config.source == "alt_text":
-        pairs = _alt_text_pairs(context, store, config.context_window)
+        pairs, candidates, pool = _bootstrap_inputs(
+            context, store, config.context_window, config.refine_window if rounds > 1 else 0
+        )
     else:
         pairs = subset_pairs(read_partition_table(store, "scaled_subsets", config.scale, "subset"))
     if pairs.height < 2:
         raise dg.Failure(description=f"only {pairs.height} image-text pair(s) from {config.source}")
-    # Same pairs and parameters as the stored checkpoint (e.g. only a dropped sentence's reason
+    # Same inputs and parameters as the stored checkpoint (e.g. only a dropped sentence's reason
     # changed upstream): re-use it instead of retraining, so the data version stays and nothing
     # downstream turns stale.
     input_key = hashlib.sha256(
-        parquet_bytes(pairs) + json.dumps(config.model_dump(), sort_keys=True).encode()
+        parquet_bytes(pairs)
+        + parquet_bytes(candidates)
+        + "\n".join(pool).encode()
+        + json.dumps(config.model_dump(), sort_keys=True).encode()
     ).hexdigest()[:16]
     try:
         previous = read_manifest(store, ASSET, None)
@@ -118,29 +244,15 @@ def clip_training(
         manifest, info = previous, previous["info"]
         stats, identity = info["stats"], info["identity"]
         losses = [tuple(x) for x in info.get("losses", [])]
+        round_rows = info.get("rounds", [])
+        samples_height = stats["samples"]
     else:
-        images = [store.read_bytes(image_blob_key(sha)) for sha in pairs["sha256"].to_list()]
-        context.log.info(f"clip_training: {pairs.height} images from {config.source}")
-        losses: list[tuple[int, float]] = []
-        report = progress_logger(context.log.info, "clip_training steps")
-
-        def progress(step: int, total: int, loss: float) -> None:
-            losses.append((step, loss))
-            report(step, total, f"loss {loss:.3f}")
-
-        params = TrainParams(
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            lr=config.lr,
-            seed=config.seed,
-            max_seconds=config.max_seconds,
-            jitter=config.jitter,
+        checkpoint, stats, pairs, losses, round_rows = _train_rounds(
+            context, store, config, rounds, pairs, candidates, pool
         )
-        checkpoint, stats = train_clip(
-            config.model_name, images, pairs["texts"].to_list(), params, progress
-        )
+        samples_height = pairs.height
         identity = f"{config.model_name}@sha256:{hashlib.sha256(checkpoint).hexdigest()[:16]}"
-        samples = pairs.select("sha256", pl.col("texts").list.len().alias("n_texts"))
+        samples = pairs.with_columns(pl.col("texts").list.len().alias("n_texts"))
         info = {
             "model_name": config.model_name,
             "identity": identity,
@@ -148,6 +260,7 @@ def clip_training(
             "stats": stats,
             "input_key": input_key,
             "losses": losses,
+            "rounds": round_rows,
         }
         manifest = write_partition(
             store, ASSET, None, {"samples": samples}, info=info, files={CHECKPOINT: checkpoint}
@@ -178,16 +291,15 @@ def clip_training(
                 "seconds": dg.MetadataValue.float(stats["seconds"]),
                 "reused": reused,  # same pairs and parameters as the stored model: not retrained
                 "params": dg.MetadataValue.json(config.model_dump()),
+                "rounds": dg.MetadataValue.int(stats.get("rounds", 1)),
+                "chosen_page_sentences": dg.MetadataValue.int(
+                    sum(r["chosen_page_sentences"] for r in round_rows)
+                ),
                 "funnel": dg.MetadataValue.md(
                     preview_markdown(
-                        [
-                            {
-                                "pairs": pairs.height,
-                                "samples": stats["samples"],
-                                "steps": stats["steps"],
-                            }
-                        ],
-                        ["pairs", "samples", "steps"],
+                        round_rows
+                        or [{"round": 1, "samples": samples_height, "steps": stats["steps"]}],
+                        list((round_rows or [{"round": 1, "samples": 0, "steps": 0}])[0]),
                     )
                 ),
                 "loss_plot": dg.MetadataValue.md(

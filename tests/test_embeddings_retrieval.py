@@ -186,7 +186,7 @@ def test_process_decoding_gives_the_same_vectors_as_threads(tiny):
 def test_duplicate_thresholds_are_per_model_and_modality():
     from realsyn.semantic_dedup import DEFAULT_DUP_COSINE, dup_cosine_for
 
-    assert dup_cosine_for("realsyn-tiny@sha256:abc", "image") == 0.995
+    assert dup_cosine_for("realsyn-tiny@sha256:abc", "image") == 0.998
     assert dup_cosine_for("realsyn-tiny@sha256:abc", "text") == 0.999
     assert dup_cosine_for("ViT-B-32@openai", "image") == DEFAULT_DUP_COSINE
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from realsyn.pipeline_eval import dedup_quality, filter_quality, retrieval_precision
+from realsyn.pipeline_eval import (
+    bootstrap_text_quality,
+    dedup_quality,
+    filter_quality,
+    retrieval_precision,
+)
 
 TRUTH_IMAGES = pl.DataFrame(
     {
@@ -94,3 +99,27 @@ def test_evaluation_checks_fail_below_their_floor():
     weak = {"metrics": pl.DataFrame({"image_to_text_r5": [0.3]})}
     outcome = run_check(CLIP_EVALUATION_SUITE[0], weak)
     assert not outcome.passed and outcome.severity == "WARN"
+
+
+def test_bootstrap_text_quality_scores_alt_texts_and_chosen_sentences_apart():
+    samples = pl.DataFrame(
+        {
+            "sha256": ["a", "b", "x"],
+            "alt_texts": [["A red circle sits here."], [], ["A red circle sits here."]],
+            "context_texts": [
+                ["We cooked.", "A red circle sits here."],
+                ["Two blue stars sit here.", "A red circle sits here.", "unknown text"],
+                ["We cooked."],
+            ],
+        }
+    )
+    got = bootstrap_text_quality(samples, TRUTH_IMAGES, TRUTH_SENTENCES)
+    # image x is not a world image; unknown text describes nothing
+    assert got == {
+        "alt_texts": 1,
+        "alt_text_precision": 1.0,
+        "chosen_sentences": 5,
+        "chosen_sentence_precision": pytest.approx(2 / 5),
+    }
+    only_alt = bootstrap_text_quality(samples.drop("context_texts"), TRUTH_IMAGES, TRUTH_SENTENCES)
+    assert set(only_alt) == {"alt_texts", "alt_text_precision"}

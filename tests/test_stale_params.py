@@ -191,7 +191,9 @@ def test_clip_training_is_reused_when_its_pairs_do_not_change(dagster_home, tmp_
         "storage": StorageResource(root=str(out)),
         "stage_params": StageParamsResource(),
     }
-    config = {"ops": {"clip_training": {"config": {"epochs": 1, "batch_size": 8}}}}
+    config = {
+        "ops": {"clip_training": {"config": {"epochs": 1, "bootstrap_epochs": 1, "batch_size": 8}}}
+    }
 
     def train():
         result = dg.materialize(

@@ -13,10 +13,14 @@ from realsyn.clip import decode_at_model_resolution, encode_images, encode_texts
 from realsyn.train import (
     TrainParams,
     alt_text_pairs,
+    context_sentences,
     jitter_crops,
     lr_at,
+    refine_pairs,
+    select_context_texts,
     subset_pairs,
     train_clip,
+    use_bf16,
 )
 from realsyn.world_render import render
 
@@ -151,3 +155,133 @@ def test_a_short_cpu_training_learns_colours(tmp_path):
         @ encode_texts(random_model, [f"something {c}" for c in colours]).T
     ).argmax(axis=1)
     assert accuracy > 0.5 > float((random_pred == truth).mean())  # chance is 1/8
+
+
+def test_context_sentences_are_the_page_text_near_each_kept_image():
+    images = pl.DataFrame(
+        {
+            "doc_id": ["d", "d", "e"],
+            "position": [1, 4, 0],
+            "sha256": ["a", "b", "c"],
+            "decision": ["keep", "keep", "drop"],
+        }
+    )
+    sentences = pl.DataFrame(
+        {
+            "doc_id": ["d", "d", "d", "d", "e"],
+            "position": [0, 2, 3, 6, 1],
+            "text": ["Zero.", "Two.", "Dropped three.", "Six.", "Other doc."],
+            "decision": ["keep", "keep", "drop", "keep", "keep"],
+        }
+    )
+
+    def near(**kw) -> dict:
+        out = context_sentences(images, sentences, 2, **kw)
+        return {sha: sorted(g["text"]) for (sha,), g in out.group_by("sha256")}
+
+    assert near() == {"a": ["Two.", "Zero."], "b": ["Six.", "Two."]}
+    assert near(only_kept=False) == {
+        "a": ["Dropped three.", "Two.", "Zero."],
+        "b": ["Dropped three.", "Six.", "Two."],
+    }
+
+
+def _unit(rows) -> np.ndarray:
+    v = np.asarray(rows, dtype=np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_select_context_texts_keeps_candidates_ranked_in_the_images_top_k():
+    pool = _unit([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0.9, 0.1], [0, 0, 1], [0.5, 0.5, 0]])
+    images = _unit([[1, 0.05, 0], [0, 0, 1]])
+    # image 0's page holds a description (row 1), the neighbour's (row 2) and a mixed one (5)
+    kept = select_context_texts(images, [[1, 2, 5], [2, 4]], pool, top_k=2)
+    assert kept == [[1], [4]]
+    assert select_context_texts(images, [[1, 2, 5], []], pool, top_k=3) == [[1, 5], []]
+    # ranked within a sub-pool: rows 0 and 1 are left out, so the mixed row 5 now ranks 1st
+    assert select_context_texts(images[:1], [[5, 2]], pool, 1, reference_rows=[2, 3, 4, 5]) == [[5]]
+    with pytest.raises(ValueError, match="candidate lists"):
+        select_context_texts(images, [[1]], pool)
+    with pytest.raises(ValueError, match="top_k"):
+        select_context_texts(images, [[1], [2]], pool, top_k=0)
+
+
+def test_select_context_texts_samples_a_large_pool_and_scales_k():
+    rng = np.random.default_rng(0)
+    pool = _unit(rng.normal(size=(4000, 8)))
+    images = _unit(rng.normal(size=(50, 8)))
+    sims = images @ pool.T
+    order = np.argsort(-sims, axis=1)
+    # each image's 5th-best and 600th-best sentences as candidates
+    cands = [[int(order[i, 4]), int(order[i, 599])] for i in range(50)]
+    full = select_context_texts(images, cands, pool, top_k=40)
+    sampled = select_context_texts(images, cands, pool, top_k=40, pool_limit=1000)
+    assert full == [[c[0]] for c in cands]
+    # top 40 of 4,000 ~ top 10 of a 1,000 sample: the 5th best stays in, the 600th stays out
+    assert sum(k == [c[0]] for k, c in zip(sampled, cands, strict=True)) >= 45
+
+
+def test_training_can_start_from_a_checkpoint():
+    import io
+
+    import torch
+
+    rng = random.Random(3)
+    scenes = [w.sample_scene(rng) for _ in range(32)]
+    images = [render(s, rng) for s in scenes]
+    texts = [[f"a {s.colour} {s.shape}"] for s in scenes]
+    first, _ = train_clip("realsyn-tiny", images, texts, TrainParams(epochs=1, batch_size=16))
+    # lr 0: nothing moves, so the result is the starting checkpoint's weights, not a fresh init
+    still, _ = train_clip(
+        "realsyn-tiny", images, texts, TrainParams(epochs=1, batch_size=16, lr=0.0), None, first
+    )
+    fresh, _ = train_clip(
+        "realsyn-tiny", images, texts, TrainParams(epochs=1, batch_size=16, lr=0.0, seed=5)
+    )
+
+    def state(ckpt: bytes) -> dict:
+        return torch.load(io.BytesIO(ckpt))["state_dict"]
+
+    a, b, c = state(first), state(still), state(fresh)
+    assert all(torch.equal(a[k], b[k]) for k in a if "num_batches" not in k and "running" not in k)
+    assert not torch.equal(a["visual.trunk.conv1.0.weight"], c["visual.trunk.conv1.0.weight"])
+
+
+def test_precision_choice():
+    assert use_bf16(TrainParams(precision="bf16")) and not use_bf16(TrainParams(precision="fp32"))
+    assert use_bf16(TrainParams(precision="auto", device="cuda"))
+    with pytest.raises(ValueError, match="precision"):
+        use_bf16(TrainParams(precision="fp16"))
+
+
+def test_refine_pairs_adds_chosen_page_sentences_to_the_alt_texts():
+    rng = random.Random(4)
+    scenes = [w.sample_scene(rng) for _ in range(6)]
+    blobs = {f"s{i}": render(s, rng) for i, s in enumerate(scenes)}
+    model = load_clip("realsyn-tiny", seed=0)
+    pairs = pl.DataFrame(
+        {"sha256": ["s0", "s1", "s2"], "texts": [["alt zero"], ["alt one"], ["alt two"]]}
+    )
+    candidates = pl.DataFrame(
+        {
+            "sha256": ["s0", "s0", "s1", "s3", "s3"],
+            "text": ["page a", "alt zero", "page b", "page c", "page d"],
+        }
+    )
+    pool = ["page a", "page b", "page c", "page d", "page e"]
+    # top_k as large as the pool: every candidate ranks in it, so all are chosen
+    out, stats = refine_pairs(model, pairs, candidates, pool, blobs.__getitem__, top_k=5)
+    got = {r["sha256"]: r for r in out.iter_rows(named=True)}
+    assert got["s0"]["texts"] == ["alt zero", "page a"]  # an alt text is not added twice
+    assert got["s0"]["context_texts"] == ["page a"] and got["s2"]["context_texts"] == []
+    assert got["s3"]["alt_texts"] == [] and sorted(got["s3"]["texts"]) == ["page c", "page d"]
+    assert stats == {
+        "candidates": 4,
+        "chosen": 4,
+        "images_with_chosen": 3,
+        "new_samples": 1,
+        "samples": 4,
+    }
+    # top_k 1: at most one candidate per image can be its nearest pool sentence
+    out1, stats1 = refine_pairs(model, pairs, candidates, pool, blobs.__getitem__, top_k=1)
+    assert stats1["chosen"] < 4 and all(len(c) <= 1 for c in out1["context_texts"].to_list())
