@@ -156,8 +156,11 @@ PRESETS: dict[str, dict] = {
     "r1e10": {"refine": {"r1_epochs": 10}},
     "r1e30": {"refine": {"r1_epochs": 30}},
     "r1e40": {"refine": {"r1_epochs": 40}},
+    "r1e50": {"refine": {"r1_epochs": 50}},
     "r1e80": {"refine": {"r1_epochs": 80}},
     "k5": {"refine": {"top_k": 5}},
+    "neg100": {"refine": {"neg_rank": 100}},
+    "neg300": {"refine": {"neg_rank": 300}},
     "k20": {"refine": {"top_k": 20}},
     "ep1": {"train": {"epochs": 1}},
     "ep20": {"train": {"epochs": 20}},
@@ -235,7 +238,12 @@ def run_config(bundle: dict, name: str, spec: dict, device: str, tmp: Path) -> d
         rows, extra = _refined_rows(bundle, model_name, params, refine, device, tmp)
     images = [bundle["blobs"][sha] for sha, _ in rows]
     ckpt, stats = train_clip(
-        model_name, images, [t for _, t in rows], params, init_checkpoint=extra.pop("init", None)
+        model_name,
+        images,
+        [t for _, t in rows],
+        params,
+        init_checkpoint=extra.pop("init", None),
+        negatives=extra.pop("negatives", None),
     )
     path = tmp / f"{name}.pt"
     path.write_bytes(ckpt)
@@ -281,13 +289,21 @@ def _refined_rows(bundle: dict, model_name: str, params, refine: dict, device: s
     pv = encode_texts(model, pool)
     cands = [[row_of[t] for t in near[s] if t not in alt.get(s, [])] for s in shas]
     kept = select_context_texts(iv, cands, pv, top_k=refine.get("top_k", 10))
-    rows, added = [], 0
-    for sha, picked in zip(shas, kept, strict=True):
+    neg_rank = refine.get("neg_rank")
+    near_enough = select_context_texts(iv, cands, pv, top_k=neg_rank) if neg_rank else None
+    rows, added, negatives = [], 0, []
+    for k, (sha, picked) in enumerate(zip(shas, kept, strict=True)):
         texts = list(alt.get(sha, [])) + [pool[j] for j in picked]
         added += len(picked)
         if texts:
             rows.append((sha, texts))
+            if near_enough is not None:
+                close = set(near_enough[k])
+                negatives.append([pool[j] for j in cands[k] if j not in close])
     extra = {"r1_s": stats1["seconds"], "added": added, "r2_samples": len(rows)}
+    if near_enough is not None:
+        extra["negatives"] = negatives
+        extra["n_negatives"] = sum(len(n) for n in negatives)
     if refine.get("init") == "round1":
         extra["init"] = ckpt1
     return rows, extra

@@ -140,7 +140,8 @@ def bootstrap_text_quality(
     samples: pl.DataFrame, truth_images: pl.DataFrame, truth_sentences: pl.DataFrame
 ) -> dict:
     """How true the bootstrap's training texts are: the share of alt texts and of the page
-    sentences a refinement round chose (``clip_training``'s samples) that describe their image.
+    sentences a refinement round chose (``clip_training``'s samples) that describe their image,
+    and of the page sentences it used as negatives (there, lower is better).
 
     Args:
         samples: ``clip_training`` samples (``sha256``, ``alt_texts``, ``context_texts``).
@@ -152,7 +153,12 @@ def bootstrap_text_quality(
         zip(truth_sentences["text"].to_list(), truth_sentences["concepts"].to_list(), strict=True)
     )
     out: dict = {}
-    for column, name in (("alt_texts", "alt_text"), ("context_texts", "chosen_sentence")):
+    for column, count, share in (
+        ("alt_texts", "alt_texts", "alt_text_precision"),
+        ("context_texts", "chosen_sentences", "chosen_sentence_precision"),
+        # negatives that do describe their image are mistakes: lower is better
+        ("negatives", "negatives", "negatives_describing_share"),
+    ):
         if column not in samples.columns:
             continue
         ok = n = 0
@@ -162,6 +168,6 @@ def bootstrap_text_quality(
             for text in texts or ():
                 ok += describes(sent.get(text, ()), img[sha])
                 n += 1
-        out[f"{name}s"] = n
-        out[f"{name}_precision"] = _ratio(ok, n)
+        out[count] = n
+        out[share] = _ratio(ok, n)
     return out

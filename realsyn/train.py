@@ -23,7 +23,9 @@ The checkpoint is an open_clip state dict (``{"state_dict": ...}``) that
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import math
 import random
 import time
@@ -60,6 +62,21 @@ class TrainParams:
     # "auto": bfloat16 autocast (the loss stays fp32) on CUDA and on CPUs with bf16 arithmetic
     # (avx512_bf16 / amx_bf16), where a demo step costs ~0.35 s instead of ~0.65 s; else fp32.
     precision: str = "auto"
+
+
+@contextlib.contextmanager
+def _no_random_init_warning():
+    """Drop open_clip's "No pretrained weights loaded" warning (root logger) while it lasts."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
 
 
 def cpu_has_bf16() -> bool:
@@ -120,6 +137,20 @@ def jitter_crops(x, jitter: float, gen):
     return torch.nn.functional.grid_sample(x, grid, mode="bilinear", align_corners=False)
 
 
+def negative_clip_loss(image_features, text_features, logit_scale):
+    """CLIP's symmetric loss when ``text_features`` holds the batch's n positives followed by
+    extra negative texts: image->text cross-entropy over all texts, text->image over the
+    positives' n x n logits (NegCLIP's objective)."""
+    import torch
+    import torch.nn.functional as F
+
+    n = image_features.shape[0]
+    labels = torch.arange(n, device=image_features.device)
+    per_image = logit_scale * image_features @ text_features.T
+    per_text = logit_scale * text_features[:n] @ image_features.T
+    return (F.cross_entropy(per_image, labels) + F.cross_entropy(per_text, labels)) / 2
+
+
 def train_clip(
     model_name: str,
     images: Sequence[bytes],
@@ -127,6 +158,7 @@ def train_clip(
     params: TrainParams | None = None,
     progress: Callable[[int, int, float], None] | None = None,
     init_checkpoint: bytes | None = None,
+    negatives: Sequence[Sequence[str]] | None = None,
 ) -> tuple[bytes, dict]:
     """Train ``model_name`` from seeded random init (or ``init_checkpoint``) on
     (image, one-of-texts) pairs.
@@ -137,6 +169,10 @@ def train_clip(
         progress: called as ``progress(step, total_steps, loss)`` every few steps.
         init_checkpoint: a checkpoint of the same architecture (as this function returns) to
             start from instead of random weights; the schedule starts afresh.
+        negatives: per sample, texts known *not* to describe it (may be empty). Each step
+            draws one per sample that has any and adds them to the batch's texts as extra
+            columns of the image->text softmax, as NegCLIP adds hard-negative captions; the
+            text->image direction is unchanged.
 
     Returns:
         (checkpoint bytes, stats: steps, epochs, losses, final temperature, seconds).
@@ -149,10 +185,13 @@ def train_clip(
         raise ValueError(f"need matching non-empty images/texts, got {len(images)}/{len(texts)}")
     if any(not t for t in texts):
         raise ValueError("every sample needs at least one text")
+    if negatives is not None and len(negatives) != len(texts):
+        raise ValueError(f"{len(negatives)} negative lists for {len(texts)} samples")
     register_model_configs()
     torch.manual_seed(params.seed)
     rng = random.Random(params.seed)
-    model, preprocess, _ = open_clip.create_model_and_transforms(model_name, output_dict=True)
+    with _no_random_init_warning():  # random init is what training starts from
+        model, preprocess, _ = open_clip.create_model_and_transforms(model_name, output_dict=True)
     tokenizer = open_clip.get_tokenizer(model_name)
     init_temp = 1.0 / float(model.logit_scale.detach().exp())
     assert abs(init_temp - TEMPERATURE_INIT) < 1e-4, init_temp
@@ -193,12 +232,16 @@ def train_clip(
             if params.jitter > 0:
                 x = jitter_crops(x, params.jitter, gen)
             x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-            tokens = tokenizer([rng.choice(texts[i]) for i in rows]).to(device)
+            drawn = [rng.choice(texts[i]) for i in rows]
+            extra = [rng.choice(negatives[i]) for i in rows if negatives[i]] if negatives else []
+            tokens = tokenizer(drawn + extra).to(device)
             with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
                 out = model(x, tokens)
-            loss = loss_fn(
-                out["image_features"].float(), out["text_features"].float(), out["logit_scale"]
-            )
+            image_f, text_f = out["image_features"].float(), out["text_features"].float()
+            if extra:
+                loss = negative_clip_loss(image_f, text_f, out["logit_scale"])
+            else:
+                loss = loss_fn(image_f, text_f, out["logit_scale"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -367,6 +410,7 @@ def refine_pairs(
     image_bytes: Callable[[str], bytes],
     top_k: int = 20,
     progress: Callable[[int, int], None] | None = None,
+    negative_rank: int | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """One refinement round of the bootstrap: each image's page sentences that ``model`` (the
     previous round's) ranks among its ``top_k`` nearest pool sentences (:func:`select_context_texts`)
@@ -379,9 +423,12 @@ def refine_pairs(
         candidates: (``sha256``, ``text``): :func:`context_sentences`.
         pool: the distinct kept sentences of the corpus (the ranking reference).
         image_bytes: reads an image by ``sha256``.
+        negative_rank: when given, the candidates that ``model`` does not even rank among the
+            image's ``negative_rank`` nearest pool sentences become its ``negatives`` (near it
+            on the page, far from it in the model's space: narrative, other scenes).
 
     Returns:
-        (pairs with ``texts``, ``alt_texts`` and ``context_texts``, stats).
+        (pairs with ``texts``, ``alt_texts``, ``context_texts`` and ``negatives``, stats).
     """
     from realsyn.clip import encode_images, encode_texts
 
@@ -399,12 +446,21 @@ def refine_pairs(
     kept = select_context_texts(
         image_vectors, own, text_vectors, top_k=top_k, reference_rows=pool_rows
     )
+    near_enough = (
+        select_context_texts(
+            image_vectors, own, text_vectors, top_k=negative_rank, reference_rows=pool_rows
+        )
+        if negative_rank
+        else None
+    )
     rows = []
-    for sha, picked in zip(shas, kept, strict=True):
+    for k, (sha, picked) in enumerate(zip(shas, kept, strict=True)):
         alt_texts = list(alt.get(sha, []))
         chosen = [texts[j] for j in picked]
+        close = set(near_enough[k]) if near_enough is not None else set(own[k])
+        negatives = [texts[j] for j in own[k] if j not in close]
         if alt_texts or chosen:
-            rows.append((sha, alt_texts + chosen, alt_texts, chosen))
+            rows.append((sha, alt_texts + chosen, alt_texts, chosen, negatives))
     out = pl.DataFrame(
         rows,
         schema={
@@ -412,6 +468,7 @@ def refine_pairs(
             "texts": pl.List(pl.String),
             "alt_texts": pl.List(pl.String),
             "context_texts": pl.List(pl.String),
+            "negatives": pl.List(pl.String),
         },
         orient="row",
     )
@@ -421,5 +478,6 @@ def refine_pairs(
         "images_with_chosen": sum(bool(k) for k in kept),
         "new_samples": sum(1 for s, k in zip(shas, kept, strict=True) if k and s not in alt),
         "samples": out.height,
+        "negatives": int(out["negatives"].list.len().sum()) if out.height else 0,
     }
     return out, stats

@@ -49,7 +49,8 @@ class ClipTrainingConfig(dg.Config):
     positions: noisier). Each of ``refine_rounds`` further rounds adds the page sentences within
     ``refine_window`` positions of an image that the previous round's model ranks among the
     image's ``refine_top_k`` nearest sentences of the corpus, then trains again (from that
-    model, or from scratch with ``refine_init="scratch"``). ``scale``: a ``scaled_subsets``
+    model, or from scratch with ``refine_init="scratch"``), with the page sentences it ranks
+    below the image's ``refine_negative_rank`` nearest as negatives. ``scale``: a ``scaled_subsets``
     partition, one of its 4 texts drawn per sample and step (no refinement)."""
 
     source: Literal["alt_text", "scale"] = "alt_text"
@@ -59,6 +60,9 @@ class ClipTrainingConfig(dg.Config):
     refine_window: int = 2
     refine_top_k: int = 20
     refine_init: Literal["previous", "scratch"] = "previous"
+    # page sentences the previous model ranks below the image's top this-many: its negatives
+    # (NegCLIP-style extra texts in the image->text softmax); 0: none
+    refine_negative_rank: int = 100
     bootstrap_epochs: int = 40  # round 1's epochs when refine_rounds > 0
     model_name: str = "realsyn-tiny"
     epochs: int = 40  # the last round's (each refine round's) epochs
@@ -143,11 +147,13 @@ def _train_rounds(context, store, config, rounds, pairs, candidates, pool):
                     image_bytes,
                     top_k=config.refine_top_k,
                     progress=progress_logger(context.log.info, f"clip_training round {r} images"),
+                    negative_rank=config.refine_negative_rank or None,
                 )
             context.log.info(
                 f"clip_training round {r}: {chosen['chosen']:,} of {chosen['candidates']:,} page "
                 f"sentences chosen for {chosen['images_with_chosen']:,} images "
-                f"({chosen['new_samples']:,} without alt text)"
+                f"({chosen['new_samples']:,} without alt text); {chosen['negatives']:,} "
+                "as negatives"
             )
         else:
             chosen = {}
@@ -177,6 +183,7 @@ def _train_rounds(context, store, config, rounds, pairs, candidates, pool):
             params,
             progress,
             init_checkpoint=init,
+            negatives=pairs["negatives"].to_list() if "negatives" in pairs.columns else None,
         )
         offset += stats["steps"]
         round_rows.append(
@@ -185,6 +192,7 @@ def _train_rounds(context, store, config, rounds, pairs, candidates, pool):
                 "samples": stats["samples"],
                 "texts": int(pairs["texts"].list.len().sum()),
                 "chosen_page_sentences": chosen.get("chosen", 0),
+                "negatives": chosen.get("negatives", 0),
                 "steps": stats["steps"],
                 "final_loss": stats["final_loss"],
                 "seconds": stats["seconds"],

@@ -123,3 +123,8 @@ def test_bootstrap_text_quality_scores_alt_texts_and_chosen_sentences_apart():
     }
     only_alt = bootstrap_text_quality(samples.drop("context_texts"), TRUTH_IMAGES, TRUTH_SENTENCES)
     assert set(only_alt) == {"alt_texts", "alt_text_precision"}
+    negatives = samples.with_columns(
+        pl.Series("negatives", [["We cooked."], ["Two blue stars sit here."], []])
+    )
+    got = bootstrap_text_quality(negatives, TRUTH_IMAGES, TRUTH_SENTENCES)
+    assert got["negatives"] == 2 and got["negatives_describing_share"] == pytest.approx(0.5)

@@ -16,6 +16,7 @@ from realsyn.train import (
     context_sentences,
     jitter_crops,
     lr_at,
+    negative_clip_loss,
     refine_pairs,
     select_context_texts,
     subset_pairs,
@@ -281,7 +282,50 @@ def test_refine_pairs_adds_chosen_page_sentences_to_the_alt_texts():
         "images_with_chosen": 3,
         "new_samples": 1,
         "samples": 4,
+        "negatives": 0,
     }
+    assert out["negatives"].list.len().sum() == 0  # no negative_rank: no negatives
     # top_k 1: at most one candidate per image can be its nearest pool sentence
     out1, stats1 = refine_pairs(model, pairs, candidates, pool, blobs.__getitem__, top_k=1)
     assert stats1["chosen"] < 4 and all(len(c) <= 1 for c in out1["context_texts"].to_list())
+    # negative_rank 1: every candidate but an image's nearest pool sentence is a negative
+    out2, stats2 = refine_pairs(
+        model, pairs, candidates, pool, blobs.__getitem__, top_k=1, negative_rank=1
+    )
+    for row in out2.iter_rows(named=True):
+        own = [t for t in candidates.filter(pl.col("sha256") == row["sha256"])["text"]]
+        own = [t for t in own if t not in row["alt_texts"]]
+        assert sorted(row["context_texts"] + row["negatives"]) == sorted(own)
+    assert stats2["negatives"] == 4 - stats2["chosen"]
+
+
+def test_negative_clip_loss_is_clip_loss_plus_harder_image_to_text_terms():
+    import open_clip
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    img = torch.nn.functional.normalize(torch.randn(6, 8, generator=gen), dim=1)
+    txt = torch.nn.functional.normalize(torch.randn(6, 8, generator=gen), dim=1)
+    neg = torch.nn.functional.normalize(torch.randn(3, 8, generator=gen), dim=1)
+    scale = torch.tensor(10.0)
+    plain = open_clip.ClipLoss()(img, txt, scale)
+    assert torch.allclose(negative_clip_loss(img, txt, scale), plain)
+    with_neg = negative_clip_loss(img, torch.cat([txt, neg]), scale)
+    assert with_neg > plain  # more columns in every image's softmax
+    # a negative equal to an image's own text makes it much harder than a random one
+    hard = negative_clip_loss(img, torch.cat([txt, txt[:3]]), scale)
+    assert hard > with_neg
+
+
+def test_training_takes_negatives_per_sample():
+    rng = random.Random(5)
+    scenes = [w.sample_scene(rng) for _ in range(32)]
+    images = [render(s, rng) for s in scenes]
+    texts = [[f"a {s.colour} {s.shape}"] for s in scenes]
+    negatives = [["Our class visited the studio."] if i % 2 else [] for i in range(32)]
+    _, stats = train_clip(
+        "realsyn-tiny", images, texts, TrainParams(epochs=1, batch_size=16), negatives=negatives
+    )
+    assert stats["steps"] == 2
+    with pytest.raises(ValueError, match="negative lists"):
+        train_clip("realsyn-tiny", images, texts, negatives=negatives[:3])
