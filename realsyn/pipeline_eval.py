@@ -139,12 +139,13 @@ def filter_quality(
 def bootstrap_text_quality(
     samples: pl.DataFrame, truth_images: pl.DataFrame, truth_sentences: pl.DataFrame
 ) -> dict:
-    """How true the bootstrap's training texts are: the share of alt texts and of the page
-    sentences a refinement round chose (``clip_training``'s samples) that describe their image,
-    and of the page sentences it used as negatives (there, lower is better).
+    """How true the bootstrap's page sentences are: the share of those a refinement round chose
+    as training texts (``clip_training``'s samples) that describe their image, and of those it
+    used as negatives (there, lower is better). Alt texts are not scored: most are not
+    sentences of the world's truth table.
 
     Args:
-        samples: ``clip_training`` samples (``sha256``, ``alt_texts``, ``context_texts``).
+        samples: ``clip_training`` samples (``sha256``, ``context_texts``, ``negatives``).
     """
     img = dict(
         zip(truth_images["sha256"].to_list(), truth_images["concepts"].to_list(), strict=True)
@@ -154,7 +155,6 @@ def bootstrap_text_quality(
     )
     out: dict = {}
     for column, count, share in (
-        ("alt_texts", "alt_texts", "alt_text_precision"),
         ("context_texts", "chosen_sentences", "chosen_sentence_precision"),
         # negatives that do describe their image are mistakes: lower is better
         ("negatives", "negatives", "negatives_describing_share"),

@@ -107,6 +107,9 @@ METRICS = {
         "filter_boilerplate_kept",
         "filter_precision",
         "filter_recall",
+        "bootstrap_chosen_sentences",
+        "bootstrap_chosen_sentence_precision",
+        "bootstrap_negatives_describing_share",
     ),
 }
 
@@ -261,27 +264,32 @@ def run_main_job(argv: list[str] | None = None) -> int:
     from realsyn_assets.refresh import run_step
 
     fresh = 0
+    os.environ.setdefault("REALSYN_PROGRESS_EVERY_S", "30")  # a line per 30 s in the terminal
     for n, (job_name, shard) in enumerate(steps, 1):
         label = f"{job_name}[{shard}]" if shard else job_name
         print(f"[realsyn] {n}/{len(steps)} {label}: ", end="", flush=True)
         t0 = time.perf_counter()
         run_config = dict(QUIET)
+        if job_name == "clip_bootstrap":  # minutes long: its progress lines go to the terminal
+            print(flush=True)
+            run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
         if job_name == "clip_bootstrap" and args.train_epochs:
             n = args.train_epochs
             run_config["ops"] = {"clip_training": {"config": {"epochs": n, "bootstrap_epochs": n}}}
         runs = run_step(
             defs, instance, job_name, shard, run_config=run_config, only_stale=not args.all
         )
+        again = f"[realsyn] {n}/{len(steps)} {label}: " if job_name == "clip_bootstrap" else ""
         if not runs:
             fresh += 1
-            print("up to date", flush=True)
+            print(f"{again}up to date", flush=True)
             continue
         ok = all(success for _, success in runs)
         if not ok:
             failed.append(label)
         ran = sorted({name for names, _ in runs for name in names})
         status = "ok" if ok else "FAILED"
-        print(f"{status} ({time.perf_counter() - t0:.1f} s; {', '.join(ran)})", flush=True)
+        print(f"{again}{status} ({time.perf_counter() - t0:.1f} s; {', '.join(ran)})", flush=True)
     for asset, columns in SHARD_FUNNELS.items():
         _print_table(
             f"{asset} (per shard)", {s: _stats(storage, asset, s) for s in shards}, columns

@@ -63,9 +63,9 @@ class ClipTrainingConfig(dg.Config):
     # page sentences the previous model ranks below the image's top this-many: its negatives
     # (NegCLIP-style extra texts in the image->text softmax); 0: none
     refine_negative_rank: int = 100
-    bootstrap_epochs: int = 40  # round 1's epochs when refine_rounds > 0
+    bootstrap_epochs: int = 50  # round 1's epochs when refine_rounds > 0
     model_name: str = "realsyn-tiny"
-    epochs: int = 40  # the last round's (each refine round's) epochs
+    epochs: int = 50  # the last round's (each refine round's) epochs
     batch_size: int = TrainParams.batch_size
     lr: float = TrainParams.lr
     jitter: float = TrainParams.jitter  # random-resized-crop augmentation (0: off)

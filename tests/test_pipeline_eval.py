@@ -101,7 +101,7 @@ def test_evaluation_checks_fail_below_their_floor():
     assert not outcome.passed and outcome.severity == "WARN"
 
 
-def test_bootstrap_text_quality_scores_alt_texts_and_chosen_sentences_apart():
+def test_bootstrap_text_quality_scores_chosen_sentences_and_negatives():
     samples = pl.DataFrame(
         {
             "sha256": ["a", "b", "x"],
@@ -115,14 +115,10 @@ def test_bootstrap_text_quality_scores_alt_texts_and_chosen_sentences_apart():
     )
     got = bootstrap_text_quality(samples, TRUTH_IMAGES, TRUTH_SENTENCES)
     # image x is not a world image; unknown text describes nothing
-    assert got == {
-        "alt_texts": 1,
-        "alt_text_precision": 1.0,
-        "chosen_sentences": 5,
-        "chosen_sentence_precision": pytest.approx(2 / 5),
-    }
-    only_alt = bootstrap_text_quality(samples.drop("context_texts"), TRUTH_IMAGES, TRUTH_SENTENCES)
-    assert set(only_alt) == {"alt_texts", "alt_text_precision"}
+    assert got == {"chosen_sentences": 5, "chosen_sentence_precision": pytest.approx(2 / 5)}
+    assert (
+        bootstrap_text_quality(samples.drop("context_texts"), TRUTH_IMAGES, TRUTH_SENTENCES) == {}
+    )
     negatives = samples.with_columns(
         pl.Series("negatives", [["We cooked."], ["Two blue stars sit here."], []])
     )
