@@ -123,10 +123,11 @@ def _print_metrics(storage) -> None:
         except PartitionNotFound:
             continue
         print(f"\n{asset}")
+        width = max(len(k) for k in keys)
         for k in keys:
             if k in metrics:
                 v = metrics[k]
-                print(f"  {k:<28} {v:.3f}" if isinstance(v, float) else f"  {k:<28} {v}")
+                print(f"  {k:<{width}} {v:.3f}" if isinstance(v, float) else f"  {k:<{width}} {v}")
 
 
 def ensure_world(root: Path, params=None) -> None:
