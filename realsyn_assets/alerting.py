@@ -20,20 +20,23 @@ def failed_check_alerts(
 ) -> tuple[list[Alert], int | None]:
     """(alerts for the failed evaluations of ``check_keys`` recorded after execution id
     ``after``, oldest first; the newest execution id seen). Works on every event log storage,
-    run-sharded SQLite included: it reads the asset-check execution table."""
+    run-sharded SQLite included: it reads the asset-check execution table, with one query for
+    the newest execution of every check and one more per check that has new executions."""
     storage = instance.event_log_storage
     found = []
     last = after
-    for key in check_keys:
+    # one query for every check's newest execution; history only where something is new
+    latest = storage.get_latest_asset_check_execution_by_key(list(check_keys))
+    for key, newest in sorted(latest.items(), key=lambda kv: kv[1].id):
+        if after is not None and newest.id <= after:
+            continue
+        last = newest.id if last is None else max(last, newest.id)
         for record in storage.get_asset_check_execution_history(
             key, limit=BATCH, status={AssetCheckExecutionRecordStatus.FAILED}
         ):
             if after is not None and record.id <= after:
                 break  # newest first: the rest were alerted on an earlier tick
             found.append(record)
-        latest = storage.get_asset_check_execution_history(key, limit=1)
-        if latest and (last is None or latest[0].id > last):
-            last = latest[0].id
     alerts = []
     for record in sorted(found, key=lambda r: r.id):
         evaluation = record.event.dagster_event.event_specific_data if record.event else None
