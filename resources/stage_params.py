@@ -16,7 +16,6 @@ A value given explicitly in a run's config (launchpad, ``run_config``) still win
 that is a one-off experiment, not a tracked change.
 """
 
-import hashlib
 import json
 import tomllib
 from collections.abc import Mapping
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+
+from realsyn.drift import params_digest as drift_params_digest
 
 
 def load_stage_params(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -39,7 +40,8 @@ def load_stage_params(path: str | Path) -> dict[str, dict[str, Any]]:
 
 
 def params_digest(values: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
+    """8 hex of the parameters' digest (the one drift profiles record, shortened)."""
+    return drift_params_digest(values)[:8]
 
 
 def validate_stage_params(
