@@ -32,7 +32,7 @@ JOBS = [
         "clip_bootstrap",
         ["clip_training", "clip_evaluation"],
         False,
-        "Train the CLIP model on the corpus's alt-text pairs, then evaluate it (held-out world).",
+        "Train the CLIP model on the corpus's alt texts, then on the page sentences it finds per image; evaluate it (held-out world).",
     ),
     _job(
         "embed_images",

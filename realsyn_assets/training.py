@@ -218,7 +218,8 @@ def clip_training(
     stage_params: StageParamsResource,
     storage: StorageResource,
 ) -> dg.MaterializeResult:
-    """A small open_clip model trained on CPU on the corpus's alt-text pairs (or a scaled subset)."""
+    """A small open_clip model trained on CPU: alt texts, then the page sentences round 1 finds
+    per image (or a scaled subset)."""
     config = stage_params.apply("clip_training", config)
     store = storage.get()
     rounds = 1 + (config.refine_rounds if config.source == "alt_text" else 0)
