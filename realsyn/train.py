@@ -440,7 +440,10 @@ def refine_pairs(
     row_of = {t: i for i, t in enumerate(texts)}
     image_vectors = encode_images(model, [image_bytes(s) for s in shas], progress=progress)
     text_vectors = encode_texts(model, texts)
-    own = [[row_of[t] for t in near.get(s, []) if t not in set(alt.get(s, []))] for s in shas]
+    own = []
+    for sha in shas:
+        known = set(alt.get(sha, ()))
+        own.append([row_of[t] for t in near.get(sha, ()) if t not in known])
     pool_rows = np.array([row_of[t] for t in dict.fromkeys(pool)], dtype=np.int64)
     # rank against the pool, score the candidates: candidates index the full text matrix
     kept = select_context_texts(
