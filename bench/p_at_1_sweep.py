@@ -44,8 +44,8 @@ remaining failures of seed 0 included 25 images whose best sentence was narrativ
 librarian borrowed three books ...``): the model never saw narrative text. ``neg100`` (the
 candidates round 1 ranks below the image's top 100 become negatives in round 2, NegCLIP-style)
 gave 0.942 (seed 0) and 0.888 (seed 2); with 50 + 50 epochs (``ft+r1e50+ep50+k20+neg100``,
-clip_training's defaults) seed 2 gave 0.912 (~430 s), and the demo's own pipeline (seed 0,
-cluster search) 0.955.
+clip_training's defaults) seeds 1 and 2 gave 0.934 and 0.912 (~430-470 s), and the demo's
+own pipeline (seed 0, cluster search) 0.955.
 """
 
 from __future__ import annotations
