@@ -281,7 +281,7 @@ def _refined_rows(bundle: dict, model_name: str, params, refine: dict, device: s
     from dataclasses import replace
 
     from realsyn.clip import encode_images, encode_texts, load_clip
-    from realsyn.train import select_context_texts, train_clip
+    from realsyn.train import rank_context_texts, train_clip
 
     alt = dict(bundle["windows"][0])
     near = dict(bundle["windows"][refine.get("window", 2)])
@@ -297,9 +297,10 @@ def _refined_rows(bundle: dict, model_name: str, params, refine: dict, device: s
     iv = encode_images(model, [bundle["blobs"][s] for s in shas], decode_processes=False)
     pv = encode_texts(model, pool)
     cands = [[row_of[t] for t in near[s] if t not in alt.get(s, [])] for s in shas]
-    kept = select_context_texts(iv, cands, pv, top_k=refine.get("top_k", 10))
     neg_rank = refine.get("neg_rank")
-    near_enough = select_context_texts(iv, cands, pv, top_k=neg_rank) if neg_rank else None
+    top_k = refine.get("top_k", 10)
+    ranked = rank_context_texts(iv, cands, pv, (top_k, neg_rank) if neg_rank else (top_k,))
+    kept, near_enough = ranked[0], (ranked[1] if neg_rank else None)
     rows, added, negatives = [], 0, []
     for k, (sha, picked) in enumerate(zip(shas, kept, strict=True)):
         texts = list(alt.get(sha, [])) + [pool[j] for j in picked]

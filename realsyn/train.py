@@ -362,31 +362,48 @@ def select_context_texts(
     Returns:
         Per image, the kept candidates' row numbers (in the given order).
     """
+    return rank_context_texts(
+        image_vectors, candidates, pool_vectors, (top_k,), pool_limit, seed, chunk, reference_rows
+    )[0]
+
+
+def rank_context_texts(
+    image_vectors: np.ndarray,
+    candidates: Sequence[Sequence[int]],
+    pool_vectors: np.ndarray,
+    ranks: Sequence[int],
+    pool_limit: int = 50_000,
+    seed: int = 0,
+    chunk: int = 1024,
+    reference_rows: np.ndarray | None = None,
+) -> list[list[list[int]]]:
+    """:func:`select_context_texts` for several ranks at once (one pass over the pool): per
+    rank, per image, the candidates ranked within it."""
     if len(candidates) != len(image_vectors):
         raise ValueError(f"{len(candidates)} candidate lists for {len(image_vectors)} images")
-    if top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if any(k < 1 for k in ranks):
+        raise ValueError(f"top_k must be >= 1, got {list(ranks)}")
     rows = np.arange(len(pool_vectors)) if reference_rows is None else np.asarray(reference_rows)
     m = len(rows)
+    kept: list[list[list[int]]] = [[] for _ in ranks]
     if m == 0:
-        return [[] for _ in candidates]
-    k = min(top_k, m)
+        return [[[] for _ in candidates] for _ in ranks]
+    ks = [min(k, m) for k in ranks]
     if m > pool_limit:
         rows = np.random.default_rng(seed).choice(rows, pool_limit, replace=False)
-        k = max(1, round(top_k * pool_limit / m))
+        ks = [max(1, round(k * pool_limit / m)) for k in ranks]
     reference = pool_vectors[rows]
-    kept: list[list[int]] = []
+    n_ref = len(reference)
     for start in range(0, len(image_vectors), chunk):
         block = image_vectors[start : start + chunk]
-        sims = block @ reference.T
-        kth = np.partition(sims, -k, axis=1)[:, -k]
-        for i, threshold in enumerate(kth):
-            own = candidates[start + i]
-            if not own:
-                kept.append([])
-                continue
-            scores = pool_vectors[list(own)] @ block[i]
-            kept.append([c for c, v in zip(own, scores, strict=True) if v >= threshold])
+        sims = np.partition(block @ reference.T, [n_ref - k for k in ks], axis=1)
+        thresholds = sims[:, [n_ref - k for k in ks]]  # (images, ranks): each rank's k-th best
+        for i, own in enumerate(candidates[start : start + len(block)]):
+            scores = pool_vectors[list(own)] @ block[i] if own else ()
+            for r in range(len(ks)):
+                kept[r].append(
+                    [c for c, v in zip(own, scores, strict=True) if v >= thresholds[i, r]]
+                )
     return kept
 
 
@@ -446,22 +463,22 @@ def refine_pairs(
         own.append([row_of[t] for t in near.get(sha, ()) if t not in known])
     pool_rows = np.array([row_of[t] for t in dict.fromkeys(pool)], dtype=np.int64)
     # rank against the pool, score the candidates: candidates index the full text matrix
-    kept = select_context_texts(
-        image_vectors, own, text_vectors, top_k=top_k, reference_rows=pool_rows
+    ranked = rank_context_texts(
+        image_vectors,
+        own,
+        text_vectors,
+        (top_k, negative_rank) if negative_rank else (top_k,),
+        reference_rows=pool_rows,
     )
-    near_enough = (
-        select_context_texts(
-            image_vectors, own, text_vectors, top_k=negative_rank, reference_rows=pool_rows
-        )
-        if negative_rank
-        else None
-    )
+    kept = ranked[0]
     rows = []
     for k, (sha, picked) in enumerate(zip(shas, kept, strict=True)):
         alt_texts = list(alt.get(sha, []))
         chosen = [texts[j] for j in picked]
-        close = set(near_enough[k]) if near_enough is not None else set(own[k])
-        negatives = [texts[j] for j in own[k] if j not in close]
+        negatives = []
+        if negative_rank:
+            close = set(ranked[1][k])
+            negatives = [texts[j] for j in own[k] if j not in close]
         if alt_texts or chosen:
             rows.append((sha, alt_texts + chosen, alt_texts, chosen, negatives))
     out = pl.DataFrame(

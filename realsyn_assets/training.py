@@ -121,6 +121,7 @@ def _loss_table(losses: list[tuple[int, float]], rows: int = 12) -> str:
 def _train_rounds(context, store, config, rounds, pairs, candidates, pool):
     """Round 1 on ``pairs``; each later round on the pairs the previous model refines."""
     started = time.perf_counter()
+    alt_pairs = pairs  # every refinement starts again from the alt texts
     images = {sha: store.read_bytes(image_blob_key(sha)) for sha in pairs["sha256"].to_list()}
 
     def image_bytes(sha: str) -> bytes:
@@ -139,9 +140,7 @@ def _train_rounds(context, store, config, rounds, pairs, candidates, pool):
                 model = load_clip(config.model_name, checkpoint_path=str(path))
                 pairs, chosen = refine_pairs(
                     model,
-                    pairs.select("sha256", pl.col("alt_texts").alias("texts"))
-                    if "alt_texts" in pairs.columns
-                    else pairs,
+                    alt_pairs,
                     candidates,
                     pool,
                     image_bytes,
