@@ -271,16 +271,17 @@ def run_main_job(argv: list[str] | None = None) -> int:
         print(f"[realsyn] {n}/{len(steps)} {label}: ", end="", flush=True)
         t0 = time.perf_counter()
         run_config = dict(QUIET)
+        again = ""  # the label again after the log lines in between
         if job_name == "clip_bootstrap":  # minutes long: its progress lines go to the terminal
             print(flush=True)
+            again = f"[realsyn] {n}/{len(steps)} {label}: "
             run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-        if job_name == "clip_bootstrap" and args.train_epochs:
-            n = args.train_epochs
-            run_config["ops"] = {"clip_training": {"config": {"epochs": n, "bootstrap_epochs": n}}}
+            if args.train_epochs:
+                epochs = {"epochs": args.train_epochs, "bootstrap_epochs": args.train_epochs}
+                run_config["ops"] = {"clip_training": {"config": epochs}}
         runs = run_step(
             defs, instance, job_name, shard, run_config=run_config, only_stale=not args.all
         )
-        again = f"[realsyn] {n}/{len(steps)} {label}: " if job_name == "clip_bootstrap" else ""
         if not runs:
             fresh += 1
             print(f"{again}up to date", flush=True)

@@ -146,7 +146,7 @@ def test_main_job_on_a_small_generated_world(tmp_path):
         env.pop(var, None)
     corpus = tmp_path / "corpus"
     cmd = [str(Path(sys.executable).parent / "realsyn"), "run", "--corpus", str(corpus), "--world"]
-    cmd += ["--world-documents", "40", "--train-epochs", "4"]
+    cmd += ["--world-documents", "40", "--train-epochs", "3"]  # 3: not the step number
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     out = proc.stdout
@@ -157,6 +157,11 @@ def test_main_job_on_a_small_generated_world(tmp_path):
     store = LocalStorage(tmp_path / "data")
     trained = read_manifest(store, "clip_training", None)["info"]
     assert trained["stats"]["steps"] > 0 and trained["source"] == "alt_text"
+    # two rounds (alt texts, then chosen page sentences), their progress in the terminal and
+    # the step's label again after it
+    assert [r["round"] for r in trained["rounds"]] == [1, 2]
+    assert "clip_training round 2/2 steps" in out + proc.stderr
+    assert "[realsyn] 4/20 clip_bootstrap: ok (" in out
     # every vector downstream was made by the trained checkpoint
     for shard in ("world/html/shapes-blog", "world/obelics/world-00000.parquet"):
         assert (
