@@ -105,6 +105,19 @@ CLIP_TRAINING_SUITE: tuple[CheckDef, ...] = (
         ],
     ),
     CheckDef(
+        name="clip_training_ran_all_steps",
+        table="stats",
+        description="Every planned training step ran: the wall-clock safety net (max_seconds) "
+        "did not cut training short. Blocking: a model that depends on how busy the machine was "
+        "must not reach the embeddings.",
+        expectations=lambda t, p: [
+            Expect(
+                "ExpectColumnPairValuesToBeEqual",
+                {"column_A": "total_steps", "column_B": "total_planned_steps"},
+            )
+        ],
+    ),
+    CheckDef(
         name="clip_training_beats_chance",
         table="stats",
         description="The final contrastive loss is below chance, ln(effective batch size).",

@@ -53,7 +53,10 @@ class TrainParams:
     eps: float = 1e-6
     warmup_fraction: float = 0.1
     seed: int = 0
-    max_seconds: float | None = None  # stop early (cosine still completes its schedule shape)
+    # A safety net, not a budget: training is bounded by its steps (epochs), so the same seed and
+    # data give the same checkpoint on a quiet or a busy machine. Hitting this limit stops early
+    # and says so (``stats["stopped_early"]``); callers must treat that model as incomplete.
+    max_seconds: float | None = None
     # Random resized crops (scale in [1 - jitter, 1]) per sample and step regularise the longer
     # run: on the demo world (bench/p_at_1_sweep.py, brute-force precision@1, one round on alt
     # texts) 80 epochs gave 0.84 (mean of 3 seeds) with crops, 0.74 without; 40 without 0.75.
@@ -220,7 +223,7 @@ def train_clip(
     )
     loss_fn = open_clip.ClipLoss()
     model.train()
-    losses, step = [], 0
+    losses, step, stop_reason = [], 0, None
     for _epoch in range(params.epochs):
         order = list(range(n))
         rng.shuffle(order)
@@ -251,8 +254,14 @@ def train_clip(
             step += 1
             if progress and (step % 10 == 0 or step == total):
                 progress(step, total, losses[-1])
-            if params.max_seconds and time.perf_counter() - started > params.max_seconds:
-                break
+            if step < total and params.max_seconds:
+                elapsed = time.perf_counter() - started
+                if elapsed > params.max_seconds:
+                    stop_reason = (
+                        f"wall-clock safety net max_seconds={params.max_seconds:g} reached after "
+                        f"{elapsed:.0f} s: {step} of {total} steps"
+                    )
+                    break
         else:
             continue
         break
@@ -263,6 +272,8 @@ def train_clip(
         "samples": n,
         "steps": step,
         "planned_steps": total,
+        "stopped_early": stop_reason is not None,
+        "stop_reason": stop_reason,
         "batch_size": batch,
         "first_loss": round(losses[0], 4),
         "final_loss": round(float(np.mean(losses[-max(1, per_epoch) :])), 4),
@@ -394,17 +405,45 @@ def rank_context_texts(
         ks = [max(1, round(k * pool_limit / m)) for k in ranks]
     reference = pool_vectors[rows]
     n_ref = len(reference)
+    # A candidate that is itself in the reference takes its score from the very matrix the
+    # thresholds come from: the same float, so "is it the k-th best" has one answer on any BLAS
+    # (a second product, e.g. a matrix-vector one, can round the same score differently).
+    column = np.full(len(pool_vectors), -1, dtype=np.int64)
+    column[rows] = np.arange(n_ref)
     for start in range(0, len(image_vectors), chunk):
         block = image_vectors[start : start + chunk]
-        sims = np.partition(block @ reference.T, [n_ref - k for k in ks], axis=1)
+        full = block @ reference.T
+        sims = np.partition(full, [n_ref - k for k in ks], axis=1)
         thresholds = sims[:, [n_ref - k for k in ks]]  # (images, ranks): each rank's k-th best
+        del sims
         for i, own in enumerate(candidates[start : start + len(block)]):
-            scores = pool_vectors[list(own)] @ block[i] if own else ()
+            scores = _candidate_scores(own, column, full[i], pool_vectors, block[i])
             for r in range(len(ks)):
                 kept[r].append(
                     [c for c, v in zip(own, scores, strict=True) if v >= thresholds[i, r]]
                 )
     return kept
+
+
+def _candidate_scores(
+    own: Sequence[int],
+    column: np.ndarray,
+    reference_scores: np.ndarray,
+    pool_vectors: np.ndarray,
+    image_vector: np.ndarray,
+) -> list[float]:
+    """Each candidate's similarity to the image: read from the reference product where the
+    candidate is a reference row, computed only for candidates outside the reference."""
+    if not own:
+        return []
+    own = np.asarray(own, dtype=np.int64)
+    cols = column[own]
+    scores = np.empty(len(own), dtype=reference_scores.dtype)
+    inside = cols >= 0
+    scores[inside] = reference_scores[cols[inside]]
+    if not inside.all():
+        scores[~inside] = pool_vectors[own[~inside]] @ image_vector
+    return scores.tolist()
 
 
 def subset_pairs(subset: pl.DataFrame) -> pl.DataFrame:

@@ -71,7 +71,10 @@ class ClipTrainingConfig(dg.Config):
     jitter: float = TrainParams.jitter  # random-resized-crop augmentation (0: off)
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     seed: int = TrainParams.seed
-    max_seconds: float = 900.0  # all rounds together
+    # A safety net for all rounds together, never a budget: training is bounded by its epochs, so
+    # the model does not depend on how busy the machine is. Hitting it stops training, fails the
+    # blocking check clip_training_ran_all_steps and says why in the metadata and the run log.
+    max_seconds: float = 4 * 3600.0
 
 
 def _bootstrap_inputs(
@@ -118,6 +121,17 @@ def _loss_table(losses: list[tuple[int, float]], rows: int = 12) -> str:
     return "\n".join(lines)
 
 
+def _remaining_planned_steps(config, rounds: int, done_round: int, samples: int) -> int:
+    """Steps the rounds after ``done_round`` would have run (estimated with this round's samples:
+    a refinement round's sample count is only known once it runs)."""
+    batch = max(1, min(config.batch_size, samples))
+    per_epoch = max(1, samples // batch)
+    later = range(done_round + 1, rounds + 1)
+    return sum(
+        per_epoch * (config.epochs if r == rounds else config.bootstrap_epochs) for r in later
+    )
+
+
 def _train_rounds(context, store, config, rounds, pairs, candidates, pool):
     """Round 1 on ``pairs``; each later round on the pairs the previous model refines."""
     started = time.perf_counter()
@@ -132,6 +146,7 @@ def _train_rounds(context, store, config, rounds, pairs, candidates, pool):
     losses: list[tuple[int, float]] = []
     round_rows: list[dict] = []
     checkpoint, stats, offset = None, {}, 0
+    planned = 0
     for r in range(1, rounds + 1):
         if r > 1:
             with tempfile.TemporaryDirectory() as tmp:
@@ -185,6 +200,7 @@ def _train_rounds(context, store, config, rounds, pairs, candidates, pool):
             negatives=pairs["negatives"].to_list() if "negatives" in pairs.columns else None,
         )
         offset += stats["steps"]
+        planned += stats["planned_steps"]
         round_rows.append(
             {
                 "round": r,
@@ -197,7 +213,20 @@ def _train_rounds(context, store, config, rounds, pairs, candidates, pool):
                 "seconds": stats["seconds"],
             }
         )
-    stats = {**stats, "seconds": round(time.perf_counter() - started, 2), "rounds": rounds}
+        if stats["stopped_early"]:
+            context.log.error(
+                f"clip_training round {r}/{rounds} stopped early: {stats['stop_reason']}; the "
+                "model is incomplete (raise max_seconds, or lower epochs); later rounds skipped"
+            )
+            planned += _remaining_planned_steps(config, rounds, r, pairs.height)
+            break
+    stats = {
+        **stats,
+        "seconds": round(time.perf_counter() - started, 2),
+        "rounds": rounds,
+        "total_steps": offset,
+        "total_planned_steps": planned,
+    }
     return checkpoint, stats, pairs, losses, round_rows
 
 
@@ -246,7 +275,11 @@ def clip_training(
         previous = read_manifest(store, ASSET, None)
     except PartitionNotFound:
         previous = None
-    reused = bool(previous and previous["info"].get("input_key") == input_key)
+    reused = bool(
+        previous
+        and previous["info"].get("input_key") == input_key
+        and not previous["info"]["stats"].get("stopped_early")  # an incomplete model is retrained
+    )
     if reused:
         context.log.info("clip_training: same pairs and parameters as the stored model: re-used")
         manifest, info = previous, previous["info"]
@@ -278,8 +311,23 @@ def clip_training(
         CLIP_TRAINING_SUITE,
         {
             "stats": pl.DataFrame(
-                {k: [stats[k]] for k in ("steps", "final_loss", "temperature")},
-                schema={"steps": pl.Int64, "final_loss": pl.Float64, "temperature": pl.Float64},
+                {
+                    "steps": [stats["steps"]],
+                    "final_loss": [stats["final_loss"]],
+                    "temperature": [stats["temperature"]],
+                    # models stored before the safety net was recorded ran every step
+                    "total_steps": [stats.get("total_steps", stats["steps"])],
+                    "total_planned_steps": [
+                        stats.get("total_planned_steps", stats.get("total_steps", stats["steps"]))
+                    ],
+                },
+                schema={
+                    "steps": pl.Int64,
+                    "final_loss": pl.Float64,
+                    "temperature": pl.Float64,
+                    "total_steps": pl.Int64,
+                    "total_planned_steps": pl.Int64,
+                },
             )
         },
         {"batch": min(config.batch_size, pairs.height)},
@@ -297,6 +345,7 @@ def clip_training(
                 "final_loss": dg.MetadataValue.float(stats["final_loss"]),
                 "temperature": dg.MetadataValue.float(stats["temperature"]),
                 "seconds": dg.MetadataValue.float(stats["seconds"]),
+                "stopped_early": stats.get("stop_reason") or "no: every planned step ran",
                 "reused": reused,  # same pairs and parameters as the stored model: not retrained
                 "params": dg.MetadataValue.json(config.model_dump()),
                 "rounds": dg.MetadataValue.int(stats.get("rounds", 1)),

@@ -32,7 +32,15 @@ def _good():
         {"image_id": ["a", "b"], "raw_image_url": ["u1", "u2"], "text1": ["x", "y"]}
     )
     shards = pl.DataFrame({"samples": [1, 1]})
-    stats = pl.DataFrame({"steps": [40], "final_loss": [1.2], "temperature": [0.05]})
+    stats = pl.DataFrame(
+        {
+            "steps": [40],
+            "final_loss": [1.2],
+            "temperature": [0.05],
+            "total_steps": [80],
+            "total_planned_steps": [80],
+        }
+    )
     return {"words": words, "pool": pool, "release": release, "shards": shards, "stats": stats}
 
 
@@ -68,6 +76,10 @@ BREAKS = {
     "clip_training_finite": lambda t: {
         **t,
         "stats": t["stats"].with_columns(pl.lit(float("nan")).alias("final_loss")),
+    },
+    "clip_training_ran_all_steps": lambda t: {  # the wall-clock safety net cut training short
+        **t,
+        "stats": t["stats"].with_columns(pl.lit(31).alias("total_steps")),
     },
     "clip_training_beats_chance": lambda t: {
         **t,

@@ -91,6 +91,7 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "release_every_row_in_a_shard",
         "release_rows_have_image_and_text",
         "clip_training_finite",
+        "clip_training_ran_all_steps",
         "clip_training_beats_chance",
         "pipeline_evaluation_retrieval_precision",
         "pipeline_evaluation_dedup_recall",

@@ -17,6 +17,7 @@ from realsyn.train import (
     jitter_crops,
     lr_at,
     negative_clip_loss,
+    rank_context_texts,
     refine_pairs,
     select_context_texts,
     subset_pairs,
@@ -121,6 +122,22 @@ def test_seeded_training_is_reproducible():
 
     first, second = weights(), weights()
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_the_wall_clock_safety_net_stops_loudly():
+    """Training is bounded by steps; the max_seconds safety net, when it fires, says so."""
+    rng = random.Random(3)
+    scenes = [w.sample_scene(rng) for _ in range(32)]
+    images = [render(s, rng) for s in scenes]
+    texts = [[f"a {s.colour} {s.shape}"] for s in scenes]
+    _, full = train_clip("realsyn-tiny", images, texts, TrainParams(epochs=2, batch_size=16))
+    assert full["steps"] == full["planned_steps"] == 4
+    assert full["stopped_early"] is False and full["stop_reason"] is None
+    params = TrainParams(epochs=2, batch_size=16, max_seconds=1e-9)
+    _, cut = train_clip("realsyn-tiny", images, texts, params)
+    assert cut["steps"] == 1 < cut["planned_steps"] == 4
+    assert cut["stopped_early"] is True
+    assert "max_seconds" in cut["stop_reason"] and "1 of 4 steps" in cut["stop_reason"]
 
 
 def test_training_rejects_mismatched_inputs():
@@ -253,6 +270,26 @@ def test_precision_choice():
     assert use_bf16(TrainParams(precision="auto", device="cuda"))
     with pytest.raises(ValueError, match="precision"):
         use_bf16(TrainParams(precision="fp16"))
+
+
+def test_rank_context_texts_keeps_a_candidate_at_exactly_rank_k():
+    """The k-th nearest pool sentence is within rank k on any BLAS: its score and the rank
+    threshold are one and the same float (a second product could round it below itself)."""
+    rng = np.random.default_rng(7)
+    pool = rng.standard_normal((300, 48)).astype(np.float32)
+    pool /= np.linalg.norm(pool, axis=1, keepdims=True)
+    images = rng.standard_normal((200, 48)).astype(np.float32)
+    images /= np.linalg.norm(images, axis=1, keepdims=True)
+    ks = [1, 5, 37, 300]
+    order = np.argsort(-(images.astype(np.float64) @ pool.T.astype(np.float64)), axis=1)
+    for k in ks:
+        exactly_kth = [[int(order[i, k - 1])] for i in range(len(images))]
+        (kept,) = rank_context_texts(images, exactly_kth, pool, [k], chunk=64)
+        assert kept == exactly_kth, k
+        beyond = [[int(order[i, k])] for i in range(len(images))] if k < len(pool) else None
+        if beyond:
+            (dropped,) = rank_context_texts(images, beyond, pool, [k], chunk=64)
+            assert all(d == [] for d in dropped), k
 
 
 def test_refine_pairs_adds_chosen_page_sentences_to_the_alt_texts():
