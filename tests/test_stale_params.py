@@ -213,3 +213,38 @@ def test_clip_training_is_reused_when_its_pairs_do_not_change(dagster_home, tmp_
     assert all(read_manifest(store, "sentences", s)["version"] != before[s] for s in shards)
     reused, again = train()
     assert reused is True and again == first
+
+
+def test_clip_training_safety_net_hit_is_loud_and_never_reused(dagster_home, tmp_path):
+    """Training is bounded by steps; when the wall-clock safety net cuts it short the blocking
+    check fails (so nothing downstream embeds with it), the metadata says why, and the next run
+    retrains instead of re-using the incomplete model."""
+    from realsyn_assets.training import clip_training
+
+    instance = dg.DagsterInstance.get()
+    shard = "html/museum"
+    instance.add_dynamic_partitions(shard_partitions.name, [shard])
+    out = tmp_path / "data"
+    assert all(ok for _, ok in run_step(_defs(out, {}), instance, "ingest", shard))
+    resources = {"storage": StorageResource(root=str(out)), "stage_params": StageParamsResource()}
+
+    def train(max_seconds: float):
+        cfg = {"epochs": 2, "bootstrap_epochs": 2, "batch_size": 4, "max_seconds": max_seconds}
+        result = dg.materialize(
+            [clip_training],
+            instance=instance,
+            resources=resources,
+            run_config={"ops": {"clip_training": {"config": cfg}}},
+            raise_on_error=False,
+        )
+        mat = result.asset_materializations_for_node("clip_training")[0]
+        checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+        return mat.metadata, checks
+
+    metadata, checks = train(1e-9)
+    assert checks["clip_training_ran_all_steps"] is False
+    assert "max_seconds" in metadata["stopped_early"].value
+    metadata, checks = train(3600.0)
+    assert metadata["reused"].value is False  # the incomplete model was not re-used
+    assert checks["clip_training_ran_all_steps"] is True
+    assert metadata["stopped_early"].value.startswith("no")
