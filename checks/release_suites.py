@@ -6,7 +6,7 @@ import polars as pl
 
 from checks.gx import CheckDef, Expect
 from checks.retrieval_suites import three_texts_check
-from realsyn.schemas import RELEASE_SCHEMA
+from realsyn.schemas import RELEASE_SCHEMA, RELEASE_TEXTS
 
 
 def _with_cluster_counts(frame: pl.DataFrame) -> pl.DataFrame:
@@ -46,7 +46,7 @@ SCALED_SUBSETS_SUITE: tuple[CheckDef, ...] = (
             Expect("ExpectColumnValuesToBeUnique", {"column": "sha256"}),
         ],
     ),
-    three_texts_check("scaled_subsets_three_texts", "subset"),
+    three_texts_check("scaled_subsets_three_texts", "subset", lambda p: RELEASE_TEXTS),
     CheckDef(
         name="scaled_subsets_schema_matches_release",
         table="subset",

@@ -2,23 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
+import polars as pl
+
 from checks.gx import CheckDef, Expect
 
 
-def three_texts_check(name: str, table: str) -> CheckDef:
-    """text1..text3 present on every row that records no ``short_reason``."""
+def _text_columns(frame: pl.DataFrame, prefix: str = "text") -> list[str]:
+    """``text1``, ``text2``, ... (or ``score1``, ...) present in ``frame``, in order."""
+    return [c for c in frame.columns if c.startswith(prefix) and c[len(prefix) :].isdigit()]
+
+
+def _with_gapless(frame: pl.DataFrame) -> pl.DataFrame:
+    cols = _text_columns(frame)
+    gapless = pl.lit(True)
+    for a, b in zip(cols, cols[1:], strict=False):  # text j+1 only where text j
+        gapless = gapless & (pl.col(b).is_null() | pl.col(a).is_not_null())
+    return frame.with_columns(gapless=gapless)
+
+
+def three_texts_check(name: str, table: str, required: Callable[[Mapping], int]) -> CheckDef:
+    """text1..text<required(params)> on every row that records no ``short_reason``, and no
+    gaps (a text j+1 only after a text j). The name keeps "three": the release's texts."""
     return CheckDef(
         name=name,
         table=table,
-        description="Every row has text1..text3, or a recorded reason why fewer exist.",
+        description="Every row has text1..text<top_k> (the run's top_k, 3 by default) without "
+        "gaps, or a recorded reason why fewer exist.",
+        prepare=_with_gapless,
         expectations=lambda t, p: [
-            Expect(
-                "ExpectColumnValuesToNotBeNull",
-                {"column": c, "row_condition": "short_reason.isnull()"},
-            )
-            for c in ("text1", "text2", "text3")
+            *(
+                Expect(
+                    "ExpectColumnValuesToNotBeNull",
+                    {"column": f"text{j}", "row_condition": "short_reason.isnull()"},
+                )
+                for j in range(1, required(p) + 1)
+            ),
+            Expect("ExpectColumnValuesToBeInSet", {"column": "gapless", "value_set": [True]}),
         ],
     )
+
+
+def _with_ordered(frame: pl.DataFrame) -> pl.DataFrame:
+    cols = _text_columns(frame, "score")
+    ordered = pl.lit(True)
+    for a, b in zip(cols, cols[1:], strict=False):
+        ordered = ordered & (pl.col(a) >= pl.col(b)).fill_null(True)
+    return frame.with_columns(ordered=ordered)
 
 
 RETRIEVAL_PAIRS_SUITE: tuple[CheckDef, ...] = (
@@ -35,14 +66,12 @@ RETRIEVAL_PAIRS_SUITE: tuple[CheckDef, ...] = (
             ),
         ],
     ),
-    three_texts_check("retrieval_pairs_three_texts", "pairs"),
+    three_texts_check("retrieval_pairs_three_texts", "pairs", lambda p: p["top_k"]),
     CheckDef(
         name="retrieval_pairs_scores_ordered",
         table="pairs",
-        description="Scores are cosines in [-1, 1] and score1 >= score2 >= score3.",
-        prepare=lambda f: f.with_columns(
-            ordered=((f["score1"] >= f["score2"]) & (f["score2"] >= f["score3"])).fill_null(True)
-        ),
+        description="Scores are cosines in [-1, 1] and score1 >= score2 >= ... (best first).",
+        prepare=_with_ordered,
         expectations=lambda t, p: [
             Expect(
                 "ExpectColumnValuesToBeBetween",

@@ -10,6 +10,7 @@ Retrieval: for each image, the ``clusters_searched`` nearest centroids (cosine, 
 exact cosine against those clusters' sentences. Work is done cluster by cluster: all images
 that search cluster c are scored against c's sentences in one matrix product, and per-image
 running top-k lists are merged. ``brute_force`` scores every sentence, for evaluation.
+:func:`pair_rows` turns a result into ``retrieval_pairs``' rows (:func:`realsyn.schemas.retrieval_schema`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 from usearch.index import Index
+
+from realsyn.schemas import MAX_TOP_K, retrieval_schema
 
 
 @dataclass(frozen=True)
@@ -103,8 +107,19 @@ def assign_clusters(
 
 @dataclass(frozen=True)
 class RetrievalParams:
+    """``top_k`` sentences per image (1..``MAX_TOP_K``) from its ``clusters_searched`` nearest
+    sentence clusters. The paper searches one cluster; each further one costs one more small
+    matrix product per image and recovers the true sentence of images that sit between two
+    clusters (the measured precision per value is in the README, ``retrieval_pairs``)."""
+
     top_k: int = 3
-    clusters_searched: int = 1
+    clusters_searched: int = 3
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.top_k <= MAX_TOP_K:
+            raise ValueError(f"top_k must be in 1..{MAX_TOP_K}, got {self.top_k}")
+        if self.clusters_searched < 1:
+            raise ValueError(f"clusters_searched must be >= 1, got {self.clusters_searched}")
 
 
 @dataclass
@@ -188,3 +203,87 @@ def brute_force(
             )
         out_i[start : start + batch], out_s[start : start + batch] = best_i, best_s
     return out_i, out_s
+
+
+IMAGE_COLUMNS = ("image_id", "shard", "sha256", "raw_image_url", "doc_id", "position")
+
+
+@dataclass
+class PairsReport:
+    """``retrieval_pairs``' table of one shard and its stats (they add up across shards)."""
+
+    table: pl.DataFrame
+    stats: dict[str, int]
+    quantiles: dict[str, float]  # score1_p10 / p50 / p90 (absent for an empty shard)
+
+
+def pair_rows(
+    images: pl.DataFrame,
+    result: RetrievalResult,
+    sentence_ids: list[str],
+    texts: list[str],
+    model: str,
+) -> pl.DataFrame:
+    """One row per image (``images``' order) with its ``top_k`` texts, best first.
+
+    Args:
+        images: the shard's surviving images (``IMAGE_COLUMNS``), in ``result``'s row order.
+        result: :func:`retrieve`'s output; its width is the run's ``top_k``.
+        sentence_ids, texts: the cluster-sorted sentence pool (``result.indices`` index them).
+        model: the embedding model's identity, recorded per row.
+
+    Returns:
+        A frame of :func:`realsyn.schemas.retrieval_schema` (``top_k``): text/sentence_id/score
+        ``j`` for j <= ``top_k`` (null where the searched clusters held fewer sentences, and then
+        ``short_reason = "cluster_too_small"``); text1..text3 always exist, null beyond ``top_k``.
+    """
+    top_k = result.indices.shape[1]
+    schema = retrieval_schema(top_k)
+    if len(images) != len(result.indices):
+        raise ValueError(f"{len(images)} images but {len(result.indices)} retrieval rows")
+    ids = np.asarray(sentence_ids, dtype=object)
+    txt = np.asarray(texts, dtype=object)
+    columns: dict[str, object] = {c: images[c] for c in IMAGE_COLUMNS}
+    found = result.indices >= 0
+    for j in range(top_k):
+        idx, ok = result.indices[:, j], found[:, j]
+        safe = np.where(ok, idx, 0)
+        columns[f"text{j + 1}"] = np.where(ok, txt[safe] if len(txt) else None, None)
+        columns[f"sentence_id{j + 1}"] = np.where(ok, ids[safe] if len(ids) else None, None)
+        columns[f"score{j + 1}"] = np.where(ok, result.scores[:, j], np.nan)
+    short = ~found.all(axis=1)
+    columns["short_reason"] = np.where(short, "cluster_too_small", None)
+    columns["cluster_id"] = result.cluster
+    columns["n_candidates"] = result.candidates
+    columns["model"] = [model] * len(images)
+    frame = pl.DataFrame(
+        {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in columns.items()},
+        strict=False,
+    )
+    frame = frame.with_columns(pl.col(f"score{j + 1}").fill_nan(None) for j in range(top_k))
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in frame.columns]
+    return frame.with_columns(missing).select(list(schema)).cast(schema)
+
+
+def pairs_report(
+    images: pl.DataFrame,
+    result: RetrievalResult,
+    sentence_ids: list[str],
+    texts: list[str],
+    model: str,
+) -> PairsReport:
+    """:func:`pair_rows` plus the shard's stats: images, short rows, mean candidates scored,
+    and score1 quantiles."""
+    table = pair_rows(images, result, sentence_ids, texts, model)
+    best = table["score1"].drop_nulls().to_numpy()
+    quantiles = (
+        {f"score1_p{q}": float(np.quantile(best, q / 100)) for q in (10, 50, 90)}
+        if len(best)
+        else {}
+    )
+    stats = {
+        "images": table.height,
+        "short": int(table["short_reason"].is_not_null().sum()),
+        "mean_candidates": int(table["n_candidates"].mean() or 0),
+    }
+    return PairsReport(table, stats, quantiles)

@@ -29,6 +29,8 @@ import polars as pl
 # --- raw_documents --------------------------------------------------------------------------
 
 SOURCE_FORMATS = ("obelics_parquet", "obelics_jsonl", "mmc4_jsonl", "warc", "html_folder")
+# A documents_folder shard's document rows carry the format of each file.
+DOCUMENT_SOURCE_FORMATS = ("pdf", "docx", "pptx", "epub", "markdown", "html")
 ITEM_KINDS = ("text", "image")
 
 DOCUMENTS_SCHEMA: dict[str, pl.DataType] = {
@@ -93,6 +95,20 @@ REJECT_REASONS = (
     "html_parse_error",
     "unsupported_content",
     "record_error",
+    # documents folders (realsyn.readers.documents)
+    "unsupported_format",
+    "encrypted",
+    "empty_file",
+    "corrupt_archive",
+    "part_too_large",
+    "unsafe_xml",
+    "pdf_broken",
+    "office_parse_error",
+    "epub_broken",
+    "document_parse_error",
+    "reader_crashed",
+    "reader_timeout",
+    "reader_out_of_memory",
 )
 
 RAW_DOCUMENTS_TABLES = ("documents", "items", "rejected")
@@ -292,31 +308,43 @@ SENTENCE_DEDUP_REASONS = ("exact_dup", "semantic_dup")
 
 # --- retrieval ---------------------------------------------------------------------------------
 
-RETRIEVAL_SCHEMA: dict[str, pl.DataType] = {
-    "image_id": pl.String(),
-    "shard": pl.String(),
-    "sha256": pl.String(),
-    "raw_image_url": pl.String(),
-    "doc_id": pl.String(),
-    "position": pl.Int32(),
-    "text1": pl.String(),
-    "text2": pl.String(),
-    "text3": pl.String(),
-    "sentence_id1": pl.String(),
-    "sentence_id2": pl.String(),
-    "sentence_id3": pl.String(),
-    "score1": pl.Float32(),
-    "score2": pl.Float32(),
-    "score3": pl.Float32(),
-    "cluster_id": pl.Int64(),
-    "n_candidates": pl.Int64(),
-    "short_reason": pl.String(),
-    "model": pl.String(),
-}
-"""One row per surviving image of a shard: its 3 most similar realistic sentences (text1 best)
-from the whole corpus by hierarchical retrieval, their cosine scores, the nearest sentence
+RELEASE_TEXTS = 3  # the release's realistic texts per image: text1..text3 (the paper's top-3)
+MAX_TOP_K = 5  # retrieval_pairs keeps at most this many (text4, text5 beyond the release's 3)
+
+
+def retrieval_schema(top_k: int = RELEASE_TEXTS) -> dict[str, pl.DataType]:
+    """``retrieval_pairs``' columns for ``top_k`` texts per image.
+
+    text1..text3 (with their sentence ids and scores) are always there, because the release
+    publishes three; ``top_k`` < 3 leaves the ones beyond ``top_k`` null, ``top_k`` > 3 adds
+    text4.. (up to :data:`MAX_TOP_K`), which the release does not publish.
+    """
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise ValueError(f"top_k must be in 1..{MAX_TOP_K}, got {top_k}")
+    n = range(1, max(top_k, RELEASE_TEXTS) + 1)
+    return {
+        "image_id": pl.String(),
+        "shard": pl.String(),
+        "sha256": pl.String(),
+        "raw_image_url": pl.String(),
+        "doc_id": pl.String(),
+        "position": pl.Int32(),
+        **{f"text{j}": pl.String() for j in n},
+        **{f"sentence_id{j}": pl.String() for j in n},
+        **{f"score{j}": pl.Float32() for j in n},
+        "cluster_id": pl.Int64(),
+        "n_candidates": pl.Int64(),
+        "short_reason": pl.String(),
+        "model": pl.String(),
+    }
+
+
+RETRIEVAL_SCHEMA: dict[str, pl.DataType] = retrieval_schema(RELEASE_TEXTS)
+"""One row per surviving image of a shard: its ``top_k`` most similar realistic sentences (text1
+best) from the whole corpus by hierarchical retrieval, their cosine scores, the nearest sentence
 cluster, how many sentences were scored, and the model identity. ``short_reason`` is set when
-fewer than 3 sentences were available (``cluster_too_small``)."""
+fewer than ``top_k`` sentences were available (``cluster_too_small``); a ``top_k`` below 3 is a
+choice, not a shortage, and records no reason (see :func:`retrieval_schema`)."""
 
 
 def decide(table: pl.DataFrame, reason: pl.Expr) -> pl.DataFrame:

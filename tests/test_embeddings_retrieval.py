@@ -125,7 +125,10 @@ def test_small_cluster_leaves_fewer_than_three_texts():
     sentences = unit(np.eye(4, 8) + 0.01)
     clusters = fit_clusters(sentences, ClusterParams(n_clusters=4))
     result = retrieve(
-        unit(np.eye(4, 8)[:1] + 0.02), sentences[clusters.order], clusters, RetrievalParams()
+        unit(np.eye(4, 8)[:1] + 0.02),
+        sentences[clusters.order],
+        clusters,
+        RetrievalParams(clusters_searched=1),
     )
     assert (result.indices[0] >= 0).sum() == 1
 
@@ -158,17 +161,23 @@ def test_retrieval_checks_fail_on_crafted_frames():
         }
     )
     checks = {c.name: c for c in RETRIEVAL_PAIRS_SUITE}
-    params = {"survivors": 2, "survivor_ids": ["a", "b"]}
+    params = {"survivors": 2, "survivor_ids": ["a", "b"], "top_k": 3}
     for check in checks.values():
         assert run_check(check, {"pairs": rows}, params).passed, check.name
     missing = run_check(
         checks["retrieval_pairs_every_survivor_has_a_row"],
         {"pairs": rows},
-        {"survivors": 3, "survivor_ids": ["a", "b", "c"]},
+        {"survivors": 3, "survivor_ids": ["a", "b", "c"], "top_k": 3},
     )
     assert not missing.passed
     no_reason = rows.with_columns(pl.lit(None, dtype=pl.String).alias("short_reason"))
     assert not run_check(checks["retrieval_pairs_three_texts"], {"pairs": no_reason}, params).passed
+    two = {**params, "top_k": 2}  # a run that asked for 2 texts: row b is still short
+    assert not run_check(checks["retrieval_pairs_three_texts"], {"pairs": no_reason}, two).passed
+    gap = rows.with_columns(  # row b (short) has a text2 but no text1
+        pl.Series("text1", ["x", None]), pl.Series("text2", ["x", "z"])
+    )
+    assert not run_check(checks["retrieval_pairs_three_texts"], {"pairs": gap}, params).passed
     unordered = rows.with_columns(pl.Series("score2", [0.95, None]))
     assert not run_check(
         checks["retrieval_pairs_scores_ordered"], {"pairs": unordered}, params
