@@ -1,9 +1,12 @@
 """Near-duplicate pairs by cosine similarity of unit embeddings (usearch), and their groups.
 
-Pairs with cosine >= ``threshold`` are found with a usearch cosine index: exact (brute force,
-SIMD) up to ``EXACT_SEARCH_MAX`` vectors, HNSW beyond. Each query asks for ``k`` neighbours and
-is re-asked with 2k while all of them are above the threshold, so dense groups are not cut.
-Groups are connected components (scipy) of the pair graph: transitive, like the pHash groups.
+Bounded for any input, dense clusters included: time and memory are linear in the number of
+vectors. Rows holding exactly the same vector are linked to the smallest such row (cosine 1)
+without a search; only distinct vectors go into a usearch cosine index: exact (brute force,
+SIMD) up to ``EXACT_SEARCH_MAX`` of them, HNSW beyond. Each searched vector links to at most
+``k`` nearest neighbours within the threshold (ties broken by row, i.e. by key), never to all of
+them: groups are the connected components (scipy) of those links, so transitivity joins a dense
+cluster through chains of near neighbours without enumerating its pairs.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from scipy.sparse.csgraph import connected_components
 from usearch.index import Index
 
 EXACT_SEARCH_MAX = 50_000
+NEIGHBOURS = 16  # links per vector: the cap that keeps a dense cluster linear
+QUERY_BLOCK = 32_768  # queries per search call: bounds the result matrices
 DEFAULT_DUP_COSINE = 0.95
 # Calibrated duplicate thresholds per architecture and modality (bench/dedup_calibration.py on
 # the generated world, with the demo's trained realsyn-tiny: 40 epochs on alt texts, then 40 on
@@ -40,43 +45,84 @@ def dup_cosine_for(model_identity: str, modality: str) -> float | None:
     return calibrated.get(modality) if calibrated else DEFAULT_DUP_COSINE
 
 
-def cosine_pairs(
-    vectors: np.ndarray, threshold: float, k: int = 16, queries: np.ndarray | None = None
-) -> np.ndarray:
-    """(i, j, cosine) rows with i < j and cosine >= threshold, as a float64 array (m, 3).
+def identical_first(vectors: np.ndarray) -> np.ndarray:
+    """For each row, the smallest row index holding exactly the same float32 vector."""
+    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    if len(v) == 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = v.view(np.dtype((np.void, v.dtype.itemsize * v.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)  # stable: first
+    return first[inverse.ravel()].astype(np.int64)
 
-    ``queries`` (row indices) limits the search to the pairs that involve those rows (all rows
-    by default): how new vectors are searched against everything already seen."""
+
+def _nearest(
+    vectors: np.ndarray, rows: np.ndarray, queries: np.ndarray, threshold: float, k: int
+) -> np.ndarray:
+    """(query, neighbour, cosine) for each query's ``k`` nearest among ``rows`` (distinct
+    vectors) with cosine >= threshold; ties in distance go to the smaller row."""
+    m = len(rows)
+    if m < 2 or not len(queries):
+        return np.zeros((0, 3))
+    index = Index(ndim=vectors.shape[1], metric="cos", dtype="f32")
+    index.add(rows, vectors[rows])
+    exact = m <= EXACT_SEARCH_MAX
+    kk = min(2 * k + 1, m)  # room to break ties at the k-th place by row, not by search order
+    max_distance = 1.0 - threshold + 1e-6
+    found = []
+    for start in range(0, len(queries), QUERY_BLOCK):
+        todo = queries[start : start + QUERY_BLOCK]
+        matches = index.search(vectors[todo], kk, exact=exact)
+        keys = np.asarray(matches.keys, dtype=np.int64).reshape(len(todo), -1)
+        dist = np.asarray(matches.distances, dtype=np.float64).reshape(len(todo), -1)
+        counts = np.asarray(matches.counts).reshape(-1, 1)
+        invalid = (np.arange(keys.shape[1])[None, :] >= counts) | (keys == todo[:, None])
+        dist[invalid] = np.inf
+        keys[invalid] = np.iinfo(np.int64).max
+        order = np.lexsort((keys, dist), axis=1)[:, :k]
+        keys, dist = np.take_along_axis(keys, order, 1), np.take_along_axis(dist, order, 1)
+        r, c = np.nonzero(dist <= max_distance)
+        found.append(np.stack([todo[r], keys[r, c], 1.0 - dist[r, c]], axis=1))
+    return np.concatenate(found)
+
+
+def cosine_pairs(
+    vectors: np.ndarray, threshold: float, k: int = NEIGHBOURS, queries: np.ndarray | None = None
+) -> np.ndarray:
+    """Links (i, j, cosine), i < j, cosine >= threshold, as a float64 array (m, 3), unique and
+    sorted: each row to the smallest row with the same vector (cosine 1), and each distinct
+    vector to its ``k`` nearest distinct vectors within the threshold. At most (k + 1) links per
+    row, so dense clusters stay linear; their groups (``components``) come by transitivity.
+
+    ``queries`` (row indices) limits the work to the links of those rows (all rows by default):
+    how new vectors are searched against everything already seen."""
     n = len(vectors)
     if n < 2:
         return np.zeros((0, 3))
-    index = Index(ndim=vectors.shape[1], metric="cos", dtype="f32")
-    index.add(np.arange(n), vectors.astype(np.float32))
-    exact = n <= EXACT_SEARCH_MAX
-    todo = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
-    kk, found = min(k, n), []
-    max_distance = 1.0 - threshold
-    while len(todo):
-        matches = index.search(vectors[todo].astype(np.float32), kk, exact=exact)
-        keys = np.asarray(matches.keys).reshape(len(todo), -1)
-        dist = np.asarray(matches.distances).reshape(len(todo), -1)
-        within = dist <= max_distance + 1e-6
-        rows, cols = np.nonzero(within & (keys != todo[:, None]))
-        a, b = todo[rows], keys[rows, cols].astype(np.int64)
-        found.append(np.stack([np.minimum(a, b), np.maximum(a, b), 1.0 - dist[rows, cols]], axis=1))
-        saturated = within.all(axis=1) & (kk < n)
-        todo, kk = todo[saturated], min(kk * 2, n)
-    pairs = np.concatenate(found) if found else np.zeros((0, 3))
+    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    first = identical_first(v)
+    asked = np.arange(n) if queries is None else np.unique(np.asarray(queries, dtype=np.int64))
+    rep_asked = np.zeros(n, dtype=bool)
+    rep_asked[first[asked]] = True
+    is_asked = np.zeros(n, dtype=bool)
+    is_asked[asked] = True
+    copy = np.nonzero((first != np.arange(n)) & (is_asked | rep_asked[first]))[0]
+    links = [
+        np.stack([first[copy], copy, np.ones(len(copy))], axis=1),
+        _nearest(v, np.nonzero(first == np.arange(n))[0], np.nonzero(rep_asked)[0], threshold, k),
+    ]
+    pairs = np.concatenate(links)
     if not len(pairs):
         return pairs
-    _, unique = np.unique(pairs[:, :2].astype(np.int64), axis=0, return_index=True)
-    return pairs[np.sort(unique)]
+    lo = np.minimum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
+    hi = np.maximum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
+    _, unique = np.unique(lo * n + hi, return_index=True)  # sorted by (lo, hi)
+    return np.stack([lo[unique], hi[unique], pairs[unique, 2]], axis=1)
 
 
 @dataclass
 class PairCache:
-    """Every pair with cosine >= ``threshold`` among ``keys`` (vectors of ``model``): what a
-    later run re-uses, so only new contents are searched."""
+    """The links (``cosine_pairs``) with cosine >= ``threshold`` among ``keys`` (vectors of
+    ``model``): what a later run re-uses, so only new contents are searched."""
 
     model: str
     threshold: float
@@ -86,43 +132,64 @@ class PairCache:
     @staticmethod
     def pair_frame(a=(), b=(), cosine=()) -> pl.DataFrame:
         return pl.DataFrame(
-            {"a": list(a), "b": list(b), "cosine": list(cosine)},
+            {"a": a, "b": b, "cosine": cosine},
             schema={"a": pl.String, "b": pl.String, "cosine": pl.Float64},
         )
+
+
+def _rows_to_search(
+    cache: PairCache, keys: list[str], position: dict[str, int]
+) -> tuple[np.ndarray, pl.DataFrame]:
+    """Rows a cached run must search: keys it has not seen, and keys that lost a link to a key
+    that is gone (their next nearest may now be needed); and the cached links still valid."""
+    seen = set(cache.keys)
+    new = [i for i, key in enumerate(keys) if key not in seen]
+    current = pl.Series(list(position), dtype=pl.String)
+    a_in, b_in = pl.col("a").is_in(current), pl.col("b").is_in(current)
+    orphaned = cache.pairs.filter(a_in ^ b_in)
+    orphaned = pl.concat([orphaned["a"], orphaned["b"]]).unique().to_list()
+    touched = [position[key] for key in orphaned if key in position]
+    return np.array(sorted(set(new) | set(touched)), dtype=np.int64), cache.pairs.filter(
+        a_in & b_in
+    )
 
 
 def incremental_pairs(
     cache: PairCache | None, keys: list[str], vectors: np.ndarray, model: str, threshold: float
 ) -> tuple[pl.DataFrame, PairCache, dict]:
-    """Pairs (a, b, cosine) of distinct ``keys`` with cosine >= ``threshold``, re-using ``cache``
-    when it was made by the same model at a threshold <= this one: only keys it has not seen
-    are searched (against all), and pairs of keys that are gone are dropped. Otherwise (first
-    run, another model, a lower threshold) everything is searched. ``keys`` must be unique.
-    Returns (pairs, the cache to store, stats: searched, reused_pairs, full)."""
-    position = {k: i for i, k in enumerate(keys)}
+    """Links (a, b, cosine) of distinct ``keys`` with cosine >= ``threshold`` (see
+    ``cosine_pairs``), re-using ``cache`` when it was made by the same model at a threshold <=
+    this one: only keys it has not seen, and keys that lost a link to a key now gone, are
+    searched (against all); links of keys that are gone are dropped. Otherwise (first run,
+    another model, a lower threshold) everything is searched. ``keys`` must be unique.
+    The groups equal a full search's; the links may differ where more than k vectors crowd
+    within the threshold. Returns (pairs, the cache to store, stats: searched, reused_pairs,
+    full)."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # row order = key order: ties by id
+    keys = [keys[i] for i in order]
+    vectors = np.asarray(vectors)[np.asarray(order, dtype=np.int64)] if len(keys) else vectors
+    position = {key: i for i, key in enumerate(keys)}
     usable = cache is not None and cache.model == model and cache.threshold <= threshold + 1e-12
     if usable:
         collect = cache.threshold
-        seen = set(cache.keys)
-        new_rows = np.array([i for i, k in enumerate(keys) if k not in seen], dtype=np.int64)
-        old = cache.pairs.filter(
-            pl.col("a").is_in(list(position)) & pl.col("b").is_in(list(position))
-        )
+        rows, old = _rows_to_search(cache, keys, position)
     else:
-        collect, new_rows, old = threshold, None, PairCache.pair_frame()
-    if new_rows is None or len(new_rows):
-        found = cosine_pairs(vectors, collect, queries=new_rows)
-        names = [keys[int(i)] for i in found[:, 0]], [keys[int(j)] for j in found[:, 1]]
-        a = [min(x, y) for x, y in zip(*names, strict=True)]
-        b = [max(x, y) for x, y in zip(*names, strict=True)]
-        fresh = PairCache.pair_frame(a, b, found[:, 2].tolist())
+        collect, rows, old = threshold, None, PairCache.pair_frame()
+    if rows is None or len(rows):
+        found = cosine_pairs(vectors, collect, queries=rows)
+        names = pl.Series(keys, dtype=pl.String)
+        fresh = PairCache.pair_frame(
+            names.gather(found[:, 0].astype(np.int64)),
+            names.gather(found[:, 1].astype(np.int64)),
+            found[:, 2],
+        )
     else:
         fresh = PairCache.pair_frame()
     everything = pl.concat([old, fresh]).unique(["a", "b"], keep="first").sort(["a", "b"])
     stats = {
-        "searched": len(keys) if new_rows is None else int(len(new_rows)),
+        "searched": len(keys) if rows is None else int(len(rows)),
         "reused_pairs": old.height,
-        "full": int(new_rows is None),
+        "full": int(rows is None),
     }
     new_cache = PairCache(model, collect, list(keys), everything)
     return everything.filter(pl.col("cosine") >= threshold), new_cache, stats
@@ -156,3 +223,18 @@ def components(n: int, pairs: np.ndarray) -> np.ndarray:
     i, j = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
     graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
+
+
+def crowded_pairs(keys: list[str], pairs: pl.DataFrame) -> int:
+    """``crowded`` for key pairs (``a``, ``b``, ``cosine``) among the distinct ``keys``."""
+    if not pairs.height:
+        return 0
+    position = pl.DataFrame(
+        {"key": keys, "i": np.arange(len(keys))}, schema_overrides={"key": pl.String}
+    )
+    rows = (
+        pairs.join(position.rename({"key": "a", "i": "ia"}), on="a")
+        .join(position.rename({"key": "b", "i": "ib"}), on="b")
+        .select("ia", "ib", "cosine")
+    )
+    return crowded(len(keys), rows.to_numpy().astype(np.float64))

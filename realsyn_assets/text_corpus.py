@@ -21,7 +21,7 @@ from realsyn.storage import (
     read_partition_table,
     write_partition,
 )
-from realsyn.text_dedup import dedup_sentences
+from realsyn.text_dedup import dedup_sentences, distinct_representatives, normalized_keys
 from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
 from realsyn_assets.metadata import share_values, ui_order
 from realsyn_assets.partitions import shard_partitions
@@ -255,13 +255,19 @@ def sentence_dedup(
     store = storage.get()
     frames, missing = materialized(context, store, "sentence_semantics", "semantics")
     kept = pl.concat(frames).filter(pl.col("decision") == "keep")
+    keyed = normalized_keys(kept)
     semantic, threshold = None, config.semantic_threshold
-    if config.use_embeddings:
+    if config.use_embeddings:  # distinct texts only: exact copies inherit their group
         pairs, threshold = semantic_pairs(
-            context, store, "sentence_embeddings", "sentence_id", config.semantic_threshold
+            context,
+            store,
+            "sentence_embeddings",
+            "sentence_id",
+            config.semantic_threshold,
+            keep=distinct_representatives(keyed),
         )
         semantic = pairs.rename({"a": "id_a", "b": "id_b"}) if pairs is not None else None
-    table = dedup_sentences(kept, semantic)
+    table = dedup_sentences(kept, semantic, keyed)
     reasons = table["reason"].to_list()
     stats = {
         "total": table.height,

@@ -7,7 +7,7 @@ import polars as pl
 from realsyn.embeddings import vectors_from_bytes
 from realsyn.semantic_dedup import (
     PairCache,
-    crowded,
+    crowded_pairs,
     dup_cosine_for,
     incremental_pairs,
 )
@@ -90,11 +90,7 @@ def cached_semantic_pairs(
         f"{asset} semantic pairs: searched {stats['searched']:,} of {len(keys):,} contents"
         + (" (full search)" if stats["full"] else f", re-used {stats['reused_pairs']:,} pairs")
     )
-    position = {k: i for i, k in enumerate(keys)}
-    index_pairs = np.array(
-        [[position[a], position[b], c] for a, b, c in pairs.iter_rows()], dtype=np.float64
-    ).reshape(-1, 3)
-    return pairs, crowded(len(keys), index_pairs)
+    return pairs, crowded_pairs(keys, pairs)
 
 
 def is_random_model(identity: str) -> bool:

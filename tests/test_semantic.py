@@ -127,3 +127,105 @@ def test_semantic_sentence_pairs_join_exact_groups():
     assert out["a"]["survives"] and out["d"]["survives"]
     assert out["b"]["reason"] == "exact_dup" and out["c"]["reason"] == "semantic_dup"
     assert out["c"]["duplicate_of"] == "a"
+
+
+def _unit(x):
+    import numpy as np
+
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _dense_world(n_same=3000, n_near=3000, n_background=400, seed=0):
+    """A cluster of identical vectors, one of near-identical ones (all pairwise within 0.95)
+    and unrelated background, shuffled."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    same = np.repeat(_unit(rng.normal(size=(1, 32))), n_same, axis=0)
+    near = _unit(_unit(rng.normal(size=(1, 32))) + 0.01 * rng.normal(size=(n_near, 32)))
+    x = np.concatenate([same, near, _unit(rng.normal(size=(n_background, 32)))])
+    truth = np.repeat([0, 1, 2], [n_same, n_near, n_background])
+    order = rng.permutation(len(x))
+    return x[order], truth[order]
+
+
+def test_dense_clusters_are_linked_in_bounded_links_and_grouped_whole():
+    import numpy as np
+
+    from realsyn.semantic_dedup import NEIGHBOURS, components, cosine_pairs
+
+    x, truth = _dense_world()
+    pairs = cosine_pairs(x, 0.95)
+    # n identical vectors used to give n^2 / 2 pairs (4.5M here); now at most k + 1 per vector
+    assert len(pairs) <= (NEIGHBOURS + 1) * len(x)
+    labels = components(len(x), pairs)
+    for cluster in (0, 1):
+        assert len(set(labels[truth == cluster])) == 1
+    assert len(set(labels[truth == 0]) | set(labels[truth == 1])) == 2
+    assert len(set(labels[truth == 2])) == (truth == 2).sum()  # background stays apart
+    # identical copies link to the smallest row holding that vector, with cosine 1
+    same = np.nonzero(truth == 0)[0]
+    copies = pairs[np.isin(pairs[:, 1], same[1:]) & (pairs[:, 0] == same[0])]
+    assert len(copies) == len(same) - 1 and (copies[:, 2] == 1.0).all()
+    assert np.array_equal(cosine_pairs(x, 0.95), pairs)  # same input, same links
+
+
+def test_dense_incremental_runs_give_the_full_search_groups():
+    import numpy as np
+
+    from realsyn.semantic_dedup import components, incremental_pairs
+
+    x, truth = _dense_world(800, 800, 200, seed=3)
+    keys = [f"k{i:05d}" for i in range(len(x))]
+
+    def groups(pairs, names):
+        pos = {k: i for i, k in enumerate(names)}
+        arr = np.array([[pos[a], pos[b]] for a, b in pairs.select("a", "b").iter_rows()])
+        labels = components(len(names), arr.reshape(-1, 2))
+        return {frozenset(np.array(names)[labels == g]) for g in set(labels)}
+
+    full, _, _ = incremental_pairs(None, keys, x, "m", 0.95)
+    _, cache, _ = incremental_pairs(None, keys[:1000], x[:1000], "m", 0.95)
+    grown, cache, stats = incremental_pairs(cache, keys, x, "m", 0.95)
+    assert stats["full"] == 0 and stats["searched"] == 800
+    assert groups(grown, keys) == groups(full, keys)
+    # a shard leaves: keys that lost links are searched again, the groups stay whole
+    kept = list(range(500, len(x)))
+    names = [keys[i] for i in kept]
+    shrunk, _, stats = incremental_pairs(cache, names, x[kept], "m", 0.95)
+    assert stats["full"] == 0 and 0 < stats["searched"] < len(kept)
+    again, _, _ = incremental_pairs(None, names, x[kept], "m", 0.95)
+    assert groups(shrunk, names) == groups(again, names)
+    assert len(groups(shrunk, names)) == 2 + int((truth[kept] == 2).sum())
+
+
+def test_exact_copies_are_searched_once_and_inherit_their_representatives_group():
+    from realsyn.text_dedup import distinct_representatives, normalized_keys
+
+    texts = ["Add to cart!"] * 2000 + ["add to CART"] * 5 + ["Put it in the basket."] * 3
+    texts += ["A red bicycle leans on a wall."]
+    kept = pl.DataFrame(
+        {
+            "sentence_id": [f"s{i:05d}" for i in range(len(texts))][::-1],
+            "shard": ["x"] * len(texts),
+            "text": texts,
+        }
+    )
+    keyed = normalized_keys(kept)
+    reps = distinct_representatives(keyed)
+    assert len(reps) == 3  # three normalised texts: only three vectors to search
+    by_text = {t: min(kept.filter(pl.col("text") == t)["sentence_id"]) for t in set(texts)}
+    cart, basket = by_text["add to CART"], by_text["Put it in the basket."]
+    assert {cart, basket} <= reps and basket < cart  # the smallest id of each normalised text
+    semantic = pl.DataFrame({"id_a": [cart], "id_b": [basket]})
+    out = dedup_sentences(kept, semantic, keyed)
+    assert out.height == len(texts) and out["survives"].sum() == 2  # the basket and the bicycle
+    reasons = dict(zip(out["sentence_id"], out["reason"], strict=True))
+    dup_of = dict(zip(out["sentence_id"], out["duplicate_of"], strict=True))
+    basket_ids = set(kept.filter(pl.col("text") == "Put it in the basket.")["sentence_id"])
+    assert {reasons[i] for i in basket_ids - {basket}} == {"exact_dup"}
+    cart_ids = set(kept.filter(pl.col("text").str.contains("(?i)cart"))["sentence_id"])
+    assert len(cart_ids) == 2005
+    assert {reasons[i] for i in cart_ids} == {"semantic_dup"}  # all inherit the pair of reps
+    assert {dup_of[i] for i in cart_ids | basket_ids - {basket}} == {basket}
+    assert out.equals(dedup_sentences(kept, semantic))  # keyed is only a shortcut
