@@ -4,6 +4,15 @@ import os
 
 import dagster as dg
 
+from realsyn.balance import BalanceParams
+from realsyn.dedup import DedupParams
+from realsyn.image_decode import DecodeParams
+from realsyn.images import ImageFilterParams
+from realsyn.readers.dispatch import RawDocumentsParams
+from realsyn.retrieval import ClusterParams, RetrievalParams
+from realsyn.semantic import SemanticParams
+from realsyn.sentences import SentenceParams
+from realsyn.train import TrainParams
 from realsyn_assets.alerting import check_alert_sensor
 from realsyn_assets.automation import nightly_refresh
 from realsyn_assets.clean_images import CleanImagesConfig, clean_images
@@ -46,6 +55,27 @@ TUNABLE = {
     "retrieval_pairs": RetrievalConfig,
     "balanced_pool": BalancedPoolConfig,
     "clip_training": ClipTrainingConfig,
+}
+
+# The pure stage's params dataclass(es) behind each tunable asset: they own the defaults, which
+# the asset's Config mirrors field by field (tests/test_config_defaults.py compares them). A Config
+# field named differently from its params field is listed in CONFIG_ALIASES; a Config field no
+# params class has (e.g. ``decode_workers``, ``use_embeddings``) is wiring the asset owns alone.
+CORE_PARAMS: dict[str, tuple[type, ...]] = {
+    "raw_documents": (RawDocumentsParams,),
+    "clean_images": (ImageFilterParams, DecodeParams),
+    "image_dedup": (DedupParams,),
+    "sentences": (SentenceParams,),
+    "sentence_semantics": (SemanticParams,),
+    "sentence_dedup": (),
+    "sentence_clusters": (ClusterParams,),
+    "retrieval_pairs": (RetrievalParams,),
+    "balanced_pool": (BalanceParams,),
+    "clip_training": (TrainParams,),
+}
+CONFIG_ALIASES: dict[tuple[str, str], str] = {  # (asset, Config field) -> params field
+    ("image_dedup", "hamming_radius"): "radius",
+    ("clip_training", "bootstrap_epochs"): "epochs",  # round 1's epochs; the same default
 }
 
 

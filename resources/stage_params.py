@@ -12,19 +12,24 @@ Those values replace the config defaults of the named assets, and ``definitions.
 digest of each asset's values into its code version: after a change, the UI marks exactly
 those assets stale (*has a new code version*), and once they are re-materialized, the
 downstream partitions whose inputs really changed (*has a new dependency data version*).
-A value given explicitly in a run's config (launchpad, ``run_config``) still wins for that run:
-that is a one-off experiment, not a tracked change.
+A value given explicitly in a run's config (launchpad, ``run_config``) still wins for that run,
+even one equal to the default: that is a one-off experiment, not a tracked change. (The
+launchpad's "scaffold" fills in every default: delete the lines you do not mean to set.)
 """
 
+import dataclasses
 import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from realsyn.drift import params_digest as drift_params_digest
+
+P = TypeVar("P")
 
 
 def load_stage_params(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -79,19 +84,54 @@ def with_param_versions(assets: list, params: Mapping[str, Mapping[str, Any]]) -
     return list(dg.map_asset_specs(version, assets))
 
 
+def params_from_config(config: dg.Config, params_cls: type[P], **extra: Any) -> P:
+    """The stage's params dataclass from an asset's config, field by field by name (never by
+    position): every params field the config has, plus ``extra`` (values that are not settings,
+    e.g. a device). Params fields the config lacks keep the dataclass default."""
+    names = {f.name for f in dataclasses.fields(params_cls)}
+    values = {k: getattr(config, k) for k in type(config).model_fields if k in names}
+    return params_cls(**{**values, **extra})
+
+
 class StageParamsResource(dg.ConfigurableResource):
-    """The deployment's stage parameters as JSON (``{asset: {field: value}}``)."""
+    """The deployment's stage parameters as JSON (``{asset: {field: value}}``).
+
+    A field the run's config sets explicitly (launchpad, ``run_config``) wins over the file
+    even when its value equals the default: the run's own config is read when the resource is
+    set up for the run, so "typed in" and "left out" are told apart by presence, not by value.
+    """
 
     values_json: str = "{}"
+    _run_fields: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.run
+        ops = ((run.run_config or {}) if run is not None else {}).get("ops") or {}
+        self._run_fields = {
+            op: frozenset((value or {}).get("config") or {})
+            for op, value in ops.items()
+            if isinstance(value, Mapping)
+        }
 
     def values(self, asset: str) -> dict[str, Any]:
         return json.loads(self.values_json).get(asset, {})
 
+    def explicit_fields(self, asset: str, config: dg.Config) -> frozenset[str]:
+        """The fields of ``config`` that the run set: those in the run's config for the asset's
+        op, and those given when ``config`` was built directly (pydantic ``model_fields_set``)."""
+        return frozenset(config.model_fields_set) | self._run_fields.get(asset, frozenset())
+
     def apply(self, asset: str, config: dg.Config) -> dg.Config:
-        """``config`` with the deployment's values for the fields the run left at their
-        defaults."""
-        fields = type(config).model_fields
-        update = {
-            k: v for k, v in self.values(asset).items() if getattr(config, k) == fields[k].default
-        }
+        """``config`` with the deployment's values for every field the run did not set."""
+        explicit = self.explicit_fields(asset, config)
+        update = {k: v for k, v in self.values(asset).items() if k not in explicit}
         return config.model_copy(update=update) if update else config
+
+    def sources(self, asset: str, config: dg.Config) -> dict[str, str]:
+        """Where each field's value came from: ``run config``, ``REALSYN_PARAMS`` or
+        ``default`` (the stage's params dataclass, mirrored by the Config)."""
+        explicit, tracked = self.explicit_fields(asset, config), self.values(asset)
+        return {
+            k: "run config" if k in explicit else "REALSYN_PARAMS" if k in tracked else "default"
+            for k in type(config).model_fields
+        }
