@@ -7,7 +7,10 @@ Incremental by design. The state kept between runs is
 * a usearch binary index (Hamming metric) over the contents' pHashes.
 
 A run adds only contents it has not seen and searches only those (new-new and new-old pairs are
-both found from the new side). A smaller radius just filters the stored edges; a larger one
+both found from the new side). The index holds one content per distinct pHash (the first seen):
+contents with equal hashes are one node of the graph, so a banner re-encoded 200,000 times costs
+one search, and each search links a hash to at most ``neighbours`` nearest hashes within the
+radius (ties by label), never to all of them: linear for any input, dense clusters included. A smaller radius just filters the stored edges; a larger one
 re-searches the stored hashes; nothing is ever re-decoded or re-hashed. Contents that left the
 corpus stay in the index but are inactive: edges through them never join groups.
 
@@ -43,7 +46,7 @@ class DedupParams:
     near duplicates. See ``bench/phash_radius.py`` for the measurement behind the default."""
 
     radius: int = 10
-    neighbours: int = 16  # first k of the search; doubled while all k are within radius
+    neighbours: int = 16  # links per distinct hash: the cap that keeps dense clusters linear
 
 
 @dataclass
@@ -98,38 +101,44 @@ def pack(phashes: np.ndarray) -> np.ndarray:
 
 
 def _search_pairs(
-    index: Index, labels: np.ndarray, hashes: np.ndarray, radius: int, k0: int
+    index: Index, labels: np.ndarray, hashes: np.ndarray, radius: int, k: int
 ) -> pl.DataFrame:
-    """All (a, b, distance) with distance <= radius from each query to the index."""
-    if len(labels) == 0 or len(index) == 0:
+    """(a, b, distance) from each query to its ``k`` nearest other hashes in the index within
+    ``radius``; equal distances go to the smaller label, not to the search order."""
+    if len(labels) == 0 or len(index) < 2:
         return pl.DataFrame(schema=EDGES_SCHEMA)
     exact = len(index) <= EXACT_SEARCH_MAX
-    vectors = pack(hashes)
-    found_a, found_b, found_d = [], [], []
-    todo = np.arange(len(labels))
-    k = min(k0, len(index))
-    while len(todo):
-        matches = index.search(vectors[todo], k, exact=exact)
-        keys = np.asarray(matches.keys).reshape(len(todo), -1)
-        dists = np.asarray(matches.distances).reshape(len(todo), -1)
-        within = dists <= radius
-        rows, cols = np.nonzero(within & (keys != labels[todo][:, None]))
-        found_a.append(labels[todo][rows])
-        found_b.append(keys[rows, cols].astype(np.uint64))
-        found_d.append(dists[rows, cols])
-        saturated = within.all(axis=1) & (k < len(index))
-        todo, k = todo[saturated], min(k * 2, len(index))
-    a = np.concatenate(found_a).astype(np.uint64)
-    b = np.concatenate(found_b).astype(np.uint64)
+    kk = min(2 * k + 1, len(index))  # room to break ties at the k-th place by label
+    found = []
+    for start in range(0, len(labels), 32_768):
+        todo = labels[start : start + 32_768].astype(np.uint64)
+        matches = index.search(pack(hashes[start : start + 32_768]), kk, exact=exact)
+        keys = np.asarray(matches.keys, dtype=np.uint64).reshape(len(todo), -1)
+        dists = np.asarray(matches.distances, dtype=np.float64).reshape(len(todo), -1)
+        counts = np.asarray(matches.counts).reshape(-1, 1)
+        invalid = (np.arange(keys.shape[1])[None, :] >= counts) | (keys == todo[:, None])
+        dists[invalid] = np.inf
+        keys[invalid] = np.iinfo(np.uint64).max
+        order = np.lexsort((keys, dists), axis=1)[:, :k]
+        keys, dists = np.take_along_axis(keys, order, 1), np.take_along_axis(dists, order, 1)
+        r, c = np.nonzero(dists <= radius)
+        found.append((todo[r], keys[r, c], dists[r, c]))
+    a = np.concatenate([f[0] for f in found])
+    b = np.concatenate([f[1] for f in found])
     frame = pl.DataFrame(
         {
             "a": np.minimum(a, b),
             "b": np.maximum(a, b),
-            "distance": np.concatenate(found_d).astype(np.int16),
+            "distance": np.concatenate([f[2] for f in found]).astype(np.int16),
         },
         schema=EDGES_SCHEMA,
     )
     return frame.unique(["a", "b"]).sort("a", "b")
+
+
+def _distinct_hashes(contents: pl.DataFrame) -> pl.DataFrame:
+    """The first content (smallest label) of each pHash: the ones the index holds."""
+    return contents.sort("label").unique("phash", keep="first").sort("label")
 
 
 def update_index(
@@ -143,11 +152,14 @@ def update_index(
         pl.Series("label", np.arange(start, start + new.height, dtype=np.uint64))
     )
     contents = pl.concat([state.contents, new.select(CONTENTS_SCHEMA.keys())])
+    fresh_hashes = _distinct_hashes(new.select(CONTENTS_SCHEMA.keys())).join(
+        state.contents.select("phash"), on="phash", how="anti"
+    )
     index = state.index
-    if new.height:
-        index.add(new["label"].to_numpy(), pack(new["phash"].to_numpy()))
+    if fresh_hashes.height:
+        index.add(fresh_hashes["label"].to_numpy(), pack(fresh_hashes["phash"].to_numpy()))
     if params.radius > state.search_radius:
-        queried = contents  # a wider radius: search every stored hash again
+        queried = _distinct_hashes(contents)  # a wider radius: search every stored hash again
         edges = _search_pairs(
             index,
             queried["label"].to_numpy(),
@@ -157,11 +169,11 @@ def update_index(
         )
         search_radius = params.radius
     else:
-        queried = new
+        queried = fresh_hashes
         fresh = _search_pairs(
             index,
-            new["label"].to_numpy(),
-            new["phash"].to_numpy(),
+            queried["label"].to_numpy(),
+            queried["phash"].to_numpy(),
             state.search_radius,
             params.neighbours,
         )
@@ -195,25 +207,35 @@ def group_images(
         raise ValueError(
             "group_images: some kept images are not in the index; run update_index first"
         )
-    labels = active["label"].to_numpy()
-    pos = {int(label): i for i, label in enumerate(labels)}
+    # One node per distinct pHash of the active contents: equal hashes are one node, and an
+    # edge reaches every content of its hashes (the index holds only the first of each).
+    node_of = state.contents.select(
+        "label", "phash", pl.col("label").min().over("phash").alias("node")
+    ).join(active.select("phash").unique(), on="phash")
+    nodes = node_of["node"].unique().sort()
+    pos = pl.DataFrame({"node": nodes, "i": np.arange(len(nodes), dtype=np.int64)})
+    at = node_of.join(pos, on="node").select("label", "i")
     edges = state.edges.filter(pl.col("distance") <= params.radius)
-    ea = [pos.get(int(a), -1) for a in edges["a"].to_list()]
-    eb = [pos.get(int(b), -1) for b in edges["b"].to_list()]
-    pair_list = [(x, y) for x, y in zip(ea, eb, strict=True) if x >= 0 and y >= 0]
-    n_phash = len(pair_list)
+    phash_links = (
+        edges.join(at.rename({"label": "a", "i": "ia"}), on="a")
+        .join(at.rename({"label": "b", "i": "ib"}), on="b")
+        .select("ia", "ib")
+    )
+    sha_at = active.select("sha256", "label").join(at, on="label").select("sha256", "i")
+    links = [phash_links]
     if semantic_pairs is not None and semantic_pairs.height:
-        sha_pos = {sha: i for i, sha in enumerate(active["sha256"].to_list())}
-        pair_list += [
-            (sha_pos[a], sha_pos[b])
-            for a, b in semantic_pairs.select("sha_a", "sha_b").iter_rows()
-            if a in sha_pos and b in sha_pos
-        ]
-    n = len(labels)
-    phash_only = components(n, np.array(pair_list[:n_phash], dtype=np.int64).reshape(-1, 2))
-    component = components(n, np.array(pair_list, dtype=np.int64).reshape(-1, 2))
-    comp = active.select("sha256").with_columns(
-        pl.Series("component", component), pl.Series("phash_component", phash_only)
+        links.append(
+            semantic_pairs.join(sha_at.rename({"sha256": "sha_a", "i": "ia"}), on="sha_a")
+            .join(sha_at.rename({"sha256": "sha_b", "i": "ib"}), on="sha_b")
+            .select("ia", "ib")
+        )
+    n = len(nodes)
+    phash_only = components(n, phash_links.to_numpy().astype(np.int64).reshape(-1, 2))
+    component = components(n, pl.concat(links).to_numpy().astype(np.int64).reshape(-1, 2))
+    comp = sha_at.select(
+        "sha256",
+        pl.Series("component", component).gather(sha_at["i"]),
+        pl.Series("phash_component", phash_only).gather(sha_at["i"]),
     )
     ranked = (
         kept.join(comp, on="sha256")

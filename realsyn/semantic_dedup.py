@@ -162,8 +162,8 @@ def incremental_pairs(
     this one: only keys it has not seen, and keys that lost a link to a key now gone, are
     searched (against all); links of keys that are gone are dropped. Otherwise (first run,
     another model, a lower threshold) everything is searched. ``keys`` must be unique.
-    The groups equal a full search's; the links may differ where more than k vectors crowd
-    within the threshold. Returns (pairs, the cache to store, stats: searched, reused_pairs,
+    Where more than k vectors crowd within the threshold the links (not the groups, in the
+    tests) can differ from a full search's, since cached links are kept. Returns (pairs, the cache to store, stats: searched, reused_pairs,
     full)."""
     order = sorted(range(len(keys)), key=keys.__getitem__)  # row order = key order: ties by id
     keys = [keys[i] for i in order]

@@ -180,3 +180,38 @@ def test_semantic_pairs_join_groups_with_their_own_reason():
     assert rows["b:1"]["reason"] == "near_dup"
     assert rows["c:1"]["reason"] == rows["d:1"]["reason"] == "semantic_dup"
     assert {rows[i]["duplicate_of"] for i in ("b:1", "c:1", "d:1")} == {"a:1"}
+
+
+def test_dense_phash_clusters_are_linked_in_bounded_edges():
+    # 3000 contents with one pHash (a banner re-encoded) and 600 distinct hashes within 2 bits
+    # of each other: one node for the equal hashes, at most k links per distinct hash.
+    rng = np.random.default_rng(5)
+    far = flip(BASE, list(range(20, 40)))  # 20 bits from BASE
+    same = [(f"a:{i:05d}", f"same{i:05d}", BASE, 100, 100) for i in range(3000)]
+    near = [
+        (f"b:{i:05d}", f"near{i:05d}", flip(far, list(rng.choice(62, 2, replace=False))), 90, 90)
+        for i in range(600)
+    ]
+    frame = images(same + near)
+    params = DedupParams(radius=4, neighbours=8)
+    state, stats = update_index(PhashIndex.empty(), frame, params)
+    assert len(state.index) == 1 + len({r[2] for r in near})  # one entry per distinct hash
+    assert state.edges.height <= params.neighbours * len(state.index)
+    table = group_images(frame, state, params)
+    assert table["survives"].sum() == 2
+    assert set(table.filter(pl.col("image_id").str.starts_with("a:"))["reason"]) == {
+        None,
+        "near_dup",
+    }
+
+
+def test_a_hash_whose_indexed_content_left_still_links_its_copies():
+    # s1 is the indexed content of BASE; s2 has the same pHash (other bytes); s3 is 3 bits away.
+    first = images([("a:1", "s1", BASE, 400, 400), ("b:1", "s3", flip(BASE, [1, 2, 3]), 90, 90)])
+    state, _ = update_index(PhashIndex.empty(), first, RADIUS6)
+    later = images([("c:1", "s2", BASE, 200, 200), ("b:1", "s3", flip(BASE, [1, 2, 3]), 90, 90)])
+    state, stats = update_index(state, later, RADIUS6)
+    assert stats["contents_new"] == 1 and stats["contents_searched"] == 0  # a known hash
+    rows = {r["image_id"]: r for r in group_images(later, state, RADIUS6).to_dicts()}
+    assert rows["c:1"]["survives"] and rows["b:1"]["duplicate_of"] == "c:1"
+    assert rows["b:1"]["reason"] == "near_dup"
