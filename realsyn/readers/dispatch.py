@@ -1,17 +1,21 @@
 """Shard discovery and format dispatch.
 
 A shard is one input file (``.parquet``, ``.jsonl[.gz]``, ``.warc[.gz]``, ``.arc[.gz]``) or one
-folder of HTML pages: the top-most folder that directly holds ``.html`` files, which takes every
-page below it. Keys are relative to the corpus root and become partition keys.
+folder: the top-most folder that directly holds HTML pages or documents (PDF, DOCX, PPTX, EPUB,
+Markdown, ...), which takes every such file below it. A folder with documents is a
+``documents_folder`` (:mod:`realsyn.readers.documents`: one file = one document, formats sniffed
+from the bytes); one with HTML pages only stays an ``html_folder``. Keys are relative to the
+corpus root and become partition keys.
 """
 
 from __future__ import annotations
 
 import posixpath
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from realsyn.readers.base import ShardError, ShardRef, ShardResult
+from realsyn.readers.documents import DocumentLimits, is_document_file, read_documents_folder
 from realsyn.readers.html_folder import HTML_SUFFIXES, read_html_folder
 from realsyn.readers.jsonl import read_jsonl, sniff_jsonl_format
 from realsyn.readers.obelics import read_obelics_parquet
@@ -32,10 +36,12 @@ FILE_FORMATS = {
 
 @dataclass(frozen=True)
 class RawDocumentsParams:
-    """Reader limits. ``max_embedded_image_bytes``: WARC image payloads kept per shard."""
+    """Reader limits. ``max_embedded_image_bytes``: WARC image payloads kept per shard;
+    ``documents``: per-document bounds of document folders (pages, images, time, memory)."""
 
     max_embedded_image_bytes: int = 256 * 1024 * 1024
     parquet_batch_rows: int = 1024
+    documents: DocumentLimits = field(default_factory=DocumentLimits)
 
 
 def _file_format(key: str) -> str | None:
@@ -48,9 +54,20 @@ def _file_format(key: str) -> str | None:
 
 def discover_shards(corpus: Storage, prefix: str = "") -> list[ShardRef]:
     """Every shard under ``prefix``; ``jsonl`` formats are refined when read."""
-    keys = corpus.list_keys(prefix)
+    return _discover(corpus.list_keys(prefix))[0]
+
+
+def unread_files(corpus: Storage, prefix: str = "") -> list[str]:
+    """Files under ``prefix`` that belong to no shard (hidden and ``_`` paths aside): what a
+    corpus with no shard should name. Images beside HTML pages are listed too."""
+    return _discover(corpus.list_keys(prefix))[1]
+
+
+def _discover(keys: list[str]) -> tuple[list[ShardRef], list[str]]:
     shards: list[ShardRef] = []
     html_dirs: set[str] = set()
+    doc_dirs: set[str] = set()
+    unread: list[str] = []
     for key in keys:
         if any(part.startswith((".", "_")) for part in key.split("/")):
             continue  # hidden files and folders, and _-prefixed ones (e.g. a world's _world/ truth)
@@ -59,18 +76,27 @@ def discover_shards(corpus: Storage, prefix: str = "") -> list[ShardRef]:
             shards.append(ShardRef(key, fmt))
         elif key.lower().endswith(HTML_SUFFIXES):
             html_dirs.add(posixpath.dirname(key))
-    for d in sorted(html_dirs):
+        elif is_document_file(key):
+            doc_dirs.add(posixpath.dirname(key))
+        else:
+            unread.append(key)
+    folders = html_dirs | doc_dirs
+    for d in sorted(folders):
         parents = [d[:i] for i in range(len(d)) if d[i] == "/"]
-        if not any(p in html_dirs for p in parents) and "" not in html_dirs - {d}:
-            shards.append(ShardRef(d, "html_folder"))
-    return sorted(shards, key=lambda s: s.key)
+        if not any(p in folders for p in parents) and "" not in folders - {d}:
+            has_docs = any(x == d or d == "" or x.startswith(d + "/") for x in doc_dirs)
+            shards.append(ShardRef(d, "documents_folder" if has_docs else "html_folder"))
+    return sorted(shards, key=lambda s: s.key), unread
 
 
 def detect_format(corpus: Storage, key: str) -> str:
     fmt = _file_format(key)
     if fmt:
         return fmt
-    if any(k.lower().endswith(HTML_SUFFIXES) for k in corpus.list_keys(key)):
+    keys = corpus.list_keys(key)
+    if any(is_document_file(k) for k in keys):
+        return "documents_folder"
+    if any(k.lower().endswith(HTML_SUFFIXES) for k in keys):
         return "html_folder"
     if corpus.exists(key):
         raise ShardError(f"{corpus.uri(key)}: unknown shard format (by file name)")
@@ -86,6 +112,9 @@ def read_shard(corpus: Storage, key: str, params: RawDocumentsParams | None = No
     if fmt == "html_folder":
         result = ShardResult(shard=key, source_format=fmt)
         read_html_folder(corpus, key, result)
+    elif fmt == "documents_folder":
+        result = ShardResult(shard=key, source_format=fmt)
+        read_documents_folder(corpus, key, result, params.documents)
     else:
         try:
             with corpus.local_path(key) as path:

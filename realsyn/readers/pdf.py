@@ -1,0 +1,302 @@
+"""PDF -> ordered text blocks and images with captions (pypdfium2; runs in a worker process).
+
+Per page: pdfium's text segments are merged into lines and lines into blocks (a block breaks at
+a wide vertical gap, a change of font size, or a line that starts like a caption). Images come
+with their boxes. Blocks and images are ordered columns-then-rows: the page is cut into bands
+at every element wider than most of the page, and each band reads column by column (columns
+are the unions of overlapping horizontal extents), top to bottom inside a column.
+
+An image's caption is the nearest block above or below it that overlaps it horizontally and
+starts like a caption ("Figure 3", "Fig. 2", "Table 1", "図1", "写真", ...). Image bytes: a
+JPEG stream as stored; other images decoded as stored when at most ``max_extract_pixels``,
+else the image's box rendered at a scale capped by ``max_render_pixels``; images declaring
+more than ``max_image_pixels`` (bombs) are never decoded. A file pdfium cannot open is retried
+once after a pikepdf (qpdf) repair pass; a password-protected one is ``encrypted``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+from PIL import Image
+
+from realsyn.readers.base import ImageRef, RecordRejected
+
+CAPTION_START = re.compile(
+    r"^\s*(?:(?:Figure|Fig\.?|Table|Tab\.|Chart|Diagram|Photo|Plate|Exhibit|Illustration|"
+    r"Abbildung|Abb\.|Image)\s*[0-9IVX][0-9.\-IVX]*\b|(?:図|表|写真|画像|イラスト|グラフ)\s*[0-9０-９]*)",
+    re.IGNORECASE,
+)
+_WIDE = 0.6  # of the page width: an element this wide spans the columns
+_CAPTION_REACH = 3.5  # line heights between an image and its caption, at most
+
+
+def is_caption(text: str) -> bool:
+    return bool(CAPTION_START.match(text or ""))
+
+
+def _lines(textpage, page_h: float) -> list[dict]:
+    """Text segments merged into lines; boxes are top-down (``y0`` top, ``y1`` bottom)."""
+    segs = []
+    for i in range(textpage.count_rects()):
+        left, bottom, right, top = textpage.get_rect(i)
+        text = textpage.get_text_bounded(left, bottom, right, top).strip()
+        if text:
+            segs.append(
+                {"x0": left, "x1": right, "y0": page_h - top, "y1": page_h - bottom, "text": text}
+            )
+    segs.sort(key=lambda s: (round((s["y0"] + s["y1"]) / 2), s["x0"]))
+    lines: list[dict] = []
+    for seg in segs:
+        last = lines[-1] if lines else None
+        h = seg["y1"] - seg["y0"]
+        if (
+            last is not None
+            and min(last["y1"], seg["y1"]) - max(last["y0"], seg["y0"]) > 0.5 * min(h, last["h"])
+            and 0 <= seg["x0"] - last["x1"] < 1.5 * max(h, 1.0)
+        ):
+            last["text"] += " " + seg["text"]
+            last["x1"] = max(last["x1"], seg["x1"])
+            last["y0"], last["y1"] = min(last["y0"], seg["y0"]), max(last["y1"], seg["y1"])
+        else:
+            lines.append({**seg, "h": max(h, 1.0)})
+    return lines
+
+
+def _blocks(lines: list[dict]) -> list[dict]:
+    """Lines into blocks: a line joins the block whose last line sits right above it."""
+    blocks: list[dict] = []
+    for line in sorted(lines, key=lambda ln: (ln["y0"], ln["x0"])):
+        home = None
+        if not is_caption(line["text"]):
+            for block in reversed(blocks):
+                last = block["last"]
+                gap = line["y0"] - last["y1"]
+                if (
+                    -0.3 * line["h"] <= gap < 0.9 * line["h"]
+                    and min(block["x1"], line["x1"]) > max(block["x0"], line["x0"])
+                    and 0.7 < line["h"] / last["h"] < 1.4
+                ):
+                    home = block
+                    break
+        if home is None:
+            blocks.append({"kind": "text", "lines": [line], "last": line, **_box(line)})
+        else:
+            home["lines"].append(line)
+            home["last"] = line
+            home.update(_union(home, line))
+    for block in blocks:
+        block["text"] = " ".join(ln["text"] for ln in block.pop("lines"))
+        block["h"] = block.pop("last")["h"]
+    return blocks
+
+
+def _box(e: dict) -> dict:
+    return {"x0": e["x0"], "x1": e["x1"], "y0": e["y0"], "y1": e["y1"]}
+
+
+def _union(a: dict, b: dict) -> dict:
+    return {
+        "x0": min(a["x0"], b["x0"]),
+        "x1": max(a["x1"], b["x1"]),
+        "y0": min(a["y0"], b["y0"]),
+        "y1": max(a["y1"], b["y1"]),
+    }
+
+
+def reading_order(elements: list[dict], page_w: float) -> list[dict]:
+    """Columns, then rows: bands split at wide elements; each band column by column."""
+    ordered: list[dict] = []
+    band: list[dict] = []
+
+    def flush() -> None:
+        spans: list[list[float]] = []
+        for e in sorted(band, key=lambda e: e["x0"]):
+            if spans and e["x0"] < spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], e["x1"])
+            else:
+                spans.append([e["x0"], e["x1"]])
+        for lo, hi in spans:
+            column = [e for e in band if lo <= e["x0"] < hi or (e["x0"] == lo == hi)]
+            ordered.extend(sorted(column, key=lambda e: (e["y0"], e["x0"])))
+        band.clear()
+
+    for e in sorted(elements, key=lambda e: (e["y0"], e["x0"])):
+        if e["x1"] - e["x0"] > _WIDE * page_w:
+            flush()
+            ordered.append(e)
+        else:
+            band.append(e)
+    flush()
+    return ordered
+
+
+def _attach_captions(images: list[dict], blocks: list[dict]) -> None:
+    taken: set[int] = set()
+    for image in images:
+        best = None
+        for i, block in enumerate(blocks):
+            if i in taken or not is_caption(block["text"]):
+                continue
+            if min(image["x1"], block["x1"]) <= max(image["x0"], block["x0"]):
+                continue
+            gap = max(block["y0"] - image["y1"], image["y0"] - block["y1"])
+            if gap <= _CAPTION_REACH * block["h"] and (best is None or gap < best[0]):
+                best = (gap, i)
+        if best is not None:
+            taken.add(best[1])
+            image["caption"] = blocks[best[1]]["text"][:500]
+
+
+def _png(pil_image) -> bytes:
+    buf = io.BytesIO()
+    if pil_image.mode not in ("RGB", "RGBA", "L"):
+        pil_image = pil_image.convert("RGB")
+    pil_image.save(buf, "PNG", optimize=False)
+    return buf.getvalue()
+
+
+def _render_box(page, box: dict, page_box: tuple, limits, notes: Counter) -> bytes | None:
+    left, bottom, right, top = page_box
+    w, h = box["x1"] - box["x0"], box["y1"] - box["y0"]
+    if w < 1 or h < 1:
+        return None
+    scale = min(limits.max_render_scale, (limits.max_render_pixels / (w * h)) ** 0.5)
+    # crop = what to cut from each side of the page box (PDF points)
+    crop = (
+        max(0.0, box["x0"]),
+        max(0.0, (top - bottom) - box["y1"]),
+        max(0.0, (right - left) - box["x1"]),
+        max(0.0, box["y0"]),
+    )
+    bitmap = page.render(scale=scale, crop=crop)
+    notes["pdf_images_rendered"] += 1
+    buf = io.BytesIO()
+    bitmap.to_pil().convert("RGB").save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _image_bytes(obj, page, box: dict, page_box: tuple, limits, notes: Counter) -> bytes | None:
+    px_w, px_h = obj.get_px_size()
+    if px_w * px_h > limits.max_image_pixels:
+        notes["pdf_image_bomb_skipped"] += 1
+        return None
+    if px_w * px_h <= limits.max_extract_pixels:
+        filters = obj.get_filters()
+        if filters == ["DCTDecode"]:
+            return obj.get_data(decode_simple=False).tobytes()
+        try:
+            return _png(obj.get_bitmap(render=False).to_pil())
+        except (pdfium.PdfiumError, ValueError, OSError, Image.DecompressionBombError):
+            notes["pdf_image_decode_fallback"] += 1  # e.g. JBIG2, masks: render the box
+    return _render_box(page, box, page_box, limits, notes)
+
+
+def _open(path: Path, notes: Counter) -> pdfium.PdfDocument:
+    try:
+        return pdfium.PdfDocument(path)
+    except pdfium.PdfiumError as err:
+        if getattr(err, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD:
+            raise RecordRejected("encrypted", "the PDF needs a password to open") from err
+        first = err
+    import pikepdf  # repair pass: qpdf rebuilds a damaged cross-reference table
+
+    try:
+        with pikepdf.open(path) as repaired:
+            buf = io.BytesIO()
+            repaired.save(buf)
+    except pikepdf.PasswordError as err:
+        raise RecordRejected("encrypted", "the PDF needs a password to open") from err
+    except (pikepdf.PdfError, ValueError, OSError) as err:
+        raise RecordRejected("pdf_broken", f"pdfium: {first}; pikepdf: {err}") from err
+    try:
+        doc = pdfium.PdfDocument(buf.getvalue())
+    except pdfium.PdfiumError as err:
+        raise RecordRejected("pdf_broken", f"pdfium after repair: {err}") from err
+    notes["pdf_repaired"] += 1
+    return doc
+
+
+def read_pdf(path: Path, limits, notes: Counter) -> list[dict]:
+    """Ordered blocks of one PDF (see the module docstring)."""
+    doc = _open(path, notes)
+    try:
+        n_pages = len(doc)
+        if n_pages > limits.max_pages:
+            notes["pdf_pages_over_cap"] += n_pages - limits.max_pages
+        blocks: list[dict] = []
+        chars = images_kept = 0
+        for index in range(min(n_pages, limits.max_pages)):
+            page = doc[index]
+            try:
+                page_blocks, n_chars = _read_page(page, index, limits, notes, images_kept)
+            finally:
+                page.close()
+            chars += n_chars
+            images_kept += sum(1 for b in page_blocks if b["kind"] == "image")
+            blocks.extend(page_blocks)
+    finally:
+        doc.close()
+    if chars == 0:
+        notes["no_text_layer"] += 1
+    return blocks
+
+
+def _read_page(
+    page, page_index: int, limits, notes: Counter, images_before: int
+) -> tuple[list[dict], int]:
+    page_box = page.get_bbox()
+    left, bottom, right, top = page_box
+    page_w, page_h = right - left, top - bottom
+    textpage = page.get_textpage()
+    try:
+        n_chars = textpage.count_chars()
+        lines = _lines(textpage, top)
+    finally:
+        textpage.close()
+    for line in lines:
+        line["x0"] -= left
+        line["x1"] -= left
+    text_blocks = _blocks(lines)
+    images = []
+    objs = list(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=15))
+    room = limits.max_images_per_document - images_before
+    cap = max(0, min(limits.max_images_per_page, room))
+    if len(objs) > cap:
+        notes["pdf_images_over_cap"] += len(objs) - cap
+    for n, obj in enumerate(objs[:cap]):
+        x0, y0, x1, y1 = obj.get_bounds()
+        box = {"x0": x0 - left, "x1": x1 - left, "y0": top - y1, "y1": top - y0}
+        box = {  # clipped to the page
+            "x0": max(0.0, box["x0"]),
+            "x1": min(page_w, box["x1"]),
+            "y0": max(0.0, box["y0"]),
+            "y1": min(page_h, box["y1"]),
+        }
+        if box["x1"] <= box["x0"] or box["y1"] <= box["y0"]:
+            notes["pdf_image_off_page"] += 1
+            continue
+        data = _image_bytes(obj, page, box, page_box, limits, notes)
+        if data is None:
+            continue
+        images.append(
+            {
+                "kind": "image",
+                "ref": ImageRef(raw=f"page {page_index + 1} image {n + 1}", data=data),
+                **box,
+            }
+        )
+    _attach_captions(images, text_blocks)
+    ordered = reading_order(text_blocks + images, page_w)
+    out = []
+    for e in ordered:
+        if e["kind"] == "text":
+            out.append({"kind": "text", "text": e["text"]})
+        else:
+            out.append({"kind": "image", "ref": e["ref"], "caption": e.get("caption")})
+    return out, n_chars

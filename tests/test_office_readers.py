@@ -1,0 +1,185 @@
+"""Document folders: PDF, DOCX, PPTX, EPUB, Markdown and HTML files, each one document, read in
+worker processes; every hostile file ends as a row with its own reason."""
+
+from __future__ import annotations
+
+import io
+
+import office_fixtures as fx
+import polars as pl
+import pytest
+from PIL import Image
+
+from realsyn.readers import ShardError, discover_shards, read_shard
+from realsyn.readers.dispatch import RawDocumentsParams, unread_files
+from realsyn.readers.documents import DocumentLimits
+from realsyn.schemas import DOCUMENTS_SCHEMA, ITEMS_SCHEMA, REJECT_REASONS
+from realsyn.storage import LocalStorage
+
+
+def _write(root, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _doc(result, key: str) -> list[dict]:
+    """The items of the document read from ``key``, in order."""
+    docs = [d for d in result.documents if d["url"] == key]
+    assert docs, f"{key} was not read: {[r for r in result.rejected if key in r['detail']]}"
+    return [i for i in result.items if i["doc_id"] == docs[0]["doc_id"]]
+
+
+def _reason(result, key: str) -> str:
+    rows = [r for r in result.rejected if r["detail"].startswith(key + ":")]
+    assert len(rows) == 1, (key, result.rejected)
+    return rows[0]["reason"]
+
+
+@pytest.fixture(scope="module")
+def pdf_shard(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pdfs")
+    good = fx.pdf_two_columns()
+    _write(
+        root,
+        {
+            "docs/report.pdf": good,
+            "docs/locked.pdf": fx.pdf_encrypted("user-pw", "owner-pw"),
+            "docs/owner_only.pdf": fx.pdf_encrypted("", "owner-pw"),
+            "docs/truncated_tail.pdf": good[: int(len(good) * 0.9)],
+            "docs/truncated_half.pdf": good[: len(good) // 2],
+            "docs/scan.pdf": fx.pdf_scanned(),
+            "docs/dots.pdf": fx.pdf_many_images(10_000),
+            "docs/bomb.pdf": fx.pdf_image_bomb(),
+            "docs/renamed_html.pdf": b"<!doctype html><html><body><p>Just a page.</p></body></html>",
+        },
+    )
+    storage = LocalStorage(root)
+    return storage, read_shard(storage, "docs")
+
+
+def test_pdf_folder_is_one_documents_shard(pdf_shard):
+    storage, result = pdf_shard
+    assert [(s.key, s.format) for s in discover_shards(storage)] == [("docs", "documents_folder")]
+    tables = result.tables()
+    assert dict(tables["documents"].schema) == DOCUMENTS_SCHEMA
+    assert dict(tables["items"].schema) == ITEMS_SCHEMA
+    assert all(r["reason"] in REJECT_REASONS for r in result.rejected)
+    assert result.source_format == "documents_folder"
+    formats = {d["url"]: d["source_format"] for d in result.documents}
+    assert formats["docs/report.pdf"] == "pdf"
+    assert formats["docs/renamed_html.pdf"] == "html"  # sniffed, not trusted from the name
+    # record indexes are the ranks of the sorted file keys, documents and rejections alike
+    indexes = sorted(
+        [d["record_index"] for d in result.documents] + [r["record_index"] for r in result.rejected]
+    )
+    assert indexes == list(range(9))
+
+
+def test_pdf_reading_order_columns_then_rows_and_captions(pdf_shard):
+    _storage, result = pdf_shard
+    items = _doc(result, "docs/report.pdf")
+    seq = [i["text"] if i["kind"] == "text" else ("IMAGE", i["caption"]) for i in items]
+    assert seq[0].startswith("A report on shapes")  # full-width title first
+    left = seq.index(("IMAGE", "Figure 1: A red square on a white ground."))
+    right = seq.index(("IMAGE", "Fig. 2 A blue rectangle."))
+    assert seq[1].startswith("Left column sentence 0") and "sentence 3" in seq[1]  # one block
+    assert (
+        left
+        < seq.index("Left column text after the figure.")
+        < seq.index(
+            "Right column sentence 0. Right column sentence 1. Right column sentence 2. Right column sentence 3."
+        )
+        < right
+        < seq.index("Right column text after the figure.")
+    )
+    # Japanese page: the caption 図1 below the image
+    assert ("IMAGE", "図1 赤い円の写真") in seq
+    assert "日本語の報告書です。赤い円が描かれています。" in seq
+    for item in items:
+        if item["kind"] == "image":
+            with Image.open(io.BytesIO(item["image_bytes"])) as im:
+                im.load()
+                assert im.size[0] > 10
+
+
+def test_pdf_bad_inputs_have_their_reasons(pdf_shard):
+    _storage, result = pdf_shard
+    assert _reason(result, "docs/locked.pdf") == "encrypted"
+    assert _reason(result, "docs/truncated_half.pdf") == "pdf_broken"
+    owner_only = _doc(result, "docs/owner_only.pdf")
+    assert owner_only[0]["text"] == "A confidential sentence about the green triangle."
+    repaired = _doc(result, "docs/truncated_tail.pdf")  # pdfium fails; pikepdf repairs it
+    assert any(i["kind"] == "image" for i in repaired)
+    assert result.notes["pdf_repaired"] == 1
+    scan = _doc(result, "docs/scan.pdf")
+    assert [i["kind"] for i in scan] == ["image", "image"]
+    assert result.notes["no_text_layer"] == 1
+    dots = _doc(result, "docs/dots.pdf")
+    cap = DocumentLimits().max_images_per_page
+    assert sum(i["kind"] == "image" for i in dots) == cap
+    assert result.notes["pdf_images_over_cap"] == 10_000 - cap
+    bomb = _doc(result, "docs/bomb.pdf")  # never decoded: its text survives
+    assert [i["kind"] for i in bomb] == ["text"]
+    assert result.notes["pdf_image_bomb_skipped"] == 1
+
+
+def test_same_input_same_output(pdf_shard):
+    storage, result = pdf_shard
+    again = read_shard(storage, "docs", RawDocumentsParams(documents=DocumentLimits(workers=1)))
+    for name in ("documents", "items", "rejected"):
+        assert again.tables()[name].equals(result.tables()[name])
+
+
+def test_timeout_is_a_loud_rejected_row(tmp_path):
+    _write(tmp_path, {"docs/a.pdf": fx.pdf_two_columns(), "docs/b.pdf": fx.pdf_many_images(10_000)})
+    storage = LocalStorage(tmp_path)
+    # decoding 10,000 images takes far longer than 0.2 s; the small report does not
+    limits = DocumentLimits(
+        timeout_s=0.2, workers=1, max_images_per_page=100_000, max_images_per_document=100_000
+    )
+    with pytest.warns(UserWarning, match="reader_timeout"):
+        result = read_shard(storage, "docs", RawDocumentsParams(documents=limits))
+    assert _reason(result, "docs/b.pdf") == "reader_timeout"
+    assert result.notes["reader_timeout"] == 1
+    assert _doc(result, "docs/a.pdf")
+
+
+def test_a_memory_limit_too_small_to_load_the_parsers_is_a_clear_shard_error(tmp_path):
+    _write(tmp_path, {"docs/a.pdf": fx.pdf_two_columns()})
+    limits = DocumentLimits(memory_limit_bytes=64 * 1024**2, workers=1)
+    with pytest.raises(ShardError, match="memory_limit_bytes=67108864 too small"):
+        read_shard(LocalStorage(tmp_path), "docs", RawDocumentsParams(documents=limits))
+
+
+def test_images_past_the_extract_cap_are_rendered_at_a_capped_scale(tmp_path):
+    _write(tmp_path, {"docs/report.pdf": fx.pdf_two_columns()})
+    limits = DocumentLimits(max_extract_pixels=1_000, max_render_pixels=5_000)
+    result = read_shard(LocalStorage(tmp_path), "docs", RawDocumentsParams(documents=limits))
+    images = [i for i in _doc(result, "docs/report.pdf") if i["kind"] == "image"]
+    assert len(images) == 3 and result.notes["pdf_images_rendered"] == 3
+    for image in images:
+        with Image.open(io.BytesIO(image["image_bytes"])) as im:
+            assert im.format == "JPEG" and im.size[0] * im.size[1] <= 5_000
+            assert im.getpixel((im.size[0] // 2, im.size[1] // 2)) != (255, 255, 255)
+
+
+def test_discovery_mixed_folders_and_unread_files(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "site/index.html": b"<html><body><p>x</p></body></html>",
+            "mixed/a.html": b"<html><body><p>x</p></body></html>",
+            "mixed/sub/b.pdf": fx.pdf_scanned(),
+            "notes/readme.txt": b"plain text is not a document format",
+            "notes/photo.jpg": fx.jpeg(),
+        },
+    )
+    storage = LocalStorage(tmp_path)
+    shards = [(s.key, s.format) for s in discover_shards(storage)]
+    assert shards == [("mixed", "documents_folder"), ("site", "html_folder")]
+    assert unread_files(storage) == ["notes/photo.jpg", "notes/readme.txt"]
+    result = read_shard(storage, "mixed")
+    assert [d["source_format"] for d in result.documents] == ["html", "pdf"]
+    assert pl.DataFrame(result.documents)["record_index"].to_list() == [0, 1]
