@@ -53,8 +53,8 @@ BALANCED_POOL_SUITE: tuple[CheckDef, ...] = (
                 "ExpectColumnValuesToBeBetween",
                 {
                     "column": "pair_cosine",
-                    "min_value": p.get("band_low") if p.get("band_low") is not None else -1.001,
-                    "max_value": p.get("band_high") if p.get("band_high") is not None else 1.001,
+                    "min_value": -1.001 if p["band_low"] is None else p["band_low"],
+                    "max_value": 1.001 if p["band_high"] is None else p["band_high"],
                 },
             ),
         ],
@@ -124,7 +124,7 @@ CLIP_TRAINING_SUITE: tuple[CheckDef, ...] = (
         expectations=lambda t, p: [
             Expect(
                 "ExpectColumnValuesToBeBetween",
-                {"column": "final_loss", "max_value": math.log(max(p.get("batch", 2), 2))},
+                {"column": "final_loss", "max_value": math.log(max(p["batch"], 2))},
             )
         ],
         severity="WARN",

@@ -39,7 +39,7 @@ def embedding_suite(asset: str) -> tuple[CheckDef, ...]:
             expectations=lambda t, p: [
                 Expect(
                     "ExpectColumnValuesToBeBetween",
-                    {"column": "dim", "min_value": p.get("dim", 0), "max_value": p.get("dim", 0)},
+                    {"column": "dim", "min_value": p["dim"], "max_value": p["dim"]},
                 ),
             ],
         ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from checks.gx import CheckDef, Expect
 
 
-def _floor(name: str, column: str, param: str, default: float, description: str) -> CheckDef:
+def _floor(name: str, column: str, param: str, description: str) -> CheckDef:
     """``metrics.<column>`` is at least the asset's ``<param>`` config (a non-blocking warning)."""
     return CheckDef(
         name=name,
@@ -14,7 +14,7 @@ def _floor(name: str, column: str, param: str, default: float, description: str)
         expectations=lambda t, p: [
             Expect(
                 "ExpectColumnValuesToBeBetween",
-                {"column": column, "min_value": p.get(param, default), "max_value": 1.0},
+                {"column": column, "min_value": p[param], "max_value": 1.0},
             )
         ],
         severity="WARN",
@@ -27,7 +27,6 @@ CLIP_EVALUATION_SUITE = (
         "clip_evaluation_retrieval_above_floor",
         "image_to_text_r5",
         "min_image_to_text_r5",
-        0.5,
         "Held-out image->text R@5 is at least the configured floor (a model that learned little).",
     ),
 )
@@ -36,14 +35,12 @@ PIPELINE_EVALUATION_SUITE = (
         "pipeline_evaluation_retrieval_precision",
         "precision_at_1",
         "min_precision_at_1",
-        0.9,
-        "retrieval_pairs' text1 truly describes its image for at least the floor's share (0.9).",
+        "retrieval_pairs' text1 truly describes its image for at least the floor's share (min_precision_at_1).",
     ),
     _floor(
         "pipeline_evaluation_dedup_recall",
         "dedup_recall",
         "min_dedup_recall",
-        0.8,
         "Image de-duplication finds at least the floor's share of the injected copies.",
     ),
 )

@@ -10,8 +10,8 @@ from realsyn.schemas import IMAGE_DECISIONS, IMAGE_DEDUP_REASONS, IMAGE_ERRORS, 
 
 
 def _keep_bounds(t, p) -> list[Expect]:
-    min_side = p.get("min_side", 100)
-    max_aspect = p.get("max_aspect", 3.0)
+    min_side = p["min_side"]
+    max_aspect = p["max_aspect"]
     keep = {"row_condition": 'decision=="keep"'}
     return [
         Expect("ExpectColumnValuesToBeBetween", {"column": "width", "min_value": min_side, **keep}),

@@ -22,7 +22,7 @@ SCALED_SUBSETS_SUITE: tuple[CheckDef, ...] = (
         expectations=lambda t, p: [
             Expect(
                 "ExpectColumnValuesToBeBetween",
-                {"column": "cluster_count", "max_value": p.get("t", 0)},
+                {"column": "cluster_count", "max_value": p["t"]},
             )
         ],
     ),

@@ -58,11 +58,11 @@ RETRIEVAL_PAIRS_SUITE: tuple[CheckDef, ...] = (
         table="pairs",
         description="Exactly one row per surviving image of the shard.",
         expectations=lambda t, p: [
-            Expect("ExpectTableRowCountToEqual", {"value": p.get("survivors", -1)}),
+            Expect("ExpectTableRowCountToEqual", {"value": p["survivors"]}),
             Expect("ExpectColumnValuesToBeUnique", {"column": "image_id"}),
             Expect(
                 "ExpectColumnValuesToBeInSet",
-                {"column": "image_id", "value_set": p.get("survivor_ids", [])},
+                {"column": "image_id", "value_set": p["survivor_ids"]},
             ),
         ],
     ),
@@ -91,9 +91,9 @@ SENTENCE_CLUSTERS_SUITE: tuple[CheckDef, ...] = (
             Expect("ExpectColumnValuesToBeUnique", {"column": "sentence_id"}),
             Expect(
                 "ExpectColumnValuesToBeBetween",
-                {"column": "cluster", "min_value": 0, "max_value": p.get("k", 1) - 1},
+                {"column": "cluster", "min_value": 0, "max_value": p["k"] - 1},
             ),
-            Expect("ExpectTableRowCountToEqual", {"value": p.get("survivors", -1)}),
+            Expect("ExpectTableRowCountToEqual", {"value": p["survivors"]}),
         ],
     ),
 )

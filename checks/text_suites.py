@@ -25,8 +25,8 @@ SENTENCES_SUITE: tuple[CheckDef, ...] = (
                 "ExpectColumnValuesToBeBetween",
                 {
                     "column": "n_words",
-                    "min_value": p.get("min_words", 3),
-                    "max_value": p.get("max_words", 81),
+                    "min_value": p["min_words"],
+                    "max_value": p["max_words"],
                     **KEEP,
                 },
             )
@@ -99,7 +99,7 @@ SENTENCE_SEMANTICS_SUITE: tuple[CheckDef, ...] = (
         expectations=lambda t, p: [
             Expect(
                 "ExpectColumnValuesToBeBetween",
-                {"column": "entropy", "min_value": p.get("min_entropy", 0.3), **KEEP},
+                {"column": "entropy", "min_value": p["min_entropy"], **KEEP},
             ),
         ],
     ),
@@ -112,8 +112,8 @@ SENTENCE_SEMANTICS_SUITE: tuple[CheckDef, ...] = (
                 "ExpectColumnValuesToBeBetween",
                 {
                     "column": "perplexity",
-                    "min_value": p.get("min_perplexity", 30.0),
-                    "max_value": p.get("max_perplexity", 200.0),
+                    "min_value": p["min_perplexity"],
+                    "max_value": p["max_perplexity"],
                     **KEEP,
                 },
             ),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from checks.dagster_checks import check_results, check_specs
 from checks.evaluation_suites import CLIP_EVALUATION_SUITE, PIPELINE_EVALUATION_SUITE
@@ -48,8 +49,15 @@ class ClipEvaluationConfig(dg.Config):
     """``real_pairs``: JSON-lines files of ``{"image": path relative to the file, "caption"}``
     (e.g. ``../shared/data/images/skimage/pairs_clip_notebook.jsonl``), evaluated when given."""
 
-    real_pairs: list[str] = []
-    min_image_to_text_r5: float = 0.5
+    real_pairs: list[str] = Field(
+        default=[],
+        description="JSON-lines files of {image, caption} pairs (image path relative to the "
+        "file) to evaluate on; empty: the generated world only.",
+    )
+    min_image_to_text_r5: float = Field(
+        default=0.5,
+        description="Floor of the (warning) check on image->text recall@5 on those pairs.",
+    )
 
 
 def _real_pairs(path: str) -> tuple[list[bytes], list[str]]:
@@ -149,8 +157,15 @@ def clip_evaluation(
 
 
 class PipelineEvaluationConfig(dg.Config):
-    min_precision_at_1: float = 0.9
-    min_dedup_recall: float = 0.8
+    min_precision_at_1: float = Field(
+        default=0.9,
+        description="Check floor: share of world images whose text1 truly describes them.",
+    )
+    min_dedup_recall: float = Field(
+        default=0.8,
+        description="Check floor: share of the world's planted duplicate images that "
+        "image_dedup removed.",
+    )
 
 
 def _all_shards(context, store, asset: str, table: str) -> pl.DataFrame:

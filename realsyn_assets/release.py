@@ -8,6 +8,7 @@ import json
 import dagster as dg
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from checks.corpus_suites import BALANCED_POOL_SUITE, RELEASE_SUITE
 from checks.dagster_checks import check_results, check_specs
@@ -39,18 +40,37 @@ from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.vectors import is_random_model, load_all_vectors
 from resources.clip_model import ClipModelResource
 from resources.drift import DriftResource
-from resources.stage_params import StageParamsResource
+from resources.stage_params import StageParamsResource, params_from_config
 from resources.storage import StorageResource
 
 PAPER_BAND = (0.51, 0.61)  # EVA02-CLIP E/14+, model-specific
 
 
 class BalancedPoolConfig(dg.Config):
-    images_per_cluster: int = BalanceParams.images_per_cluster
-    n_clusters: int | None = None
-    seed: int = BalanceParams.seed
-    pair_band_low: float | None = None  # cosine(image, syn_text or text1); None: not applied
-    pair_band_high: float | None = None
+    images_per_cluster: int = Field(
+        default=BalanceParams.images_per_cluster,
+        ge=1,
+        description="Images per image cluster when n_clusters is unset (the concept clusters "
+        "whose ranks the scaled subsets cap).",
+    )
+    n_clusters: int | None = Field(
+        default=BalanceParams.n_clusters,
+        description="Number of image clusters; unset: images / images_per_cluster.",
+    )
+    seed: int = Field(
+        default=BalanceParams.seed,
+        description="Seed of the image k-means and of the hash ranks within each cluster.",
+    )
+    pair_band_low: float | None = Field(
+        default=None,
+        description="Lowest cosine(image, syn_text, or text1 without one) kept; unset: the "
+        "band is not applied.",
+    )
+    pair_band_high: float | None = Field(
+        default=None,
+        description="Highest cosine(image, syn_text or text1) kept (near-copies of the image's "
+        "own text above it); unset: not applied.",
+    )
 
 
 def _pairs(context, store) -> pl.DataFrame:
@@ -130,7 +150,7 @@ def balanced_pool(
         pl.Series("pair_text", np.where(has_syn, "syn_text", "text1")),
     )
     pool = pool.filter(pl.Series(keep))
-    params = BalanceParams(config.images_per_cluster, config.n_clusters, config.seed)
+    params = params_from_config(config, BalanceParams)
     labels = cluster_images(images[keep], params)
     ranks = hash_rank(pool["image_id"].to_list(), params.seed)
     pool = pool.with_columns(
@@ -169,11 +189,10 @@ def balanced_pool(
         ),
         drift.params(),
     )
-    band = (
-        {"band_low": config.pair_band_low, "band_high": config.pair_band_high}
-        if band_applied
-        else {}
-    )
+    band = {  # None: the band was not applied (no band configured, or random CLIP weights)
+        "band_low": config.pair_band_low if band_applied else None,
+        "band_high": config.pair_band_high if band_applied else None,
+    }
     return dg.MaterializeResult(
         check_results=check_results("balanced_pool", BALANCED_POOL_SUITE, {"pool": pool}, band)
         + drift_checks,
@@ -376,7 +395,9 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
         )
 
     class ReleaseConfig(dg.Config):
-        samples_per_shard: int = 1000
+        samples_per_shard: int = Field(
+            default=1000, ge=1, description="Samples per webdataset .tar shard of the release."
+        )
 
     @dg.asset(
         partitions_def=scale_partitions,

@@ -34,15 +34,27 @@ from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.vectors import load_all_vectors
 from resources.drift import DriftResource
-from resources.stage_params import StageParamsResource
+from resources.stage_params import StageParamsResource, params_from_config
 from resources.storage import StorageResource
 
 
 class SentenceClustersConfig(dg.Config):
-    sentences_per_cluster: int = ClusterParams.sentences_per_cluster
-    n_clusters: int | None = None
-    iterations: int = ClusterParams.iterations
-    seed: int = ClusterParams.seed
+    sentences_per_cluster: int = Field(
+        default=ClusterParams.sentences_per_cluster,
+        ge=1,
+        description="Sentences per k-means cluster when n_clusters is unset (the paper's "
+        "0.84B sentences / 2M clusters: ~420).",
+    )
+    n_clusters: int | None = Field(
+        default=ClusterParams.n_clusters,
+        description="Number of clusters; unset: sentences / sentences_per_cluster.",
+    )
+    iterations: int = Field(
+        default=ClusterParams.iterations, ge=1, description="k-means iterations (faiss)."
+    )
+    seed: int = Field(
+        default=ClusterParams.seed, description="k-means seed: same seed, same clusters."
+    )
 
 
 @dg.asset(
@@ -81,9 +93,7 @@ def sentence_clusters(
         )
         for shard in members["shard"].unique().sort().to_list()
     )
-    params = ClusterParams(
-        config.sentences_per_cluster, config.n_clusters, config.iterations, seed=config.seed
-    )
+    params = params_from_config(config, ClusterParams)
     context.log.info(
         f"sentence_clusters: k-means of {len(x):,} sentences into {params.k_for(len(x))}"
     )
@@ -256,7 +266,7 @@ def retrieval_pairs(
         if images.height
         else np.zeros((0, vectors.shape[1]), np.float32)
     )
-    params = RetrievalParams(config.top_k, config.clusters_searched)
+    params = params_from_config(config, RetrievalParams)
     result = retrieve(
         image_vectors,
         sentence_vectors,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import polars as pl
 import pytest
 
@@ -74,7 +76,9 @@ def test_text_item_without_text_fails_well_formed(good_tables):
 
 from checks.image_suites import CLEAN_IMAGES_SUITE, IMAGE_DEDUP_SUITE  # noqa: E402
 from realsyn.dedup import DedupParams, PhashIndex, group_images, update_index  # noqa: E402
-from realsyn.images import curate_images  # noqa: E402
+from realsyn.images import ImageFilterParams, curate_images  # noqa: E402
+
+IMAGE_PARAMS = dataclasses.asdict(ImageFilterParams())  # the checks read the params as run
 
 IMAGE_CHECKS = {c.name: c for c in CLEAN_IMAGES_SUITE + IMAGE_DEDUP_SUITE}
 
@@ -97,7 +101,7 @@ def image_tables():
 
 def test_image_checks_pass_on_real_tables(image_tables):
     for check in CLEAN_IMAGES_SUITE + IMAGE_DEDUP_SUITE:
-        outcome = run_check(check, image_tables)
+        outcome = run_check(check, image_tables, IMAGE_PARAMS)
         assert outcome.passed, (check.name, outcome.observed)
 
 
@@ -134,14 +138,14 @@ def _break_images(t, name):
 
 @pytest.mark.parametrize("name", sorted(IMAGE_CHECKS))
 def test_each_image_check_fails_on_a_crafted_frame(image_tables, name):
-    outcome = run_check(IMAGE_CHECKS[name], _break_images(image_tables, name))
+    outcome = run_check(IMAGE_CHECKS[name], _break_images(image_tables, name), IMAGE_PARAMS)
     assert not outcome.passed, name
 
 
 def test_bounds_check_uses_the_run_parameters(image_tables):
     check = IMAGE_CHECKS["clean_images_kept_within_bounds"]
-    assert run_check(check, image_tables, {"min_side": 100}).passed
-    assert not run_check(check, image_tables, {"min_side": 10_000}).passed
+    assert run_check(check, image_tables, {**IMAGE_PARAMS, "min_side": 100}).passed
+    assert not run_check(check, image_tables, {**IMAGE_PARAMS, "min_side": 10_000}).passed
 
 
 # --- sentences, sentence_semantics, sentence_dedup --------------------------------------------
@@ -153,10 +157,11 @@ from checks.text_suites import (  # noqa: E402
 )
 from realsyn.cat import CatParser  # noqa: E402
 from realsyn.semantic import SemanticParams, decide_semantic  # noqa: E402
-from realsyn.sentences import curate_sentences  # noqa: E402
+from realsyn.sentences import SentenceParams, curate_sentences  # noqa: E402
 from realsyn.text_dedup import dedup_sentences  # noqa: E402
 
 TEXT_CHECKS = {c.name: c for c in SENTENCES_SUITE + SENTENCE_SEMANTICS_SUITE + SENTENCE_DEDUP_SUITE}
+TEXT_PARAMS = {**dataclasses.asdict(SentenceParams()), **dataclasses.asdict(SemanticParams())}
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +183,7 @@ def text_tables():
 
 def test_text_checks_pass_on_real_tables(text_tables):
     for check in TEXT_CHECKS.values():
-        outcome = run_check(check, text_tables)
+        outcome = run_check(check, text_tables, TEXT_PARAMS)
         assert outcome.passed, (check.name, outcome.observed)
 
 
@@ -216,5 +221,5 @@ def _break_text(t, name):
 
 @pytest.mark.parametrize("name", sorted(TEXT_CHECKS))
 def test_each_text_check_fails_on_a_crafted_frame(text_tables, name):
-    outcome = run_check(TEXT_CHECKS[name], _break_text(text_tables, name))
+    outcome = run_check(TEXT_CHECKS[name], _break_text(text_tables, name), TEXT_PARAMS)
     assert not outcome.passed, name

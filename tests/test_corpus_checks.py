@@ -44,7 +44,7 @@ def _good():
     return {"words": words, "pool": pool, "release": release, "shards": shards, "stats": stats}
 
 
-PARAMS = {"rows": 2, "batch": 16}
+PARAMS = {"rows": 2, "batch": 16, "band_low": None, "band_high": None}
 
 
 def test_all_pass_on_good_frames():
@@ -96,6 +96,6 @@ def test_each_fails_on_a_crafted_frame(name):
 
 def test_the_band_is_enforced_when_applied():
     check = SUITES["balanced_pool_ranks_and_cosines_valid"]
-    assert run_check(check, _good(), {}).passed
+    assert run_check(check, _good(), {"band_low": None, "band_high": None}).passed
     assert not run_check(check, _good(), {"band_low": 0.5, "band_high": 0.6}).passed
     assert set(BREAKS) == set(SUITES)

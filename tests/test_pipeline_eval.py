@@ -90,14 +90,16 @@ def test_filter_quality_counts_boilerplate_pieces():
 def test_evaluation_checks_fail_below_their_floor():
     from checks.evaluation_suites import CLIP_EVALUATION_SUITE, PIPELINE_EVALUATION_SUITE
     from checks.gx import run_check
+    from realsyn_assets.evaluation import ClipEvaluationConfig, PipelineEvaluationConfig
 
+    defaults = PipelineEvaluationConfig().model_dump()  # the floors as run by default
     precision, recall = PIPELINE_EVALUATION_SUITE
     low = {"metrics": pl.DataFrame({"precision_at_1": [0.71], "dedup_recall": [0.95]})}
-    assert not run_check(precision, low).passed
-    assert run_check(precision, low, {"min_precision_at_1": 0.7}).passed
-    assert run_check(recall, low).passed
+    assert not run_check(precision, low, defaults).passed
+    assert run_check(precision, low, {**defaults, "min_precision_at_1": 0.7}).passed
+    assert run_check(recall, low, defaults).passed
     weak = {"metrics": pl.DataFrame({"image_to_text_r5": [0.3]})}
-    outcome = run_check(CLIP_EVALUATION_SUITE[0], weak)
+    outcome = run_check(CLIP_EVALUATION_SUITE[0], weak, ClipEvaluationConfig().model_dump())
     assert not outcome.passed and outcome.severity == "WARN"
 
 
