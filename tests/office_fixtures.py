@@ -147,3 +147,165 @@ def pdf_image_bomb(side: int = 10_000) -> bytes:
 def ole_doc() -> bytes:
     """The first sector of a legacy binary Word file (OLE compound document header)."""
     return b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 16 + b"\x3e\x00\x03\x00" + b"\x00" * 484
+
+
+def docx_report(japanese: bool = False) -> bytes:
+    """Heading, paragraphs, a picture with alt text and a caption paragraph after it, a
+    picture whose alt text is its file name, a table. ``japanese``: the caption style is
+    named 図表番号 (as in Japanese Word) and the texts are Japanese."""
+    import docx
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.shared import Inches
+
+    d = docx.Document()
+    if japanese:
+        d.add_heading("赤い円についての報告", level=1)
+        d.add_paragraph("この報告書は赤い円について説明します。")
+        d.add_picture(io.BytesIO(png((220, 40, 40))), width=Inches(2))
+        d.styles.add_style("図表番号", WD_STYLE_TYPE.PARAGRAPH)
+        d.add_paragraph("赤い円が白い背景にある様子", style="図表番号")
+        d.add_paragraph("本文の続きです。")
+    else:
+        d.add_heading("Shapes report", level=1)
+        d.add_paragraph("This report describes a red square.")
+        d.add_picture(io.BytesIO(png()), width=Inches(2))
+        d.inline_shapes[0]._inline.docPr.set("descr", "A red square on white")
+        d.add_paragraph("The red square, seen from above", style="Caption")
+        d.add_paragraph("A blue rectangle follows.")
+        d.add_picture(io.BytesIO(jpeg()), width=Inches(2))
+        d.inline_shapes[1]._inline.docPr.set("descr", "IMG_2041.JPG")
+        table = d.add_table(rows=2, cols=2)
+        for r, row in enumerate((("Shape", "Colour"), ("square", "red"))):
+            for c, text in enumerate(row):
+                table.cell(r, c).text = text
+        d.add_paragraph("The end.")
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+def pptx_deck() -> bytes:
+    """Slide 1: title, a picture (alt text = its file name, the PowerPoint default) with a
+    text box under it, speaker notes. Slide 2: two pictures side by side, each captioned by
+    the box under it, and a body text box on top."""
+    import pptx
+    from pptx.util import Inches, Pt
+
+    prs = pptx.Presentation()
+    s1 = prs.slides.add_slide(prs.slide_layouts[5])  # title only
+    s1.shapes.title.text = "Quarterly shapes"
+    pic = s1.shapes.add_picture(io.BytesIO(png()), Inches(1), Inches(2), width=Inches(3))
+    pic._element.xpath(".//p:cNvPr")[0].set("descr", "red.png")
+    box = s1.shapes.add_textbox(Inches(1), Inches(4.4), Inches(3), Inches(0.5))
+    box.text_frame.text = "A red square in the corner"
+    s1.notes_slide.notes_text_frame.text = "Say that the square is red."
+    s2 = prs.slides.add_slide(prs.slide_layouts[6])  # blank
+    body = s2.shapes.add_textbox(Inches(0.5), Inches(0.5), Inches(9), Inches(1))
+    body.text_frame.text = "Two shapes side by side."
+    body.text_frame.paragraphs[0].runs[0].font.size = Pt(24)
+    left = s2.shapes.add_picture(
+        io.BytesIO(png((20, 160, 40))), Inches(0.5), Inches(2), width=Inches(4)
+    )
+    left._element.xpath(".//p:cNvPr")[0].set("descr", "A green square")
+    s2.shapes.add_picture(io.BytesIO(jpeg()), Inches(5.5), Inches(2), width=Inches(4))
+    for x, text in ((0.5, "Figure 1: green"), (5.5, "The blue one")):
+        cap = s2.shapes.add_textbox(Inches(x), Inches(5.2), Inches(4), Inches(0.5))
+        cap.text_frame.text = text
+    buf = io.BytesIO()
+    prs.save(buf)
+    return buf.getvalue()
+
+
+def zip_with_extra_part(package: bytes, name: str, size: int) -> bytes:
+    """``package`` plus one part of ``size`` zero bytes (deflated: a zip bomb's shape)."""
+    import zipfile
+
+    buf = io.BytesIO(package)
+    with zipfile.ZipFile(buf, "a", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open(name, "w", force_zip64=True) as fh:
+            chunk = b"\x00" * (1 << 20)
+            for _ in range(size >> 20):
+                fh.write(chunk)
+    return buf.getvalue()
+
+
+def zip_replace_part(package: bytes, name: str, data: bytes) -> bytes:
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(package))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info in src.infolist():
+            zf.writestr(info.filename, data if info.filename == name else src.read(info))
+    return buf.getvalue()
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>
+<w:p><w:r><w:t>&lol9;</w:t></w:r></w:p></w:body></w:document>"""
+
+
+def epub_book() -> bytes:
+    """Two chapters; the manifest's hrefs carry #fragments (ch1 listed twice through them);
+    chapter 1 has a figure whose image lives in the zip, chapter 2 an image that is missing."""
+    import zipfile
+
+    opf = """<?xml version="1.0" encoding="utf-8"?>
+<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">
+ <metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Shapes</dc:title></metadata>
+ <manifest>
+  <item id="c1" href="text/ch1.xhtml#start" media-type="application/xhtml+xml"/>
+  <item id="c1b" href="text/ch1.xhtml#later" media-type="application/xhtml+xml"/>
+  <item id="c2" href="text/ch2.xhtml" media-type="application/xhtml+xml"/>
+  <item id="img" href="images/red%20square.png" media-type="image/png"/>
+ </manifest>
+ <spine><itemref idref="c1"/><itemref idref="c1b"/><itemref idref="c2"/></spine>
+</package>"""
+    page = """<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE html>
+<html xmlns="http://www.w3.org/1999/xhtml"><head><title>t</title></head><body>{}</body></html>"""
+    ch1 = page.format(
+        '<h1 id="start">Chapter one</h1><p>The red square sits alone.</p>'
+        '<figure><img src="../images/red%20square.png" alt="A red square"/>'
+        "<figcaption>Figure 1. The red square.</figcaption></figure>"
+        '<p id="later">Later in chapter one.</p>'
+    )
+    ch2 = page.format('<h1>Chapter two</h1><p>Nothing here.</p><img src="../images/gone.png"/>')
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")
+        zf.writestr(
+            "META-INF/container.xml",
+            '<?xml version="1.0"?><container version="1.0" '
+            'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+            '<rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
+            "</rootfiles></container>",
+        )
+        zf.writestr("OEBPS/content.opf", opf)
+        zf.writestr("OEBPS/text/ch1.xhtml", ch1)
+        zf.writestr("OEBPS/text/ch2.xhtml", ch2)
+        zf.writestr("OEBPS/images/red square.png", png())
+    return buf.getvalue()
+
+
+MARKDOWN = b"""# Notes on shapes
+
+The red square is described below.
+
+![A red square](img/red.png)
+
+| shape | colour |
+|-------|--------|
+| square | red |
+"""

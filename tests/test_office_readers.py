@@ -183,3 +183,108 @@ def test_discovery_mixed_folders_and_unread_files(tmp_path):
     result = read_shard(storage, "mixed")
     assert [d["source_format"] for d in result.documents] == ["html", "pdf"]
     assert pl.DataFrame(result.documents)["record_index"].to_list() == [0, 1]
+
+
+@pytest.fixture(scope="module")
+def office_shard(tmp_path_factory):
+    root = tmp_path_factory.mktemp("office")
+    docx_bytes = fx.docx_report()
+    pptx_bytes = fx.pptx_deck()
+    _write(
+        root,
+        {
+            "office/report.docx": docx_bytes,
+            "office/report_ja.docx": fx.docx_report(japanese=True),
+            "office/deck.pptx": pptx_bytes,
+            "office/book.epub": fx.epub_book(),
+            "office/notes.md": fx.MARKDOWN,
+            "office/img/red.png": fx.png(),
+            "office/page_saved_as.docx": b"<html><body><p>An HTML page.</p></body></html>",
+            "office/legacy.doc": fx.ole_doc(),
+            "office/bomb.docx": fx.zip_with_extra_part(docx_bytes, "word/media/x.bin", 80 << 20),
+            "office/bomb.pptx": fx.zip_with_extra_part(pptx_bytes, "ppt/media/x.bin", 80 << 20),
+            "office/laughs.docx": fx.zip_replace_part(
+                docx_bytes, "word/document.xml", fx.BILLION_LAUGHS
+            ),
+            "office/not_a_package.docx": b"PK\x03\x04 truncated zip",
+        },
+    )
+    storage = LocalStorage(root)
+    return storage, read_shard(storage, "office")
+
+
+def _seq(items):
+    return [
+        i["text"] if i["kind"] == "text" else ("IMAGE", i.get("alt_text"), i.get("caption"))
+        for i in items
+    ]
+
+
+def test_docx_body_order_alt_text_captions_and_tables(office_shard):
+    _storage, result = office_shard
+    items = _doc(result, "office/report.docx")
+    assert _seq(items) == [
+        "Shapes report",
+        "This report describes a red square.",
+        ("IMAGE", "A red square on white", "The red square, seen from above"),
+        "The red square, seen from above",
+        "A blue rectangle follows.",
+        ("IMAGE", None, None),  # its alt text was a file name (IMG_2041.JPG): dropped
+        "Shape | Colour",
+        "square | red",
+        "The end.",
+    ]
+    assert items[2]["image_bytes"] == fx.png()
+    ja = _seq(_doc(result, "office/report_ja.docx"))
+    assert ("IMAGE", None, "赤い円が白い背景にある様子") in ja  # caption style named 図表番号
+
+
+def test_pptx_slides_shapes_captions_and_notes_last(office_shard):
+    _storage, result = office_shard
+    assert _seq(_doc(result, "office/deck.pptx")) == [
+        "Quarterly shapes",
+        ("IMAGE", None, "A red square in the corner"),  # alt text "red.png" is the default
+        "A red square in the corner",
+        "Say that the square is red.",  # speaker notes after the slide's shapes
+        "Two shapes side by side.",
+        ("IMAGE", "A green square", "Figure 1: green"),
+        "Figure 1: green",
+        ("IMAGE", None, "The blue one"),
+        "The blue one",
+    ]
+
+
+def test_epub_spine_with_fragments_and_markdown(office_shard):
+    _storage, result = office_shard
+    book = _doc(result, "office/book.epub")
+    assert _seq(book)[:4] == [
+        "Chapter one",
+        "The red square sits alone.",
+        ("IMAGE", "A red square", "Figure 1. The red square."),
+        "Figure 1. The red square.",
+    ]
+    assert [i.get("text") for i in book].count("Chapter one") == 1  # ch1 read once
+    assert book[2]["image_bytes"] == fx.png()
+    assert book[-1]["ref_error"] == "missing_in_package"
+    assert result.notes["epub_image_missing"] == 1
+    notes = _doc(result, "office/notes.md")
+    assert _seq(notes)[:3] == [
+        "Notes on shapes",
+        "The red square is described below.",
+        ("IMAGE", "A red square", None),
+    ]
+    assert notes[2]["image_path"] == "office/img/red.png"
+    assert "square red" in " ".join(i.get("text") or "" for i in notes)
+
+
+def test_office_bad_inputs_have_their_reasons(office_shard):
+    _storage, result = office_shard
+    formats = {d["url"]: d["source_format"] for d in result.documents}
+    assert formats["office/page_saved_as.docx"] == "html"
+    assert _reason(result, "office/legacy.doc") == "unsupported_format"
+    assert _reason(result, "office/bomb.docx") == "part_too_large"
+    assert _reason(result, "office/bomb.pptx") == "part_too_large"
+    assert _reason(result, "office/laughs.docx") == "unsafe_xml"
+    assert _reason(result, "office/not_a_package.docx") == "corrupt_archive"
+    assert all(r["reason"] in REJECT_REASONS for r in result.rejected)
+    assert len(result.documents) + len(result.rejected) == 11  # the .png is no document
