@@ -224,6 +224,11 @@ def run_main_job(argv: list[str] | None = None) -> int:
     storage = defs.resources["storage"].process_config_and_initialize().get()
     instance = dg.DagsterInstance.get()
     shards = [s.key for s in discover_shards(corpus)]
+    if not shards:  # every step would fail on an empty partition set: stop with the reason
+        from realsyn.readers.dispatch import no_shard_message
+
+        print(f"[realsyn] {no_shard_message(corpus)}", file=sys.stderr)
+        return 2
     print(f"[realsyn] corpus {corpus.uri()}: {len(shards)} shard(s); outputs in {storage.uri()}")
     known = set(instance.get_dynamic_partitions(shard_partitions.name))
     new = [s for s in shards if s not in known]

@@ -288,3 +288,21 @@ def test_office_bad_inputs_have_their_reasons(office_shard):
     assert _reason(result, "office/not_a_package.docx") == "corrupt_archive"
     assert all(r["reason"] in REJECT_REASONS for r in result.rejected)
     assert len(result.documents) + len(result.rejected) == 11  # the .png is no document
+
+
+def test_realsyn_run_on_a_corpus_with_nothing_readable_stops_before_any_step(
+    tmp_path, monkeypatch, capsys
+):
+    corpus = tmp_path / "corpus"
+    _write(corpus, {"a/sheet.xlsx": b"PK\x03\x04", "a/readme.txt": b"hi", "b/photo.jpg": fx.jpeg()})
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("REALSYN_CORPUS", str(corpus))
+    monkeypatch.setenv("REALSYN_DATA_ROOT", str(tmp_path / "out"))
+    from realsyn_assets.cli import run_main_job
+
+    rc = run_main_job(["--corpus", str(corpus), "--data-root", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "no readable shard" in err and "PDF, DOCX, PPTX, EPUB" in err
+    assert "a/readme.txt" in err and "a/sheet.xlsx" in err and "b/photo.jpg" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

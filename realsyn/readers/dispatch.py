@@ -19,6 +19,7 @@ from realsyn.readers.documents import DocumentLimits, is_document_file, read_doc
 from realsyn.readers.html_folder import HTML_SUFFIXES, read_html_folder
 from realsyn.readers.jsonl import read_jsonl, sniff_jsonl_format
 from realsyn.readers.obelics import read_obelics_parquet
+from realsyn.readers.sniff import DOCUMENT_SUFFIXES, SUPPORTED_HELP
 from realsyn.readers.warc import read_warc
 from realsyn.storage import Storage, StorageError
 
@@ -61,6 +62,19 @@ def unread_files(corpus: Storage, prefix: str = "") -> list[str]:
     """Files under ``prefix`` that belong to no shard (hidden and ``_`` paths aside): what a
     corpus with no shard should name. Images beside HTML pages are listed too."""
     return _discover(corpus.list_keys(prefix))[1]
+
+
+def no_shard_message(corpus: Storage, prefix: str = "", show: int = 20) -> str:
+    """What to tell a user whose corpus holds nothing readable: the formats and the files."""
+    unread = unread_files(corpus, prefix)
+    listed = "".join(f"\n  {k}" for k in unread[:show])
+    more = f"\n  ... and {len(unread) - show} more" if len(unread) > show else ""
+    return (
+        f"no readable shard in {corpus.uri(prefix)}: realsyn reads OBELICS/MMC4 (.parquet, "
+        f".jsonl[.gz]), WARC/ARC (.warc[.gz], .arc[.gz]) and folders of documents ({SUPPORTED_HELP}"
+        f": {', '.join(DOCUMENT_SUFFIXES + HTML_SUFFIXES)}); hidden and _-prefixed paths are "
+        f"ignored. Skipped {len(unread)} file(s):{listed or ' none'}{more}"
+    )
 
 
 def _discover(keys: list[str]) -> tuple[list[ShardRef], list[str]]:
