@@ -5,7 +5,7 @@
   ASCII ! ? when a space or the end follows: ``Hello World!を表示``), together with the stops and closing
   brackets/quotes right after it (``」』）】”``). A stop inside brackets (``「はい。」と言った``)
   ends nothing; a bracket that closes after a stop ends the sentence unless hiragana (a
-  particle: と, って) follows. A line whose brackets never balance is split without them.
+  particle: と, って), a stop or an opening parenthesis (an annotation) follows. A line whose brackets never balance is split without them.
   Leading bullet marks (・●■※ ...) are dropped.
 * **Words are morphemes** (:class:`Morphology`): SudachiPy with its core dictionary, split
   mode A (short units, the UD word), punctuation and whitespace not counted, surfaces NFKC
@@ -59,7 +59,8 @@ def _ends_at(line: str, i: int, brackets: bool, depth: list[str]) -> bool:
         while j >= 0 and line[j] in _CLOSERS:
             j -= 1
         stopped = j >= 0 and (line[j] in STOPS or line[j] in ASCII_STOPS)
-        return stopped and nxt not in _CLOSERS and not HIRAGANA.match(nxt or "x")
+        continues = nxt in _CLOSERS or nxt in STOPS or nxt in ASCII_STOPS or nxt in "（("
+        return stopped and not continues and not HIRAGANA.match(nxt or "x")
     if depth:
         return False
     if ch in STOPS or (ch in ASCII_STOPS and (not nxt or nxt.isspace())):
