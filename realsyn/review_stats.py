@@ -1,0 +1,260 @@
+"""What a review round's labels say: precision with intervals, agreement, gold accuracy, the band.
+
+* :func:`wilson`: the Wilson score interval of a proportion (95% by default).
+* :func:`cohen_kappa`: chance-corrected agreement of two raters on the same items.
+* :func:`validate_round`: precision@1, @3 and syn_text precision per stratum, the
+  population-weighted overall figure, kappa on double-labelled items, accuracy on gold,
+  labelling time, and precision by cosine bin with a recommended band.
+* :func:`recommended_params_toml`: the band as a ``REALSYN_PARAMS`` file.
+
+A text counts as correct when labelled ``describes``; ``partly`` counts as not. Each (item,
+field) gets one judgement for precision: copy 0's, else the lowest copy's (the second rater
+of a double-labelled item only feeds kappa). Gold items feed only rater accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from realsyn.review import CHOICES
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class ValidationParams:
+    band_bins: int = 8  # equal-count cosine bins for the recommended band
+    band_target: float = 0.5  # each bin's Wilson lower bound of pair precision must clear it
+    z: float = Z95
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float, float]:
+    """(estimate, low, high) of a proportion ``k / n``; (nan, 0, 1) when ``n`` is 0."""
+    if n <= 0:
+        return float("nan"), 0.0, 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return p, max(0.0, centre - half), min(1.0, centre + half)
+
+
+def cohen_kappa(a: Sequence[str], b: Sequence[str], categories: Sequence[str] = CHOICES) -> float:
+    """Cohen's kappa of two raters' labels on the same items (nan without items; 1.0 when both
+    always give the same single label, where chance agreement is already 1)."""
+    if len(a) != len(b):
+        raise ValueError(f"two raters need the same items: {len(a)} vs {len(b)} labels")
+    n = len(a)
+    if n == 0:
+        return float("nan")
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    expected = sum((list(a).count(c) / n) * (list(b).count(c) / n) for c in categories)
+    if expected >= 1.0:
+        return 1.0 if observed >= 1.0 else 0.0
+    return (observed - expected) / (1 - expected)
+
+
+def _first_judgements(labels: pl.DataFrame) -> pl.DataFrame:
+    """One label per (item, field): the lowest copy's, then the lowest annotation id."""
+    return labels.sort("item_id", "field", "copy", "annotation_id", nulls_last=True).unique(
+        ["item_id", "field"], keep="first", maintain_order=True
+    )
+
+
+def _ci_row(name: str, key: str, k: int, n: int, z: float) -> dict:
+    p, lo, hi = wilson(k, n, z)
+    return {name: key, "n": n, "correct": k, "precision": p, "low": lo, "high": hi}
+
+
+def _per_stratum(items: pl.DataFrame, judged: pl.DataFrame, z: float) -> pl.DataFrame:
+    wide = judged.with_columns((pl.col("label") == "describes").alias("ok"))
+    rows = []
+    for (stratum,), part in items.group_by("stratum", maintain_order=True):
+        ids = part["item_id"]
+        j = wide.filter(pl.col("item_id").is_in(ids))
+        at1 = j.filter(pl.col("field") == "text1")
+        at3 = j.filter(pl.col("field").is_in(["text1", "text2", "text3"]))
+        syn = j.filter(pl.col("field") == "syn_text")
+        row = {
+            "stratum": stratum,
+            "cosine_bin": part["cosine_bin"][0],
+            "source_format": part["source_format"][0],
+            "size_class": part["size_class"][0],
+            "population": int(part["stratum_population"][0]),
+            "items": part.height,
+        }
+        for prefix, sel in (("p1", at1), ("p3", at3), ("syn", syn)):
+            p, lo, hi = wilson(int(sel["ok"].sum()), sel.height, z)
+            row.update(
+                {f"{prefix}_n": sel.height, prefix: p, f"{prefix}_low": lo, f"{prefix}_high": hi}
+            )
+        rows.append(row)
+    return pl.DataFrame(rows).sort("stratum") if rows else pl.DataFrame()
+
+
+def weighted_overall(strata: pl.DataFrame, prefix: str, z: float = Z95) -> dict:
+    """The population-weighted precision over the strata that have labels, with a normal
+    interval from the stratified variance (sum of w^2 p(1-p)/n); the weights cover only the
+    labelled strata (``coverage`` says which share of the population that is)."""
+    s = strata.filter(pl.col(f"{prefix}_n") > 0) if strata.height else strata
+    total = int(strata["population"].sum()) if strata.height else 0
+    if s.height == 0:
+        return {"estimate": float("nan"), "low": 0.0, "high": 1.0, "coverage": 0.0}
+    w = s["population"].to_numpy() / s["population"].sum()
+    p, n = s[prefix].to_numpy(), s[f"{prefix}_n"].to_numpy()
+    est = float((w * p).sum())
+    se = float(math.sqrt((w**2 * p * (1 - p) / n).sum()))
+    return {
+        "estimate": est,
+        "low": max(0.0, est - z * se),
+        "high": min(1.0, est + z * se),
+        "coverage": float(s["population"].sum() / total),
+    }
+
+
+def kappa_on_doubles(labels: pl.DataFrame) -> dict:
+    """Kappa between copy 0 and copy 1 over every (item, field) judged in both; also how many
+    of those pairs one rater gave twice (not independent: said, not hidden)."""
+    a = labels.filter(pl.col("copy") == 0).unique(["item_id", "field"], keep="first")
+    b = labels.filter(pl.col("copy") == 1).unique(["item_id", "field"], keep="first")
+    both = a.join(b, on=["item_id", "field"], suffix="_b").sort("item_id", "field")
+    return {
+        "kappa": cohen_kappa(both["label"].to_list(), both["label_b"].to_list()),
+        "kappa_pairs": both.height,
+        "same_rater_pairs": int((both["rater"] == both["rater_b"]).sum()) if both.height else 0,
+    }
+
+
+def gold_accuracy(labels: pl.DataFrame, gold: pl.DataFrame) -> pl.DataFrame:
+    """Per rater (and ``all``): answers on gold items and the share that match the truth."""
+    j = labels.join(gold, on=["item_id", "field"], suffix="_gold")
+    if j.height == 0:
+        return pl.DataFrame(
+            schema={"rater": pl.String, "answers": pl.Int64, "accuracy": pl.Float64}
+        )
+    j = j.with_columns(
+        (pl.col("label") == pl.col("label_gold")).alias("ok"), pl.col("rater").fill_null("unknown")
+    )
+    per = j.group_by("rater").agg(pl.len().alias("answers"), pl.col("ok").mean().alias("accuracy"))
+    total = pl.DataFrame(
+        {"rater": ["all"], "answers": [j.height], "accuracy": [float(j["ok"].mean())]}
+    )
+    return pl.concat([per.sort("rater"), total], how="vertical_relaxed")
+
+
+def lead_times(labels: pl.DataFrame) -> dict:
+    """Seconds per labelled task (one annotation): median and p90 from Label Studio's lead_time."""
+    per = labels.unique(["item_id", "copy", "annotation_id"]).drop_nulls("lead_time")["lead_time"]
+    if per.len() == 0:
+        return {
+            "lead_time_median_s": float("nan"),
+            "lead_time_p90_s": float("nan"),
+            "timed_tasks": 0,
+        }
+    x = per.to_numpy()
+    return {
+        "lead_time_median_s": float(np.median(x)),
+        "lead_time_p90_s": float(np.quantile(x, 0.9)),
+        "timed_tasks": int(len(x)),
+    }
+
+
+def precision_by_bin(
+    items: pl.DataFrame, judged: pl.DataFrame, params: ValidationParams
+) -> pl.DataFrame:
+    """Pair precision (the label of the text the band is on: syn_text, else text1) in
+    equal-count bins of the pair cosine, each with its Wilson interval."""
+    pair = items.join(
+        judged.select("item_id", "field", "label"),
+        left_on=["item_id", "pair_text"],
+        right_on=["item_id", "field"],
+    ).sort("pair_cosine", "item_id")
+    if pair.height == 0:
+        return pl.DataFrame()
+    chunks = np.array_split(np.arange(pair.height), min(params.band_bins, pair.height))
+    cos, ok = pair["pair_cosine"].to_numpy(), (pair["label"] == "describes").to_numpy()
+    rows = []
+    for i, idx in enumerate(chunks):
+        p, lo, hi = wilson(int(ok[idx].sum()), len(idx), params.z)
+        rows.append({"bin": i, "cosine_low": float(cos[idx].min()), "cosine_high": float(cos[idx].max()),
+                     "n": len(idx), "precision": p, "low": lo, "high": hi})  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+def recommended_band(bins: pl.DataFrame, target: float) -> tuple[float, float] | None:
+    """The widest run of adjacent bins whose lower bounds all clear ``target`` (ties: more
+    labels, then the lower run); None when no bin does."""
+    if bins.height == 0:
+        return None
+    good = (bins["low"] >= target).to_list()
+    n = bins["n"].to_list()
+    best: tuple[int, int, int] | None = None  # (length, labels, -start)
+    start = None
+    for i, g in enumerate([*good, False]):
+        if g and start is None:
+            start = i
+        elif not g and start is not None:
+            key = (i - start, sum(n[start:i]), -start)
+            if best is None or key > best:
+                best = key
+            start = None
+    if best is None:
+        return None
+    first = -best[2]
+    last = first + best[0] - 1
+    return float(bins["cosine_low"][first]), float(bins["cosine_high"][last])
+
+
+def validate_round(
+    items: pl.DataFrame, labels: pl.DataFrame, gold: pl.DataFrame, params: ValidationParams
+) -> dict:
+    """Every figure of a round. Returns tables (``strata``, ``bins``, ``raters``) and a flat
+    ``summary`` dict (the checks' one-row table)."""
+    sampled = items.filter(~pl.col("is_gold"))
+    judged = _first_judgements(labels.filter(pl.col("item_id").is_in(sampled["item_id"])))
+    strata = _per_stratum(sampled, judged, params.z)
+    bins = precision_by_bin(sampled, judged, params)
+    band = recommended_band(bins, params.band_target)
+    summary: dict = {
+        "items": sampled.height,
+        "gold_items": items.height - sampled.height,
+        "labelled_items": judged["item_id"].n_unique(),
+        "label_rows": labels.height,
+    }
+    for prefix in ("p1", "p3", "syn"):
+        o = weighted_overall(strata, prefix, params.z)
+        summary.update({f"{prefix}_weighted": o["estimate"], f"{prefix}_weighted_low": o["low"],
+                        f"{prefix}_weighted_high": o["high"], f"{prefix}_coverage": o["coverage"]})  # fmt: skip
+    summary.update(kappa_on_doubles(labels))
+    raters = gold_accuracy(labels, gold)
+    total = raters.filter(pl.col("rater") == "all")
+    summary["gold_answers"] = int(total["answers"][0]) if total.height else 0
+    summary["gold_accuracy"] = float(total["accuracy"][0]) if total.height else float("nan")
+    summary.update(lead_times(labels))
+    summary["band_target"] = params.band_target
+    summary["recommended_band_low"] = band[0] if band else None
+    summary["recommended_band_high"] = band[1] if band else None
+    return {"strata": strata, "bins": bins, "raters": raters, "summary": summary}
+
+
+def recommended_params_toml(
+    band: tuple[float, float] | None, round_key: str, summary: Mapping, asset: str = "balanced_pool"
+) -> str:
+    """A ``REALSYN_PARAMS`` file setting the band (low rounded down, high up, 3 decimals), or
+    one that says in a comment why it recommends nothing."""
+    head = (
+        f"# Recommended by human_validation, review round {round_key}: the widest cosine range\n"
+        f"# whose bins' Wilson 95% lower bound of pair precision clears {summary['band_target']}\n"
+        f"# ({summary['labelled_items']} labelled items). Apply it by pointing REALSYN_PARAMS at\n"
+        "# this file (merge it into yours), then re-run: the changed stage re-materializes.\n"
+    )
+    if band is None:
+        return head + "# No bin clears the target: no band is recommended.\n"
+    low = math.floor(band[0] * 1000) / 1000
+    high = math.ceil(band[1] * 1000) / 1000
+    return head + f"[{asset}]\npair_band_low = {low}\npair_band_high = {high}\n"
