@@ -1,6 +1,7 @@
 """raw_documents: each input shard parsed into documents, items and rejected records."""
 
 import dagster as dg
+from pydantic import Field
 
 from checks.dagster_checks import check_results, check_specs
 from checks.drift import drift_outputs, drift_spec
@@ -24,6 +25,32 @@ ASSET = "raw_documents"
 class RawDocumentsConfig(dg.Config):
     max_embedded_image_bytes: int = RawDocumentsParams.max_embedded_image_bytes
     parquet_batch_rows: int = RawDocumentsParams.parquet_batch_rows
+    document_timeout_s: float = Field(
+        RawDocumentsParams.document_timeout_s,
+        description="Documents folders: seconds one document may take to parse (a safety net; "
+        "a hit is a reader_timeout row, counted in the notes)",
+    )
+    document_memory_limit_bytes: int = Field(
+        RawDocumentsParams.document_memory_limit_bytes,
+        description="Documents folders: address-space limit of each parser worker process",
+    )
+    document_workers: int = Field(
+        RawDocumentsParams.document_workers,
+        description="Documents folders: parser worker processes per shard",
+    )
+    document_max_pages: int = Field(
+        RawDocumentsParams.document_max_pages,
+        description="Documents folders: pages (PDF), slides (PPTX) or spine files (EPUB) read "
+        "per document; the rest is counted in the notes",
+    )
+    document_max_images_per_page: int = Field(
+        RawDocumentsParams.document_max_images_per_page,
+        description="Documents folders: images kept per PDF page; the rest is counted",
+    )
+    document_max_render_pixels: int = Field(
+        RawDocumentsParams.document_max_render_pixels,
+        description="Documents folders: pixel budget of a PDF image rendered from its page box",
+    )
 
 
 @dg.asset(
@@ -47,7 +74,7 @@ def raw_documents(
     """Interleaved documents of one input shard: documents, ordered items, rejected records."""
     config = stage_params.apply("raw_documents", config)
     shard = context.partition_key
-    params = RawDocumentsParams(config.max_embedded_image_bytes, config.parquet_batch_rows)
+    params = RawDocumentsParams(**config.model_dump())
     try:
         result = read_shard(corpus.get(), shard, params)
     except ShardError as err:  # the shard as a whole is unreadable: fail clearly, no retry

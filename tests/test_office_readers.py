@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from realsyn.readers import ShardError, discover_shards, read_shard
+from realsyn.readers.base import ShardResult
 from realsyn.readers.dispatch import RawDocumentsParams, unread_files
-from realsyn.readers.documents import DocumentLimits
+from realsyn.readers.documents import DocumentLimits, read_documents_folder
 from realsyn.schemas import DOCUMENTS_SCHEMA, ITEMS_SCHEMA, REJECT_REASONS
 from realsyn.storage import LocalStorage
 
@@ -29,6 +30,13 @@ def _doc(result, key: str) -> list[dict]:
     docs = [d for d in result.documents if d["url"] == key]
     assert docs, f"{key} was not read: {[r for r in result.rejected if key in r['detail']]}"
     return [i for i in result.items if i["doc_id"] == docs[0]["doc_id"]]
+
+
+def _read(storage, shard: str, limits: DocumentLimits) -> ShardResult:
+    """A documents folder read with limits beyond those RawDocumentsParams exposes."""
+    result = ShardResult(shard=shard, source_format="documents_folder")
+    read_documents_folder(storage, shard, result, limits)
+    return result
 
 
 def _reason(result, key: str) -> str:
@@ -127,7 +135,7 @@ def test_pdf_bad_inputs_have_their_reasons(pdf_shard):
 
 def test_same_input_same_output(pdf_shard):
     storage, result = pdf_shard
-    again = read_shard(storage, "docs", RawDocumentsParams(documents=DocumentLimits(workers=1)))
+    again = read_shard(storage, "docs", RawDocumentsParams(document_workers=1))
     for name in ("documents", "items", "rejected"):
         assert again.tables()[name].equals(result.tables()[name])
 
@@ -140,7 +148,7 @@ def test_timeout_is_a_loud_rejected_row(tmp_path):
         timeout_s=0.2, workers=1, max_images_per_page=100_000, max_images_per_document=100_000
     )
     with pytest.warns(UserWarning, match="reader_timeout"):
-        result = read_shard(storage, "docs", RawDocumentsParams(documents=limits))
+        result = _read(storage, "docs", limits)
     assert _reason(result, "docs/b.pdf") == "reader_timeout"
     assert result.notes["reader_timeout"] == 1
     assert _doc(result, "docs/a.pdf")
@@ -148,15 +156,18 @@ def test_timeout_is_a_loud_rejected_row(tmp_path):
 
 def test_a_memory_limit_too_small_to_load_the_parsers_is_a_clear_shard_error(tmp_path):
     _write(tmp_path, {"docs/a.pdf": fx.pdf_two_columns()})
-    limits = DocumentLimits(memory_limit_bytes=64 * 1024**2, workers=1)
     with pytest.raises(ShardError, match="memory_limit_bytes=67108864 too small"):
-        read_shard(LocalStorage(tmp_path), "docs", RawDocumentsParams(documents=limits))
+        read_shard(
+            LocalStorage(tmp_path),
+            "docs",
+            RawDocumentsParams(document_memory_limit_bytes=64 * 1024**2, document_workers=1),
+        )
 
 
 def test_images_past_the_extract_cap_are_rendered_at_a_capped_scale(tmp_path):
     _write(tmp_path, {"docs/report.pdf": fx.pdf_two_columns()})
     limits = DocumentLimits(max_extract_pixels=1_000, max_render_pixels=5_000)
-    result = read_shard(LocalStorage(tmp_path), "docs", RawDocumentsParams(documents=limits))
+    result = _read(LocalStorage(tmp_path), "docs", limits)
     images = [i for i in _doc(result, "docs/report.pdf") if i["kind"] == "image"]
     assert len(images) == 3 and result.notes["pdf_images_rendered"] == 3
     for image in images:

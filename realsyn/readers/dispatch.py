@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from realsyn.readers.base import ShardError, ShardRef, ShardResult
 from realsyn.readers.documents import DocumentLimits, is_document_file, read_documents_folder
@@ -38,11 +38,27 @@ FILE_FORMATS = {
 @dataclass(frozen=True)
 class RawDocumentsParams:
     """Reader limits. ``max_embedded_image_bytes``: WARC image payloads kept per shard;
-    ``documents``: per-document bounds of document folders (pages, images, time, memory)."""
+    ``document_*``: per-document bounds of document folders (the rest of
+    :class:`~realsyn.readers.documents.DocumentLimits` keeps its defaults)."""
 
     max_embedded_image_bytes: int = 256 * 1024 * 1024
     parquet_batch_rows: int = 1024
-    documents: DocumentLimits = field(default_factory=DocumentLimits)
+    document_timeout_s: float = DocumentLimits.timeout_s
+    document_memory_limit_bytes: int = DocumentLimits.memory_limit_bytes
+    document_workers: int = DocumentLimits.workers
+    document_max_pages: int = DocumentLimits.max_pages
+    document_max_images_per_page: int = DocumentLimits.max_images_per_page
+    document_max_render_pixels: int = DocumentLimits.max_render_pixels
+
+    def document_limits(self) -> DocumentLimits:
+        return DocumentLimits(
+            timeout_s=self.document_timeout_s,
+            memory_limit_bytes=self.document_memory_limit_bytes,
+            workers=self.document_workers,
+            max_pages=self.document_max_pages,
+            max_images_per_page=self.document_max_images_per_page,
+            max_render_pixels=self.document_max_render_pixels,
+        )
 
 
 def _file_format(key: str) -> str | None:
@@ -128,7 +144,7 @@ def read_shard(corpus: Storage, key: str, params: RawDocumentsParams | None = No
         read_html_folder(corpus, key, result)
     elif fmt == "documents_folder":
         result = ShardResult(shard=key, source_format=fmt)
-        read_documents_folder(corpus, key, result, params.documents)
+        read_documents_folder(corpus, key, result, params.document_limits())
     else:
         try:
             with corpus.local_path(key) as path:
