@@ -130,20 +130,54 @@ class RetrievalResult:
     candidates: np.ndarray  # (m,) sentences scored for each image
 
 
-def nearest_centroids(images: np.ndarray, centroids: np.ndarray, c: int) -> np.ndarray:
-    """(m, c) nearest centroid ids by cosine (usearch; exact for small k)."""
+def nearest_centroids(
+    images: np.ndarray, centroids: np.ndarray, c: int, exact_limit: int = 100_000
+) -> np.ndarray:
+    """(m, c) nearest centroid ids by cosine, nearest first (ties: lower id first).
+
+    Up to ``exact_limit`` centroids: exact, by blocked matrix products (one BLAS call per block
+    of images, memory bounded by ~16M similarities). Beyond it (paper scale: ~2M clusters):
+    usearch's HNSW index, approximate."""
     c = min(c, len(centroids))
-    index = Index(ndim=centroids.shape[1], metric="cos", dtype="f32")
-    index.add(np.arange(len(centroids)), centroids.astype(np.float32))
-    matches = index.search(images.astype(np.float32), c, exact=len(centroids) <= 100_000)
-    return np.asarray(matches.keys, dtype=np.int64).reshape(len(images), c)
+    m = len(images)
+    if len(centroids) > exact_limit:
+        index = Index(ndim=centroids.shape[1], metric="cos", dtype="f32")
+        index.add(np.arange(len(centroids)), centroids.astype(np.float32))
+        matches = index.search(images.astype(np.float32), c)
+        return np.asarray(matches.keys, dtype=np.int64).reshape(m, c)
+    out = np.empty((m, c), dtype=np.int64)
+    rows = max(1, (1 << 24) // max(1, len(centroids)))
+    for start in range(0, m, rows):
+        sims = images[start : start + rows] @ centroids.T
+        part = _top_k_columns(sims, c)
+        out[start : start + rows] = _top_k_rows(part, np.take_along_axis(sims, part, 1), c)[0]
+    return out
+
+
+def _top_k_columns(sims: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) column indices of each row's ``k`` largest values, in no particular order
+    (:func:`_top_k_rows` orders them). torch's CPU top-k: ~7x numpy's argpartition here."""
+    import torch
+
+    if k >= sims.shape[1]:
+        return np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
+    scores = torch.from_numpy(np.ascontiguousarray(sims, dtype=np.float32))
+    return torch.topk(scores, k, dim=1, sorted=False).indices.numpy()
+
+
+def _top_k_rows(cand_i: np.ndarray, cand_s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the ``k`` best candidates, best first; equal scores: lower sentence row first
+    (so a result never depends on the order candidates were gathered in); ``-1`` / ``-inf``
+    (none) sort last."""
+    rank = np.lexsort((np.where(cand_i < 0, np.iinfo(np.int64).max, cand_i), -cand_s), axis=1)
+    rank = rank[:, :k]
+    return np.take_along_axis(cand_i, rank, 1), np.take_along_axis(cand_s, rank, 1)
 
 
 def _merge_topk(best_i, best_s, new_i, new_s, k):
-    cat_i = np.concatenate([best_i, new_i], axis=1)
-    cat_s = np.concatenate([best_s, new_s], axis=1)
-    top = np.argsort(-cat_s, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(cat_i, top, 1), np.take_along_axis(cat_s, top, 1)
+    return _top_k_rows(
+        np.concatenate([best_i, new_i], axis=1), np.concatenate([best_s, new_s], axis=1), k
+    )
 
 
 def retrieve(
@@ -153,28 +187,44 @@ def retrieve(
     params: RetrievalParams,
     progress: Callable[[int, int], None] | None = None,
 ) -> RetrievalResult:
-    """Hierarchical top-k sentences for each image (indices into ``sorted_sentences``)."""
+    """Hierarchical top-k sentences for each image (indices into ``sorted_sentences``).
+
+    Each (image, searched cluster) pair is one row of work. The pairs are sorted by cluster
+    once, so every cluster's images are one contiguous slice: one matrix product per cluster
+    (its images x its sentences, a cluster-contiguous block of ``sorted_sentences``) with no
+    scan over all images per cluster. Each pair keeps its cluster's top-k; an image's
+    ``clusters_searched`` lists are merged in one vectorized sort at the end (ties broken by the
+    lower sentence row, so the result does not depend on the order clusters are visited in).
+    """
     m, k = len(images), params.top_k
-    best_i = np.full((m, k), -1, dtype=np.int64)
-    best_s = np.full((m, k), -np.inf, dtype=np.float32)
-    candidates = np.zeros(m, dtype=np.int64)
     if m == 0:
-        return RetrievalResult(best_i, best_s, np.zeros(0, dtype=np.int64), candidates)
+        empty = np.zeros(0, dtype=np.int64)
+        return RetrievalResult(
+            np.full((0, k), -1, dtype=np.int64), np.full((0, k), -np.inf, np.float32), empty, empty
+        )
     near = nearest_centroids(images, clusters.centroids, params.clusters_searched)
-    todo = np.unique(near)
-    for done, c in enumerate(todo, 1):
-        rows = np.nonzero((near == c).any(axis=1))[0]
-        lo, hi = clusters.offsets[c], clusters.offsets[c + 1]
+    c = near.shape[1]
+    pair_cluster = near.ravel()  # pair p is image p // c and its (p % c)-th nearest cluster
+    order = np.argsort(pair_cluster, kind="stable")
+    todo, starts = np.unique(pair_cluster[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    pair_i = np.full((m * c, k), -1, dtype=np.int64)
+    pair_s = np.full((m * c, k), -np.inf, dtype=np.float32)
+    pair_n = np.zeros(m * c, dtype=np.int64)
+    for done, (cl, a, b) in enumerate(zip(todo, starts, ends, strict=True), 1):
+        lo, hi = int(clusters.offsets[cl]), int(clusters.offsets[cl + 1])
         if hi > lo:
-            sims = images[rows] @ sorted_sentences[lo:hi].T  # one product per cluster
+            pairs = order[a:b]
+            sims = images[pairs // c] @ sorted_sentences[lo:hi].T  # one product per cluster
             kk = min(k, hi - lo)
-            part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-            new_s = np.take_along_axis(sims, part, 1).astype(np.float32)
-            new_i = part + lo
-            best_i[rows], best_s[rows] = _merge_topk(best_i[rows], best_s[rows], new_i, new_s, k)
-            candidates[rows] += hi - lo
+            part = _top_k_columns(sims, kk)
+            pair_s[pairs, :kk] = np.take_along_axis(sims, part, 1)
+            pair_i[pairs, :kk] = part + lo
+            pair_n[pairs] = hi - lo
         if progress:
             progress(done, len(todo))
+    best_i, best_s = _top_k_rows(pair_i.reshape(m, c * k), pair_s.reshape(m, c * k), k)
+    candidates = pair_n.reshape(m, c).sum(axis=1)
     return RetrievalResult(best_i, best_s, near[:, 0], candidates)
 
 
@@ -196,8 +246,7 @@ def brute_force(
         best_s = np.full((len(q), kk), -np.inf, dtype=np.float32)
         for lo in range(0, len(sentences), block):
             sims = q @ sentences[lo : lo + block].T
-            k_here = min(kk, sims.shape[1])
-            part = np.argpartition(sims, sims.shape[1] - k_here, axis=1)[:, -k_here:]
+            part = _top_k_columns(sims, min(kk, sims.shape[1]))
             best_i, best_s = _merge_topk(
                 best_i, best_s, part + lo, np.take_along_axis(sims, part, 1), kk
             )
