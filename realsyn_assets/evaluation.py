@@ -173,7 +173,7 @@ def _all_shards(context, store, asset: str, table: str) -> pl.DataFrame:
 
 
 @dg.asset(
-    deps=["retrieval_pairs", "image_dedup", "sentences", "sentence_semantics"],
+    deps=["retrieval_pairs", "image_dedup", "sentences", "sentence_semantics", "clip_training"],
     check_specs=check_specs("pipeline_evaluation", PIPELINE_EVALUATION_SUITE),
     code_version="1",
     group_name="evaluation",

@@ -94,7 +94,13 @@ def _pairs(context, store) -> pl.DataFrame:
 
 
 @dg.asset(
-    deps=["retrieval_pairs", "synthetic_texts", "image_embeddings", "sentence_embeddings"],
+    deps=[
+        "retrieval_pairs",
+        "synthetic_texts",
+        "image_embeddings",
+        "sentence_embeddings",
+        "clip_training",  # the clip_model resource's checkpoint encodes syn_text
+    ],
     check_specs=[*check_specs("balanced_pool", BALANCED_POOL_SUITE), drift_spec("balanced_pool")],
     code_version="1",
     group_name="release",
@@ -301,6 +307,20 @@ def _stage_params(instance: dg.DagsterInstance) -> dict[str, str]:
     return out
 
 
+def _card_deps() -> list[dg.AssetDep]:
+    """What the release reads besides its subset: clean_images (each image's format, for the
+    webdataset extension) and every stage the dataset card summarises (stats from manifests,
+    params from the event log). Shard-partitioned ones map all their shards to each scale."""
+    shard_assets = {*FUNNEL_ASSETS, "synthetic_texts"}
+    names = sorted(shard_assets | {*GLOBAL_FUNNEL_ASSETS, *CARD_PARAMS})
+    return [
+        dg.AssetDep(name, partition_mapping=dg.AllPartitionMapping())
+        if name in shard_assets
+        else dg.AssetDep(name)
+        for name in names
+    ]
+
+
 def build_release_assets(scales: tuple[int, ...]) -> list:
     """scaled_subsets and release, one partition per cap ``t`` (keys ``t20``, ``t35``, ...)."""
     keys = [f"t{t}" for t in sorted(scales)]
@@ -401,7 +421,7 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
 
     @dg.asset(
         partitions_def=scale_partitions,
-        deps=[scaled_subsets],
+        deps=[scaled_subsets, *_card_deps()],
         check_specs=check_specs("release", RELEASE_SUITE),
         code_version="1",
         group_name="release",

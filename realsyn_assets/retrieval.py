@@ -58,7 +58,7 @@ class SentenceClustersConfig(dg.Config):
 
 
 @dg.asset(
-    deps=["sentence_dedup", "sentence_embeddings"],
+    deps=["sentence_dedup", "sentence_embeddings", "sentence_semantics"],
     check_specs=[
         *check_specs("sentence_clusters", SENTENCE_CLUSTERS_SUITE),
         drift_spec("sentence_clusters"),
@@ -221,7 +221,7 @@ class RetrievalConfig(dg.Config):
 @dg.asset(
     partitions_def=shard_partitions,
     backfill_policy=SHARD_BACKFILL,
-    deps=["image_dedup", "image_embeddings", sentence_clusters],
+    deps=["clean_images", "image_dedup", "image_embeddings", sentence_clusters],
     check_specs=[
         *check_specs("retrieval_pairs", RETRIEVAL_PAIRS_SUITE),
         drift_spec("retrieval_pairs"),

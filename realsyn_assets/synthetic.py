@@ -44,7 +44,7 @@ SYNTHETIC_SUITE = (
 @dg.asset(
     partitions_def=shard_partitions,
     backfill_policy=SHARD_BACKFILL,
-    deps=["retrieval_pairs", "image_embeddings"],
+    deps=["retrieval_pairs", "image_embeddings", "clean_images", "clip_training"],
     check_specs=check_specs("synthetic_texts", SYNTHETIC_SUITE),
     code_version="1",
     group_name="release",
