@@ -4,6 +4,14 @@ Keys are ``/``-separated paths relative to the storage root. Writes are atomic: 
 file in the same folder is fsynced then renamed over the target; on S3 a single ``put_object``
 makes the whole object visible at once. Partitions are committed by a manifest written last
 (see :mod:`realsyn.schemas`), so a crash mid-partition leaves nothing visible.
+
+Why manifests and not Dagster IO managers: an asset here reads *other* partitions than its own
+inputs' (every shard's embeddings, one table of a partition, a file such as a usearch index),
+often one table of several, and it needs the version it read (scoring keys, data versions) and
+the write to be atomic across several files. An IO manager hands over one object per input and
+hides where it came from; the manifest names every file of a partition and its version, and the
+same functions read it from Dagster, the CLI, benchmarks and tests. The price: Dagster does not
+see these reads, so each asset declares what it reads in ``deps`` (tests/test_declared_reads.py).
 """
 
 from __future__ import annotations
@@ -276,6 +284,12 @@ def partition_prefix(asset: str, partition_key: str | None) -> str:
     return f"{clean_key(asset)}/{partition_dir(partition_key)}"
 
 
+def partition_file_key(asset: str, partition_key: str | None, version: str, name: str) -> str:
+    """The key of one file (``<table>.parquet`` or an opaque file) of a partition's version:
+    the only place the ``<asset>/<partition_dir>/v-<version>/<name>`` layout is spelled."""
+    return f"{partition_prefix(asset, partition_key)}/v-{version}/{name}"
+
+
 def parquet_bytes(frame: pl.DataFrame) -> bytes:
     buf = io.BytesIO()
     frame.write_parquet(buf, compression="zstd", statistics=True)
@@ -304,7 +318,7 @@ def write_partition(
         h.update(name.encode() + b"\x00" + hashlib.sha256(blob).digest())
     version = h.hexdigest()[:16]
     for name, blob in blobs.items():
-        storage.write_bytes(f"{prefix}/v-{version}/{name}", blob)
+        storage.write_bytes(partition_file_key(asset, partition_key, version, name), blob)
     manifest = {
         "asset": asset,
         "partition_key": partition_key,
@@ -344,8 +358,8 @@ def read_partition_table(
             f"{asset} partition {partition_key!r} has no table {table!r} "
             f"(it has {sorted(manifest['tables'])})"
         )
-    prefix = partition_prefix(asset, partition_key)
-    data = storage.read_bytes(f"{prefix}/v-{manifest['version']}/{table}.parquet")
+    key = partition_file_key(asset, partition_key, manifest["version"], f"{table}.parquet")
+    data = storage.read_bytes(key)
     return pl.read_parquet(io.BytesIO(data))
 
 
@@ -356,5 +370,4 @@ def read_partition_file(
     manifest = read_manifest(storage, asset, partition_key)
     if name not in manifest.get("files", {}):
         raise StorageError(f"{asset} partition {partition_key!r} has no file {name!r}")
-    prefix = partition_prefix(asset, partition_key)
-    return storage.read_bytes(f"{prefix}/v-{manifest['version']}/{name}")
+    return storage.read_bytes(partition_file_key(asset, partition_key, manifest["version"], name))

@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from realsyn.clip import ClipBundle, load_clip, resolve_device
-from realsyn.storage import PartitionNotFound, partition_prefix, read_manifest
+from realsyn.storage import PartitionNotFound, partition_file_key, read_manifest
 from resources.storage import StorageResource
 
 TRAINED = "asset:clip_training"
@@ -69,7 +69,7 @@ class ClipModelResource(dg.ConfigurableResource):
                 f"clip_training holds a {manifest['info']['model_name']} checkpoint, "
                 f"not {self.model_name}"
             )
-        key = f"{partition_prefix('clip_training', None)}/v-{manifest['version']}/checkpoint.pt"
+        key = partition_file_key("clip_training", None, manifest["version"], "checkpoint.pt")
         if self._bundle is None or self._loaded_from != key:
             with store.local_path(key) as path:
                 self._bundle = self._load(str(path))

@@ -141,3 +141,16 @@ def test_s3_interrupted_partition_write_is_invisible(s3_bucket, moto_endpoint, m
     monkeypatch.undo()
     with pytest.raises(PartitionNotFound):
         read_manifest(storage, "asset", "p")
+
+
+def test_partition_files_live_at_partition_file_key(tmp_path):
+    store = LocalStorage(tmp_path)
+    frame = pl.DataFrame({"a": [1, 2]})
+    manifest = write_partition(store, "asset", "x/y.jsonl", {"t": frame}, files={"f.bin": b"1"})
+    version = manifest["version"]
+    expected = {
+        st.partition_file_key("asset", "x/y.jsonl", version, n) for n in ("t.parquet", "f.bin")
+    }
+    listed = set(store.list_keys(st.partition_prefix("asset", "x/y.jsonl")))
+    assert expected <= listed and len(listed - expected) == 1  # and the manifest
+    assert store.read_bytes(st.partition_file_key("asset", "x/y.jsonl", version, "f.bin")) == b"1"
