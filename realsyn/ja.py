@@ -24,6 +24,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -175,6 +178,9 @@ class GinzaCatParser:
                 f"(pyproject's dependencies) ({err})"
             ) from err
         self.settings = settings or GinzaSettings()
+        versions = [self._nlp.meta.get("name"), self._nlp.meta.get("version"), spacy.__version__]
+        key = json.dumps([versions, dataclasses.astuple(self.settings)]).encode()
+        self.identity = hashlib.sha256(key).hexdigest()[:16]  # for parse caches
 
     def score(self, text: str) -> CatScore | None:
         """None for text over ``max_chars`` (not parsed)."""

@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import ftfy
 import polars as pl
 
 WORD_RE = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")  # as realsyn.sentences.WORD_RE
@@ -136,6 +138,51 @@ def rules_for(
     return LanguageRules(
         lang, "word", min_words, max_words, "link-grammar" if lang == "en" else None
     )
+
+
+def word_bound_exprs(
+    min_words: int, max_words: int, lang: pl.Expr | None = None
+) -> tuple[pl.Expr, pl.Expr]:
+    """Per-row (lower, upper) word bounds for a sentences table with a ``lang`` column: the
+    English bounds, mapped for Japanese; no bound (0, 2**31 - 1) where the language has no
+    word counter."""
+    lang = pl.col("lang") if lang is None else lang
+    ja = rules_for("ja", min_words, max_words)
+    none = lang.is_in(sorted(CONTINUOUS_SCRIPT))
+    lo = pl.when(lang == "ja").then(ja.min_words).when(none).then(0).otherwise(min_words)
+    hi = pl.when(lang == "ja").then(ja.max_words).when(none).then(2**31 - 1).otherwise(max_words)
+    return lo, hi
+
+
+class LanguageSplitter:
+    """Splits a text item by its language: Japanese with ``realsyn.ja.split_sentences``, the
+    rest with ``default`` (the stage's splitter); tags every sentence."""
+
+    def __init__(self, default: Callable[[str], list[str]], ident: LanguageIdentifier) -> None:
+        self.default, self.ident = default, ident
+
+    def document_language(self, texts: list[str]) -> LanguageTag:
+        """A document's language from its text items (their first ``item_chars`` together)."""
+        joined, size = [], 0
+        for text in texts:
+            joined.append(text[: self.ident.item_chars - size])
+            size += len(joined[-1])
+            if size >= self.ident.item_chars:
+                break
+        return self.ident.detect_item(" ".join(joined))
+
+    def split(
+        self, text: str, doc_lang: str = UNDETERMINED
+    ) -> tuple[LanguageTag, list[tuple[str, LanguageTag]]]:
+        """(the item's language, [(sentence, its language)]); ``doc_lang`` is the fallback."""
+        item = self.ident.detect_item(text, doc_lang)
+        if item.lang == "ja":
+            from realsyn import ja
+
+            pieces = ja.split_sentences(ftfy.fix_text(text or "", normalization="NFC"))
+        else:
+            pieces = self.default(text)
+        return item, [(s, self.ident.detect(s, item.lang)) for s in pieces]
 
 
 class WordCounter:

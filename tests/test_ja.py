@@ -144,3 +144,10 @@ def test_world_ja_descriptions_pass_the_japanese_rules(ginza):
     for text, score in zip(texts, ginza.score_many(texts), strict=True):
         assert rules.min_words <= len(counter.tokens(text, "ja")) <= rules.max_words, text
         assert score.n_relations >= 1 and score.has_action, (text, score)
+
+
+def test_parser_identity_names_model_and_settings(ginza):
+    assert len(ginza.identity) == 16
+    other = ja.GinzaCatParser(ja.GinzaSettings(max_chars=ginza.settings.max_chars + 1))
+    assert other.identity != ginza.identity
+    assert ja.GinzaCatParser(ginza.settings).identity == ginza.identity

@@ -14,6 +14,7 @@ from realsyn.language import (
     CAT_NOT_APPLIED,
     JA_MORPHEMES_PER_EN_WORD,
     LanguageIdentifier,
+    LanguageSplitter,
     WordCounter,
     entropy_scores,
     language_probabilities,
@@ -22,6 +23,7 @@ from realsyn.language import (
     map_word_bounds,
     rules_for,
     token_counts,
+    word_bound_exprs,
 )
 from tests.ja_parallel import PAIRS
 
@@ -194,3 +196,32 @@ def test_world_ja_is_identified_as_japanese(ident):
             wj.alt_text_ja(scene, 1),
         ):
             assert ident.detect(text).lang == "ja", text
+
+
+def test_language_splitter_routes_items_by_language(ident):
+    calls: list[str] = []
+
+    def english(text: str) -> list[str]:
+        calls.append(text)
+        return [p.strip() + "." for p in text.split(".") if p.strip()]
+
+    splitter = LanguageSplitter(english, ident)
+    doc = splitter.document_language(["第1章 はじめに", "この本はRustの入門書です。例を示します。"])
+    assert doc.lang == "ja"
+    item, sentences = splitter.split("「はい。」と彼は言った。Cargoでビルドします。", doc.lang)
+    assert item.lang == "ja" and not calls  # the Japanese splitter, not the default one
+    assert [s for s, _ in sentences] == ["「はい。」と彼は言った。", "Cargoでビルドします。"]
+    assert [(t.lang, t.mixed) for _, t in sentences] == [("ja", False), ("ja", True)]
+    heading, sentences = splitter.split("所有権", doc.lang)
+    assert heading.lang == "ja" and sentences[0][1].method == "item"
+    item, sentences = splitter.split("The dog runs in the park. The cat sleeps on the sofa.", "ja")
+    assert item.lang == "en" and calls and [t.lang for _, t in sentences] == ["en", "en"]
+
+
+def test_word_bound_exprs_per_row():
+    frame = pl.DataFrame({"lang": ["en", "ja", "zh", "fr"], "n_words": [3, 3, 1, 90]})
+    lo, hi = word_bound_exprs(3, 81)
+    out = frame.select(lo.alias("lo"), hi.alias("hi"), pl.col("n_words").is_between(lo, hi))
+    assert out["lo"].to_list() == [3, 4, 0, 3]
+    assert out["hi"].to_list() == [81, 102, 2**31 - 1, 81]
+    assert out["n_words"].to_list() == [True, False, True, False]
