@@ -22,17 +22,21 @@ link-grammar; they count for nothing): 81 sentences/s on one core for 395 of 600
 longer sentence without a complete linkage is scored clause by clause (split at , ; : ( ) and
 dashes; objects and relations add up, one action suffices): run-on web sentences are usually
 several well-formed clauses. A sentence for which nothing links fails CAT as ``no_linkage``; a
-parse that runs out of time is recorded as such. ``score_many`` spreads the work over processes.
+parse that runs out of time is recorded as such. ``score_many`` parses in worker processes
+(``realsyn.isolation``): a sentence that crashes link-grammar (it can die with SIGILL on a failed
+assertion) gets a :class:`ParseFailure` and costs nothing else.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-import multiprocessing
 import re
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+
+from realsyn.isolation import IsolatedPool, Outcome
 
 BE_FORMS = frozenset("be is are was were been being am 's 're 'm".split())
 PRONOUNS = frozenset("i you he she it we they me him her us them".split())
@@ -61,6 +65,18 @@ class CatScore:
     null_words: int
     timed_out: bool
     clauses: int = 0  # > 0: scored clause by clause (no linkage for the whole sentence)
+
+    def columns(self) -> dict:
+        """The sentences table's parse columns for this score."""
+        if self.timed_out:
+            return {"parse_status": "parse_timeout"}
+        return {
+            "n_objects": self.n_objects,
+            "n_relations": self.n_relations,
+            "has_action": self.has_action,
+            "null_words": self.null_words,
+            "parse_status": "parsed_clauses" if self.clauses else "parsed",
+        }
 
 
 def _split(word: str) -> tuple[str, str, bool]:
@@ -123,6 +139,10 @@ class CatParser:
         )
         self.fallback_max_words = fallback_max_words
         self.settings = (max_null_count, max_parse_time, fallback_max_words)
+        version = clg.linkgrammar_get_version()
+        self.identity = hashlib.sha256(json.dumps([version, self.settings]).encode()).hexdigest()[
+            :16
+        ]
 
     def score(self, text: str) -> CatScore | None:
         """None when neither the sentence nor any of its clauses gets a linkage."""
@@ -200,7 +220,7 @@ def _index(clg, linkage, link) -> tuple[int, int]:
 _WORKER: CatParser | None = None
 
 
-def _init_worker(settings: tuple[int, int, int]) -> None:
+def _init_worker(settings: tuple) -> None:
     global _WORKER  # one parser per worker process, loaded once
     _WORKER = CatParser(*settings)
 
@@ -210,30 +230,126 @@ def _score_in_worker(text: str) -> CatScore | None:
     return _WORKER.score(text)
 
 
+@dataclass(frozen=True)
+class ParseFailure:
+    """A sentence the parser could not score: ``parser_crashed`` (link-grammar killed its
+    worker process, e.g. SIGILL on a failed assertion) or ``parse_timeout`` (the wall-clock
+    safety net)."""
+
+    status: str
+    detail: str = ""
+
+    def columns(self) -> dict:
+        return {"parse_status": self.status}
+
+
+NO_LINKAGE = ParseFailure("no_linkage")
+Parse = CatScore | ParseFailure
+
+
 def score_many(
     parser: CatParser,
     texts: list[str],
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
-) -> list[CatScore | None]:
-    """Scores in input order; ``workers`` > 1 parses in that many processes."""
-    if workers <= 1 or len(texts) < 200:
-        out = []
-        for done, text in enumerate(texts, 1):
-            out.append(parser.score(text))
-            if progress:
-                progress(done, len(texts))
-        return out
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(
-        workers, ctx, initializer=_init_worker, initargs=(parser.settings,)
+    timeout_s: float | None = None,
+    chunksize: int = 32,
+) -> list[Parse]:
+    """Scores in input order, parsed in ``workers`` processes (never in the calling one: a
+    sentence that crashes link-grammar costs its own score, not the run).
+
+    ``parser`` gives the settings; each worker loads its own dictionary once.
+    """
+    if not texts:
+        return []
+    workers = max(1, min(workers, -(-len(texts) // chunksize)))
+    with IsolatedPool(
+        _score_in_worker,
+        workers=workers,
+        chunksize=chunksize,
+        initializer=_init_worker,
+        initargs=(parser.settings,),
+        timeout_s=timeout_s,
     ) as pool:
-        out = []
-        for done, score in enumerate(pool.map(_score_in_worker, texts, chunksize=32), 1):
-            out.append(score)
-            if progress:
-                progress(done, len(texts))
-        return out
+        outcomes = pool.map(texts, progress)
+    return [_from_outcome(o) for o in outcomes]
+
+
+def _from_outcome(outcome: Outcome) -> Parse:
+    if outcome.kind == "crashed":
+        return ParseFailure("parser_crashed", outcome.message)
+    if outcome.kind == "timed_out":
+        return ParseFailure("parse_timeout", outcome.message)
+    score = outcome.unwrap()  # a Python error in the parser is a bug: raise it
+    return NO_LINKAGE if score is None else score
+
+
+def text_key(text: str) -> str:
+    """Cache key of a sentence: its whitespace-collapsed text (link-grammar splits on any
+    run of whitespace), hashed."""
+    return hashlib.blake2b(" ".join(text.split()).encode(), digest_size=16).hexdigest()
+
+
+class ParseCache:
+    """Parses by sentence for one parser identity (settings + link-grammar version).
+
+    Built from a previous run's stored sentences (:meth:`from_table`), so a re-run parses only
+    sentences it has not seen. Timeouts are not cached: they depend on the machine's load.
+    """
+
+    def __init__(self, identity: str, entries: dict[str, Parse] | None = None):
+        self.identity = identity
+        self.entries: dict[str, Parse] = dict(entries or {})
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @classmethod
+    def from_table(cls, identity: str, table) -> ParseCache:
+        """From a sentences table (columns text, parse_status and the scores)."""
+        cache = cls(identity)
+        columns = ["text", "parse_status", "n_objects", "n_relations", "has_action", "null_words"]
+        for text, status, n_obj, n_rel, action, nulls in table.select(columns).iter_rows():
+            if status in ("parsed", "parsed_clauses"):
+                clauses = int(status == "parsed_clauses")
+                score = CatScore(n_obj, n_rel, bool(action), nulls, False, clauses=clauses)
+                cache.entries[text_key(text)] = score
+            elif status in ("no_linkage", "parser_crashed"):
+                cache.entries[text_key(text)] = ParseFailure(status)
+        return cache
+
+
+def parse_distinct(
+    parser: CatParser,
+    texts: list[str],
+    cache: ParseCache | None = None,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Parse], dict[str, int]]:
+    """Parses of ``texts`` in order; each distinct text parsed once and only when ``cache``
+    (same parser identity; updated in place) lacks it. Returns the parses and counts."""
+    if cache is not None and cache.identity != parser.identity:
+        cache = None  # made by other settings or another link-grammar: not valid here
+    known = cache.entries if cache is not None else {}
+    keys = [text_key(t) for t in texts]
+    first: dict[str, str] = {}
+    for key, text in zip(keys, texts, strict=True):
+        first.setdefault(key, text)
+    missing = [k for k in first if k not in known]
+    fresh = score_many(parser, [first[k] for k in missing], workers, progress)
+    parsed = dict(zip(missing, fresh, strict=True))
+    if cache is not None:
+        cache.entries.update(
+            (k, p) for k, p in parsed.items() if p.columns()["parse_status"] != "parse_timeout"
+        )
+    out = [parsed[k] if k in parsed else known[k] for k in keys]
+    counts = {
+        "parse_requests": len(texts),
+        "parse_distinct": len(first),
+        "parse_cache_hits": len(first) - len(missing),
+        "parsed": len(missing),
+    }
+    return out, counts
 
 
 def load_cat_parser(**kwargs) -> tuple[CatParser | None, str | None]:

@@ -262,19 +262,41 @@ SENTENCES_SCHEMA: dict[str, pl.DataType] = {
 Scores are stored for every sentence (the parse for those up to ``parse_max_words`` words), so
 thresholds re-decide without re-scoring. ``parse_status``: ``parsed``, ``parsed_clauses`` (no
 linkage for the whole sentence; its clauses were scored, see ``realsyn.cat``), ``no_linkage``,
-``timeout`` (the parser's time limit), ``too_long`` (not parsed), ``unavailable`` (no parser
-installed: the CAT rule is not applied). ``no_linkage``, ``timeout``, ``too_long`` fail CAT.
+``parser_crashed`` (link-grammar killed its worker process on this sentence),
+``parse_timeout`` (the wall-clock safety net; ``timeout`` in partitions written before it),
+``too_long`` (over ``parse_max_words``: not parsed), ``unavailable`` (no parser installed: the
+CAT rule is not applied); not parsed because an earlier rule rejects the sentence:
+``not_parsed`` (URL, emoji, word count), ``code_like``, ``repeated`` (a copy beyond the
+document's repetition limit). Every status but ``parsed``/``parsed_clauses``/``unavailable``
+fails CAT, with its own reason where it has one.
 """
 
 SENTENCE_REASONS = (
     "has_url",
     "has_emoji",
+    "code_like",
     "too_few_words",
     "too_many_words",
+    "repeated_in_document",
+    "too_long_to_parse",
+    "parser_crashed",
+    "parse_timeout",
     "cat_low_complexity",
     "cat_no_action",
 )
-PARSE_STATUSES = ("parsed", "parsed_clauses", "no_linkage", "timeout", "too_long", "unavailable")
+PARSE_STATUSES = (
+    "parsed",
+    "parsed_clauses",
+    "no_linkage",
+    "timeout",
+    "too_long",
+    "unavailable",
+    "not_parsed",
+    "code_like",
+    "repeated",
+    "parser_crashed",
+    "parse_timeout",
+)
 
 SENTENCE_SEMANTICS_SCHEMA: dict[str, pl.DataType] = {
     "sentence_id": pl.String(),

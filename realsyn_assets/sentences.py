@@ -3,16 +3,32 @@
 from typing import Literal
 
 import dagster as dg
+from pydantic import Field
 
 from checks.dagster_checks import check_results, check_specs
 from checks.drift import drift_outputs, drift_spec
 from checks.text_suites import SENTENCES_SUITE
+from realsyn.cat import ParseCache
 from realsyn.drift import sentences_profile
+from realsyn.isolation import default_workers
 from realsyn.plots import histogram_markdown_svg
 from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
 from realsyn.schemas import SENTENCE_REASONS
-from realsyn.sentences import SentenceParams, curate_sentences, decide_sentences, sentence_stats
-from realsyn.storage import partition_prefix, read_partition_table, write_partition
+from realsyn.sentences import (
+    LIMIT_STATS,
+    SentenceParams,
+    curate_sentences,
+    decide_sentences,
+    needs_parsing,
+    sentence_stats,
+)
+from realsyn.storage import (
+    PartitionNotFound,
+    partition_prefix,
+    read_manifest,
+    read_partition_table,
+    write_partition,
+)
 from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
 from realsyn_assets.metadata import share_values, ui_order
 from realsyn_assets.partitions import shard_partitions
@@ -20,21 +36,71 @@ from realsyn_assets.progress import progress_logger
 from realsyn_assets.raw_documents import raw_documents
 from realsyn_assets.rescoring import stored_scores, upstream_version
 from resources.drift import DriftResource
-from resources.stage_params import StageParamsResource
+from resources.stage_params import StageParamsResource, params_from_config
 from resources.storage import StorageResource
 from resources.text_models import CatParserResource
 
 ASSET = "sentences"
+SCORING_FIELDS = (
+    "parse_max_words",
+    "splitter",
+    "max_item_chars",
+    "max_document_chars",
+    "max_document_sentences",
+    "max_sentence_repeats",
+    "code_filter",
+)
+RUN_STATS = (*LIMIT_STATS, "parse_requests", "parse_distinct", "parse_cache_hits", "parsed")
 LENGTH_BINS = [0, 3, 5, 10, 20, 40, 82, 200, 10**6]
 
 
+P = SentenceParams
+
+
 class SentencesConfig(dg.Config):
-    min_words: int = SentenceParams.min_words
-    max_words: int = SentenceParams.max_words
-    min_complexity: int = SentenceParams.min_complexity
-    require_action: bool = SentenceParams.require_action
-    parse_max_words: int = SentenceParams.parse_max_words
-    splitter: Literal["punkt", "pysbd"] = "punkt"
+    min_words: int = Field(P.min_words, description="Fewer words: too_few_words.")
+    max_words: int = Field(P.max_words, description="More words: too_many_words.")
+    min_complexity: int = Field(
+        P.min_complexity, description="CAT: fewer relations than this fail (1 = C1)."
+    )
+    require_action: bool = Field(P.require_action, description="CAT: an action verb is needed.")
+    parse_max_words: int = Field(
+        P.parse_max_words,
+        description="Longer sentences are not parsed: too_long_to_parse (a deterministic bound "
+        "on the parser's cost).",
+    )
+    splitter: Literal["punkt", "pysbd"] = Field("punkt", description="Sentence splitter.")
+    max_item_chars: int = Field(
+        P.max_item_chars, description="A text item is cut after this many characters (counted)."
+    )
+    max_document_chars: int = Field(
+        P.max_document_chars,
+        description="A document's text is cut after this many characters (counted).",
+    )
+    max_document_sentences: int = Field(
+        P.max_document_sentences,
+        description="Sentences of a document beyond this many are counted, not kept as rows.",
+    )
+    max_sentence_repeats: int = Field(
+        P.max_sentence_repeats,
+        description="Copies of one sentence in a document beyond this: repeated_in_document.",
+    )
+    code_filter: bool = Field(
+        P.code_filter,
+        description="Reject code-like text (prompts, operators, number arrays) before the parse.",
+    )
+
+
+def _previous_parses(store, shard: str, identity: str) -> ParseCache:
+    """The partition's stored parses as a cache, when the same parser made them."""
+    try:
+        if read_manifest(store, ASSET, shard)["info"].get("parser_identity") != identity:
+            return ParseCache(identity)
+        return ParseCache.from_table(
+            identity, read_partition_table(store, ASSET, shard, "sentences")
+        )
+    except PartitionNotFound:
+        return ParseCache(identity)
 
 
 @dg.asset(
@@ -60,29 +126,26 @@ def sentences(
     config = stage_params.apply("sentences", config)
     shard = context.partition_key
     store = storage.get()
-    params = SentenceParams(
-        config.min_words,
-        config.max_words,
-        config.min_complexity,
-        config.require_action,
-        config.parse_max_words,
-        splitter=config.splitter,
-    )
+    params = params_from_config(config, SentenceParams)
     parser = cat_parser.get()
     if parser is None:
         context.log.warning(f"CAT rule not applied: {cat_parser.unavailable_reason()}")
-    scoring_key = {
+    identity = parser.identity if parser else None
+    scoring_key = {  # what the rows and scores depend on; word-count bounds only re-decide
         "raw_documents": upstream_version(store, "raw_documents", shard),
-        "parse_max_words": config.parse_max_words,
-        "splitter": config.splitter,
+        **{k: getattr(config, k) for k in SCORING_FIELDS},
         "parser": list(parser.settings) if parser else None,
     }
     stored = stored_scores(store, ASSET, shard, "sentences", scoring_key)
-    if stored is not None:  # only thresholds changed: re-decide, no splitting or parsing
+    previous = (
+        read_manifest(store, ASSET, shard)["info"].get("stats", {}) if stored is not None else {}
+    )
+    if stored is not None and not needs_parsing(stored, params):
         context.log.info(f"{shard}: scores unchanged, re-deciding with {params}")
         table = decide_sentences(stored, params)
         word_counts = read_partition_table(store, ASSET, shard, "word_counts")
-    else:
+        run_stats = {k: previous.get(k, 0) for k in LIMIT_STATS} | {"parsed": 0}
+    else:  # split and score; sentences parsed by the same parser before are not parsed again
         items = read_partition_table(store, "raw_documents", shard, "items")
         result = curate_sentences(
             items,
@@ -90,12 +153,16 @@ def sentences(
             parser,
             params,
             progress=progress_logger(context.log.info, f"{shard} sentences parsed"),
-            workers=cat_parser.workers,
+            workers=cat_parser.workers or default_workers(),
+            cache=_previous_parses(store, shard, identity) if parser else None,
         )
         table, word_counts = result.table, result.word_counts
+        run_stats = {k: v for k, v in result.stats.items() if k in RUN_STATS}
+        stored = None
     cat_applied = parser is not None
     stats = {
         **sentence_stats(table),
+        **run_stats,
         "vocabulary": word_counts.height,
         "rescored": int(stored is None),
     }
@@ -104,7 +171,12 @@ def sentences(
         ASSET,
         shard,
         {"sentences": table, "word_counts": word_counts},
-        info={"stats": stats, "cat_applied": cat_applied, "scoring_key": scoring_key},
+        info={
+            "stats": stats,
+            "cat_applied": cat_applied,
+            "scoring_key": scoring_key,
+            "parser_identity": identity,
+        },
     )
     context.log.info(f"{shard}: {stats}")
     total = max(stats["total"], 1)

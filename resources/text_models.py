@@ -16,7 +16,7 @@ class CatParserResource(dg.ConfigurableResource):
     max_null_count: int = 2
     max_parse_time_s: int = 1
     fallback_max_words: int = 20
-    workers: int = 2
+    workers: int = 0  # parser processes; 0: one per CPU this process may use
 
     _parser: CatParser | None = PrivateAttr(default=None)
     _why: str | None = PrivateAttr(default=None)

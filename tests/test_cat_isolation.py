@@ -1,0 +1,139 @@
+"""The sentences stage survives a sentence that crashes link-grammar, parses each distinct
+sentence once, and bounds the cost of a giant repetitive page."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import polars as pl
+import pytest
+
+from realsyn.cat import CatParser, ParseCache, load_cat_parser, parse_distinct
+from realsyn.sentences import SentenceParams, curate_sentences, is_code_like
+
+# A doctest block from a documentation page: CMU link-grammar 5.12 dies on it with SIGILL
+# ("Assertion (!right_wall_encountered) failed in flatten_wordgraph()").
+CRASHER = (
+    ">>> from sklearn import cluster, datasets >>> X_iris, y_iris = "
+    "datasets.load_iris(return_X_y=True) >>> k_means = cluster.KMeans(n_clusters=3) >>> "
+    "k_means.fit(X_iris) KMeans(n_clusters=3) >>> print(k_means.labels_[::10]) "
+    "[1 1 1 1 1 0 0 0 0 0 2 2 2 2 2] >>> print(y_iris[::10]) [0 0 0 0 0 1 1 1 1 1 2 2 2 2 2]"
+)
+GOOD = [
+    "A man rides a horse on the beach.",
+    "Two dogs are playing with children in the snow.",
+    "The old fisherman repairs his nets near the harbour.",
+]
+
+
+@pytest.fixture(scope="module")
+def parser() -> CatParser:
+    parser, why = load_cat_parser()
+    assert parser is not None, f"link-grammar must be installed for the suite: {why}"
+    return parser
+
+
+def page(texts: list[str], doc_id: str = "d") -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "doc_id": [doc_id] * len(texts),
+            "position": list(range(len(texts))),
+            "kind": ["text"] * len(texts),
+            "text": texts,
+        },
+        schema_overrides={"position": pl.Int32},
+    )
+
+
+def test_the_sentence_really_crashes_link_grammar_in_process():
+    code = (
+        "import sys; from realsyn.cat import CatParser; "
+        "CatParser().score(sys.stdin.read()); print('survived')"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], input=CRASHER, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == -4, (run.returncode, run.stdout, run.stderr[-500:])  # SIGILL
+    assert "survived" not in run.stdout
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_page_with_a_crashing_sentence_completes_with_one_parser_crashed_row(parser, workers):
+    texts = [GOOD[0], GOOD[1] + " " + CRASHER, GOOD[2], GOOD[0]]
+    params = SentenceParams(code_filter=False, max_words=200)  # reach the parser with it
+    table = curate_sentences(page(texts), "s", parser, params, workers=workers).table
+    crashed = table.filter(pl.col("parse_status") == "parser_crashed")
+    assert crashed.height == 1 and crashed["text"][0].startswith(">>> from sklearn")
+    assert crashed["reason"].to_list() == ["parser_crashed"]
+    assert set(table.filter(pl.col("decision") == "keep")["text"]) == set(GOOD)
+
+
+def test_code_like_text_is_rejected_before_the_parse(parser):
+    result = curate_sentences(page([CRASHER, GOOD[0]]), "s", parser)
+    assert result.table["reason"].to_list() == ["code_like", None]
+    assert result.stats["parsed"] == 1 and result.stats["dropped_code_like"] == 1
+    assert is_code_like("$ pip install realsyn") and is_code_like("x = [1, 2, 3, 4, 5]")
+    assert is_code_like("if (a == b && c) { return; }")
+    assert not is_code_like("The museum costs $ 5 and opens at 9 a.m. (closed on Mondays).")
+    assert not is_code_like("Greek coins excavated at Pompeii lie in rows on a dark tray.")
+
+
+def test_cheap_rules_come_first_and_duplicates_are_parsed_once(parser):
+    texts = ["Visit https://example.com for deals on shoes today.", "Great photo.", *GOOD * 3]
+    result = curate_sentences(page(texts), "s", parser)
+    table = result.table
+    assert table["parse_status"].to_list()[:2] == ["not_parsed", "not_parsed"]
+    assert table["reason"].to_list()[:2] == ["has_url", "too_few_words"]
+    assert result.stats["parse_requests"] == 9 and result.stats["parsed"] == 3
+    assert table.filter(pl.col("text") == GOOD[1])["n_relations"].n_unique() == 1
+
+
+def test_the_parse_cache_makes_a_rerun_parse_nothing(parser):
+    table = curate_sentences(page(GOOD), "s", parser).table
+    cache = ParseCache.from_table(parser.identity, table)
+    assert len(cache) == 3
+    again = curate_sentences(
+        page([*GOOD, "A cat sleeps on the warm mat."]), "s", parser, cache=cache
+    )
+    assert again.stats["parse_cache_hits"] == 3 and again.stats["parsed"] == 1
+    assert again.table.head(3).equals(table)
+    # another parser identity (settings or link-grammar version): the cache is not used
+    scores, counts = parse_distinct(parser, GOOD, ParseCache("other", cache.entries))
+    assert counts["parsed"] == 3 and [s.columns() for s in scores] == [
+        r
+        for r in table.select(
+            "n_objects", "n_relations", "has_action", "null_words", "parse_status"
+        ).to_dicts()
+    ]
+
+
+def test_a_giant_repetitive_page_is_cut_and_counted_in_seconds(parser):
+    sentence = "The quick brown fox jumps over the lazy dog near the river bank."
+    giant = " ".join([sentence] * 20_000)  # ~1.3 MB in one text item
+    params = SentenceParams(
+        max_item_chars=400_000, max_document_chars=600_000, max_document_sentences=5_000
+    )
+    second = GOOD[1] + " " + giant[:300_000]
+    texts = [GOOD[0], giant, second, GOOD[2]]
+    t0 = time.perf_counter()
+    result = curate_sentences(page(texts), "s", parser, params)
+    elapsed = time.perf_counter() - t0
+    stats = result.stats
+    assert stats["items_cut"] == 1 and stats["item_chars_cut"] == len(giant) - 400_000
+    room = 600_000 - len(GOOD[0]) - 400_000  # what the document had left for the third item
+    assert stats["documents_cut"] == 1
+    assert stats["document_chars_cut"] == len(second) - room + len(GOOD[2])
+    assert stats["total"] == 5_000 and stats["document_sentences_cut"] > 1_000
+    # the splitter's 2,000-character chunks cut some copies in two: fragments are other texts
+    copies = result.table.group_by("text").len()["len"].cast(pl.Int64)
+    repeated = (result.table["parse_status"] == "repeated").sum()
+    assert repeated == (copies - 3).clip(lower_bound=0).sum()  # beyond 3 copies, never parsed
+    assert stats["dropped_repeated_in_document"] > 4_500  # the rest fail an earlier rule
+    assert stats["parsed"] == stats["parse_distinct"] <= copies.len() < 300
+    dropped = sum(v for k, v in stats.items() if k.startswith("dropped_"))
+    assert stats["total"] == stats["kept"] + dropped
+    table = result.table
+    assert table["text"][0] == GOOD[0] and table["decision"][0] == "keep"
+    assert elapsed < 30, elapsed
