@@ -276,7 +276,7 @@ def test_epub_spine_with_fragments_and_markdown(office_shard):
     ]
     assert [i.get("text") for i in book].count("Chapter one") == 1  # ch1 read once
     assert book[2]["image_bytes"] == fx.png()
-    assert book[-1]["ref_error"] == "missing_in_package"
+    assert book[-1]["ref_error"] == "missing_file"
     assert result.notes["epub_image_missing"] == 1
     notes = _doc(result, "office/notes.md")
     assert _seq(notes)[:3] == [
@@ -317,3 +317,63 @@ def test_realsyn_run_on_a_corpus_with_nothing_readable_stops_before_any_step(
     assert "no readable shard" in err and "PDF, DOCX, PPTX, EPUB" in err
     assert "a/readme.txt" in err and "a/sheet.xlsx" in err and "b/photo.jpg" in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_mixed_documents_folder_through_raw_documents_and_clean_images(dagster_home, tmp_path):
+    import dagster as dg
+
+    from realsyn.storage import read_partition_table
+    from realsyn_assets.clean_images import clean_images
+    from realsyn_assets.partitions import shard_partitions
+    from realsyn_assets.raw_documents import raw_documents
+    from resources.drift import DriftResource
+    from resources.fetcher import ImageFetcherResource
+    from resources.stage_params import StageParamsResource
+    from resources.storage import StorageResource
+
+    corpus = tmp_path / "corpus"
+    _write(
+        corpus,
+        {
+            "pilot/report.pdf": fx.pdf_two_columns(),
+            "pilot/report.docx": fx.docx_report(),
+            "pilot/deck.pptx": fx.pptx_deck(),
+            "pilot/book.epub": fx.epub_book(),
+            "pilot/notes.md": fx.MARKDOWN,
+            "pilot/img/red.png": fx.png(),
+            "pilot/page.html": b"<html><body><p>A page.</p><img src='img/red.png'></body></html>",
+            "pilot/legacy.doc": fx.ole_doc(),
+        },
+    )
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions(shard_partitions.name, ["pilot"])
+    out = tmp_path / "out"
+    resources = {
+        "corpus": StorageResource(root=str(corpus)),
+        "storage": StorageResource(root=str(out)),
+        "drift": DriftResource(),
+        "stage_params": StageParamsResource(),
+        "fetcher": ImageFetcherResource(),
+    }
+    result = dg.materialize(
+        [raw_documents, clean_images], partition_key="pilot", instance=instance, resources=resources
+    )
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks), [c for c in checks if not c.passed]
+    mat = result.asset_materializations_for_node("raw_documents")[0]
+    assert mat.metadata["documents"].value == 6
+    assert mat.metadata["rejected_unsupported_format"].value == 1
+    docs = read_partition_table(LocalStorage(out), "raw_documents", "pilot", "documents")
+    assert sorted(docs["source_format"].to_list()) == [
+        "docx",
+        "epub",
+        "html",
+        "markdown",
+        "pdf",
+        "pptx",
+    ]
+    images = read_partition_table(LocalStorage(out), "clean_images", "pilot", "images")
+    decoded = images.filter(pl.col("width").is_not_null())
+    # PDF 3, DOCX 2, PPTX 3, EPUB 2, Markdown 1, HTML 1: all decode but the EPUB's missing one
+    assert (images.height, decoded.height) == (12, 11)

@@ -3,7 +3,7 @@
 EPUB: ``META-INF/container.xml`` names the OPF package; its spine lists the XHTML documents in
 reading order (manifest ``href``s may carry a ``#fragment``: the file is read once). Images
 are resolved inside the zip and kept as bytes; one that is not in the package is an item with
-``ref_error`` ``missing_in_package``. Package XML is parsed with entities unresolved, no DTD
+``ref_error`` ``missing_file``. Package XML is parsed with entities unresolved, no DTD
 and no network, after :func:`realsyn.readers.office.check_package` (declared sizes, entity
 declarations). Markdown: markdown-it-py (CommonMark + tables) to HTML; images relative to the
 file, like an HTML page's.
@@ -72,7 +72,7 @@ def _image(zf: zipfile.ZipFile, page: str, src: str, notes: Counter) -> ImageRef
         return ImageRef(raw=name, data=zf.read(name))
     except KeyError:
         notes["epub_image_missing"] += 1
-        return ImageRef(raw=name, error="missing_in_package")
+        return ImageRef(raw=name, error="missing_file")
 
 
 def read_epub(path: Path, limits, notes: Counter) -> list[dict]:
