@@ -2,12 +2,16 @@
 partition and a rolling window of recent partitions from the same source, as Dagster checks.
 
 The profile travels in the materialization's metadata (``drift_profile``), so the references
-come from the instance's event log and nothing else needs storing. Partitions are grouped by
+come from the instance's event log and nothing else needs storing. It is one compact line of
+JSON text, last on the page: a JSON entry is pretty-printed by the UI one value per line, which
+made every materialization page thousands of pixels tall. Partitions are grouped by
 source: the shard key without its last component (``world/obelics/world-00001.parquet`` is
 compared with other ``world/obelics`` shards, not with a WARC crawl).
 """
 
 from __future__ import annotations
+
+import json
 
 import dagster as dg
 
@@ -39,11 +43,27 @@ def source_group(partition_key: str | None) -> str | None:
     return partition_key.rsplit("/", 1)[0] if "/" in partition_key else ""
 
 
+def profile_metadata(profile: dict) -> dg.MetadataValue:
+    """The profile as one compact line of JSON text (sorted keys, no spaces)."""
+    return dg.MetadataValue.text(json.dumps(profile, sort_keys=True, separators=(",", ":")))
+
+
+def profile_from_metadata(value) -> dict | None:
+    """The profile of a ``drift_profile`` entry: a compact text line, or a JSON entry (how
+    materializations recorded it before), else None."""
+    data = getattr(value, "data", None)
+    text = getattr(value, "text", None)
+    if data is None and isinstance(text, str):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            return None
+    return data if isinstance(data, dict) and "distributions" in data else None
+
+
 def _profile_of(record) -> dict | None:
     mat = record.asset_materialization
-    value = mat.metadata.get(PROFILE_KEY) if mat is not None else None
-    data = getattr(value, "data", None)
-    return data if isinstance(data, dict) and "distributions" in data else None
+    return profile_from_metadata(mat.metadata.get(PROFILE_KEY) if mat is not None else None)
 
 
 def references(
@@ -126,4 +146,4 @@ def drift_outputs(
     if report.level != "ok":
         context.log.warning(f"{asset}: {report.summary()}")
     stored = {**current, "level": report.level}
-    return {PROFILE_KEY: dg.MetadataValue.json(stored)}, [result]
+    return {PROFILE_KEY: profile_metadata(stored)}, [result]
