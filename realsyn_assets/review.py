@@ -1,0 +1,279 @@
+"""Review rounds: review_sample, review_labels (observed by a sensor) and human_validation.
+
+A round is a dynamic partition (``r001``, ``r002``, ...; ``realsyn review new`` adds one). Its
+folder ``review/<round>/`` under the data root holds what people need: ``tasks.json`` (Label
+Studio import), ``label_config.xml``, ``RATER_GUIDE.md``, ``images/`` (copied out of the blob
+store), and ``labels/``, where the raters' exports go. ``review_labels_sensor`` (stopped by
+default) parses new or changed exports into the ``review_labels`` partition and asks for
+``human_validation`` of the round.
+"""
+
+import io
+import json
+
+import dagster as dg
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from realsyn.balance import BalanceParams, cluster_images
+from realsyn.clip import encode_texts
+from realsyn.report import preview_markdown
+from realsyn.review import (
+    RATER_GUIDE,
+    ReviewParams,
+    default_band,
+    gold_table,
+    label_config,
+    sample_review,
+    tasks,
+    world_labels,
+)
+from realsyn.schemas import image_blob_key
+from realsyn.storage import PartitionNotFound, read_partition_table, write_partition
+from realsyn.world_docs import TRUTH_DIR
+from realsyn_assets.metadata import ui_order
+from realsyn_assets.partitions import shard_partitions
+from realsyn_assets.release import BalancedPoolConfig
+from realsyn_assets.vectors import is_random_model, load_all_vectors
+from resources.clip_model import ClipModelResource
+from resources.stage_params import StageParamsResource
+from resources.storage import StorageResource
+
+review_rounds = dg.DynamicPartitionsDefinition(name="review_rounds")
+
+
+def review_folder(round_key: str) -> str:
+    return f"review/{round_key}"
+
+
+def _shard_frames(context, store) -> pl.DataFrame:
+    """Every shard's retrieval pairs with syn_text, source format and image format."""
+    frames = []
+    for shard in sorted(context.instance.get_dynamic_partitions(shard_partitions.name)):
+        try:
+            pairs = read_partition_table(store, "retrieval_pairs", shard, "pairs")
+            docs = read_partition_table(store, "raw_documents", shard, "documents")
+            images = read_partition_table(store, "clean_images", shard, "images")
+        except PartitionNotFound:
+            context.log.warning(f"{shard}: no retrieval_pairs yet, not sampled")
+            continue
+        try:
+            syn = read_partition_table(store, "synthetic_texts", shard, "syn")
+            pairs = pairs.join(syn.select("image_id", "syn_text"), on="image_id", how="left")
+        except PartitionNotFound:
+            pairs = pairs.with_columns(pl.lit(None, dtype=pl.String).alias("syn_text"))
+        fmt = images.select("sha256", "format").unique("sha256", keep="first")
+        frames.append(
+            pairs.join(docs.select("doc_id", "source_format"), on="doc_id", how="left")
+            .join(fmt, on="sha256", how="left")
+            .select(
+                "image_id",
+                "sha256",
+                "doc_id",
+                "shard",
+                "source_format",
+                "format",
+                "text1",
+                "text2",
+                "text3",
+                "syn_text",
+                "sentence_id1",
+            )  # fmt: skip
+        )
+    if not frames:
+        raise dg.Failure(description="no retrieval_pairs partition is materialized yet")
+    return pl.concat(frames)
+
+
+def pairs_before_band(context, store, clip_model: ClipModelResource, balance: BalancedPoolConfig):
+    """Every pair with its cosine as balanced_pool computes it (image vs syn_text, text1 where
+    there is none) and its image cluster (the pool's k-means over every pair's image)."""
+    pairs = _shard_frames(context, store)
+    img_keys, img_vecs, model = load_all_vectors(context, store, "image_embeddings")
+    sent_keys, sent_vecs, _ = load_all_vectors(context, store, "sentence_embeddings")
+    img_row = {k: i for i, k in enumerate(img_keys["key"].to_list())}
+    sent_row = {k: i for i, k in enumerate(sent_keys["sentence_id"].to_list())}
+    pairs = pairs.filter(pl.col("sha256").is_in(list(img_row)))
+    images = img_vecs[[img_row[s] for s in pairs["sha256"].to_list()]]
+    texts = np.zeros_like(images)
+    for i, sid in enumerate(pairs["sentence_id1"].to_list()):
+        if sid in sent_row:
+            texts[i] = sent_vecs[sent_row[sid]]
+    has_syn = pairs["syn_text"].is_not_null().to_numpy()
+    if has_syn.any():
+        texts[has_syn] = encode_texts(clip_model.get(), pairs["syn_text"].filter(has_syn).to_list())
+    params = BalanceParams(balance.images_per_cluster, balance.n_clusters, balance.seed)
+    return pairs.with_columns(
+        pl.Series("pair_cosine", (images * texts).sum(axis=1).astype(np.float64)),
+        pl.Series("pair_text", np.where(has_syn, "syn_text", "text1")),
+        pl.Series("image_cluster", cluster_images(images, params), dtype=pl.Int64),
+    ), model
+
+
+def _earlier_items(store, rounds: list[str], current: str) -> pl.DataFrame | None:
+    frames = []
+    for key in rounds:
+        if key >= current:
+            continue
+        try:
+            frames.append(read_partition_table(store, "review_sample", key, "items"))
+        except PartitionNotFound:
+            continue
+    return pl.concat(frames) if frames else None
+
+
+def _gold(corpus, store, pairs: pl.DataFrame) -> tuple[dict, str]:
+    """Known answers: the generated world's truth, else ``review/gold.json`` if a person wrote
+    one (``{image_id: {field: label}}``), else none."""
+    if corpus.exists(f"{TRUTH_DIR}/images.parquet"):
+        ti, ts = (
+            pl.read_parquet(io.BytesIO(corpus.read_bytes(f"{TRUTH_DIR}/{n}.parquet")))
+            for n in ("images", "sentences")
+        )
+        answers = world_labels(pairs, ti, ts)
+        full = {k: v for k, v in answers.items() if {"text1", "text2", "text3"} <= set(v)}
+        return full, "the generated world's truth"
+    if store.exists("review/gold.json"):
+        return json.loads(store.read_bytes("review/gold.json")), "review/gold.json"
+    return {}, "none"
+
+
+class ReviewSampleConfig(dg.Config):
+    per_stratum: int = Field(
+        ReviewParams.per_stratum, description="Images per stratum (cosine bin x source x size)."
+    )
+    double_share: float = Field(
+        ReviewParams.double_share, description="Share of items shown twice (Cohen's kappa)."
+    )
+    gold_items: int = Field(
+        ReviewParams.gold_items, description="Items with a known answer (rater accuracy)."
+    )
+    gold_repeats: int = Field(ReviewParams.gold_repeats, description="Tasks per gold item.")
+    seed: int = Field(ReviewParams.seed, description="Seed of the sample and the task order.")
+    image_url_prefix: str = Field(
+        "/data/local-files/?d={folder}/",
+        description="What Label Studio loads an image from, before images/<file>; {folder} is "
+        "the round's folder relative to the data root (Label Studio's local-files document root).",
+    )
+
+
+def _params(config: ReviewSampleConfig) -> ReviewParams:
+    return ReviewParams(
+        per_stratum=config.per_stratum,
+        double_share=config.double_share,
+        gold_items=config.gold_items,
+        gold_repeats=config.gold_repeats,
+        seed=config.seed,
+    )
+
+
+def _write_folder(store, key: str, items: pl.DataFrame, config: ReviewSampleConfig) -> int:
+    """The round's folder for people: tasks, config, guide, images. Returns the task count."""
+    folder = review_folder(key)
+    task_list = tasks(items, config.image_url_prefix.format(folder=folder), config.seed)
+    store.write_bytes(f"{folder}/tasks.json", json.dumps(task_list, indent=1).encode())
+    store.write_bytes(f"{folder}/label_config.xml", label_config().encode())
+    store.write_bytes(f"{folder}/RATER_GUIDE.md", RATER_GUIDE.encode())
+    store.write_bytes(
+        f"{folder}/labels/README.md", b"Put Label Studio exports (JSON or JSON-MIN) here.\n"
+    )
+    for sha, name in items.select("sha256", "image_file").unique().iter_rows():
+        if not store.exists(f"{folder}/{name}"):
+            store.write_bytes(f"{folder}/{name}", store.read_bytes(image_blob_key(sha)))
+    return len(task_list)
+
+
+@dg.asset(
+    partitions_def=review_rounds,
+    deps=[
+        "retrieval_pairs",
+        "synthetic_texts",
+        "image_embeddings",
+        "sentence_embeddings",
+        "raw_documents",
+        "clean_images",
+        "balanced_pool",
+    ],  # fmt: skip
+    code_version="1",
+    group_name="review",
+    kinds={"parquet", "json"},
+)
+def review_sample(
+    context: dg.AssetExecutionContext,
+    config: ReviewSampleConfig,
+    storage: StorageResource,
+    corpus: StorageResource,
+    clip_model: ClipModelResource,
+    stage_params: StageParamsResource,
+) -> dg.MaterializeResult:
+    """A seeded, stratified sample of pairs before the cosine band, as Label Studio tasks."""
+    store, key = storage.get(), context.partition_key
+    balance = stage_params.apply("balanced_pool", BalancedPoolConfig())
+    pairs, model = pairs_before_band(context, store, clip_model, balance)
+    band_set = balance.pair_band_low is not None and balance.pair_band_high is not None
+    if band_set and not is_random_model(model or ""):
+        band, band_source = (balance.pair_band_low, balance.pair_band_high), "balanced_pool's band"
+    else:
+        band = default_band(pairs["pair_cosine"].to_numpy())
+        band_source = "the middle half of the cosines (no band configured)"
+    earlier = _earlier_items(
+        store, context.instance.get_dynamic_partitions(review_rounds.name), key
+    )
+    reviewed, n_reviewed = set(), 0
+    if earlier is not None:
+        old = earlier.filter(~pl.col("is_gold"))
+        reviewed, n_reviewed = set(old["image_id"]) | set(old["sha256"]), old.height
+    gold, gold_source = _gold(corpus.get(), store, pairs)
+    items = sample_review(pairs, band, _params(config), key, reviewed, gold)
+    ext = dict(pairs.select("sha256", "format").iter_rows())
+    items = items.with_columns(
+        pl.col("sha256")
+        .map_elements(
+            lambda s: f"images/{s}.{(ext.get(s) or 'bin').lower()}", return_dtype=pl.String
+        )
+        .alias("image_file")
+    )
+    n_tasks = _write_folder(store, key, items, config)
+    strata = (
+        items.filter(~pl.col("is_gold"))
+        .group_by("stratum")
+        .agg(pl.len().alias("items"), pl.first("stratum_population").alias("population"))
+        .sort("stratum")
+    )
+    stats = {
+        "items": items.height,
+        "tasks": n_tasks,
+        "double_labelled": int(((items["copies"] == 2) & ~items["is_gold"]).sum()),
+        "gold_items": int(items["is_gold"].sum()),
+        "strata": strata.height,
+        "eligible_pairs": pairs.height,
+        "already_reviewed": n_reviewed,
+    }
+    manifest = write_partition(
+        store, "review_sample", key, {"items": items, "gold": gold_table(items, gold)},
+        info={"stats": stats, "band": list(band), "band_source": band_source, "model": model},
+    )  # fmt: skip
+    return dg.MaterializeResult(
+        metadata=ui_order(
+            {
+                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+                "band_low": dg.MetadataValue.float(band[0]),
+                "band_high": dg.MetadataValue.float(band[1]),
+                "band_source": band_source,
+                "gold_source": gold_source,
+                "strata_preview": dg.MetadataValue.md(
+                    preview_markdown(strata.to_dicts(), ["stratum", "items", "population"])
+                ),
+                "examples": dg.MetadataValue.md(
+                    preview_markdown(
+                        items.head(6).to_dicts(), ["item_id", "stratum", "pair_cosine", "text1"]
+                    )
+                ),
+                "params": dg.MetadataValue.json(config.model_dump()),
+                "location": dg.MetadataValue.path(store.uri(review_folder(key))),
+                "version": manifest["version"],
+            }
+        ),
+        data_version=dg.DataVersion(manifest["version"]),
+    )
