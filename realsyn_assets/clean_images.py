@@ -2,6 +2,7 @@
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from checks.dagster_checks import check_results, check_specs
 from checks.drift import drift_outputs, drift_spec
@@ -29,11 +30,29 @@ FUNNEL = ["total", "fetched", "decoded", "too_small", "bad_aspect", "kept"]
 
 
 class CleanImagesConfig(dg.Config):
-    min_side: int = ImageFilterParams.min_side
-    max_aspect: float = ImageFilterParams.max_aspect
-    max_pixels: int = DecodeParams.max_pixels
-    max_bytes: int = DecodeParams.max_bytes
-    decode_workers: int = 2
+    min_side: int = Field(
+        default=ImageFilterParams.min_side,
+        description="Shorter side in pixels below which an image is dropped (too_small); the "
+        "paper: 100.",
+    )
+    max_aspect: float = Field(
+        default=ImageFilterParams.max_aspect,
+        description="Largest aspect ratio (long side / short side) kept (bad_aspect); the "
+        "paper: 3.",
+    )
+    max_pixels: int = Field(
+        default=DecodeParams.max_pixels,
+        description="Canvases above this many pixels are refused before decoding (a bomb guard).",
+    )
+    max_bytes: int = Field(
+        default=DecodeParams.max_bytes,
+        description="Encoded images above this many bytes are refused before decoding.",
+    )
+    decode_workers: int = Field(
+        default=2,
+        ge=1,
+        description="Decoder worker processes per shard (a crash costs one image, recorded).",
+    )
 
 
 def _with_thumbnails(store, rows: list[dict]) -> list[dict]:

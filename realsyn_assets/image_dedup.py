@@ -2,6 +2,7 @@
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from checks.dagster_checks import check_results, check_specs
 from checks.image_suites import IMAGE_DEDUP_SUITE
@@ -40,12 +41,25 @@ FUNNEL = [
 
 
 class ImageDedupConfig(dg.Config):
-    hamming_radius: int = DedupParams.radius
-    neighbours: int = DedupParams.neighbours
-    # cosine of image embeddings; None: calibrated for the model that made them
-    # (realsyn.semantic_dedup.dup_cosine_for); > 1 disables
-    semantic_threshold: float | None = None
-    use_embeddings: bool = True
+    hamming_radius: int = Field(
+        default=DedupParams.radius,
+        description="pHash Hamming distance (of 64 bits) at or below which two images are near "
+        "duplicates (bench/phash_radius.py).",
+    )
+    neighbours: int = Field(
+        default=DedupParams.neighbours,
+        description="Links searched per distinct hash (doubled while all are within the "
+        "radius): the cap that keeps dense clusters linear.",
+    )
+    semantic_threshold: float | None = Field(
+        default=None,
+        description="Cosine of image embeddings at or above which two images are duplicates; "
+        "unset: calibrated for the model that made them; above 1: semantic dedup off.",
+    )
+    use_embeddings: bool = Field(
+        default=True,
+        description="Also de-duplicate by image embeddings (image_embeddings), not only pHash.",
+    )
 
 
 def _load_state(store) -> PhashIndex:
