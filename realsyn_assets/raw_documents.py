@@ -23,8 +23,15 @@ ASSET = "raw_documents"
 
 
 class RawDocumentsConfig(dg.Config):
-    max_embedded_image_bytes: int = RawDocumentsParams.max_embedded_image_bytes
-    parquet_batch_rows: int = RawDocumentsParams.parquet_batch_rows
+    max_embedded_image_bytes: int = Field(
+        RawDocumentsParams.max_embedded_image_bytes,
+        description="WARC shards: image payload bytes kept per shard (beyond: referenced, not "
+        "embedded)",
+    )
+    parquet_batch_rows: int = Field(
+        RawDocumentsParams.parquet_batch_rows,
+        description="Parquet shards: rows read per batch (bounds memory per shard)",
+    )
     document_timeout_s: float = Field(
         RawDocumentsParams.document_timeout_s,
         description="Documents folders: seconds one document may take to parse (a safety net; "

@@ -5,6 +5,7 @@ import math
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from checks.corpus_suites import WORD_FREQUENCIES_SUITE
 from checks.dagster_checks import check_results, check_specs
@@ -105,9 +106,19 @@ def word_frequencies(
 
 
 class SentenceSemanticsConfig(dg.Config):
-    min_entropy: float = SemanticParams.min_entropy
-    min_perplexity: float = SemanticParams.min_perplexity
-    max_perplexity: float = SemanticParams.max_perplexity
+    min_entropy: float = Field(
+        default=SemanticParams.min_entropy,
+        description="Word-frequency entropy below which a sentence is dropped (low_entropy).",
+    )
+    min_perplexity: float = Field(
+        default=SemanticParams.min_perplexity,
+        description="Language-model perplexity below which a sentence is dropped (applied only "
+        "with REALSYN_LANGUAGE_MODEL).",
+    )
+    max_perplexity: float = Field(
+        default=SemanticParams.max_perplexity,
+        description="Perplexity above which a sentence is dropped (with a language model).",
+    )
 
 
 @dg.asset(
@@ -230,10 +241,15 @@ def sentence_semantics(
 
 
 class SentenceDedupConfig(dg.Config):
-    # cosine of sentence embeddings; None: calibrated for the model that made them
-    # (realsyn.semantic_dedup.dup_cosine_for); > 1 disables
-    semantic_threshold: float | None = None
-    use_embeddings: bool = True
+    semantic_threshold: float | None = Field(
+        default=None,
+        description="Cosine of sentence embeddings at or above which two sentences are "
+        "duplicates; unset: calibrated for the model that made them; above 1: off.",
+    )
+    use_embeddings: bool = Field(
+        default=True,
+        description="Also de-duplicate by sentence embeddings, not only exact text.",
+    )
 
 
 @dg.asset(

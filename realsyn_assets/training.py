@@ -9,6 +9,7 @@ from typing import Literal
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from checks.corpus_suites import CLIP_TRAINING_SUITE
 from checks.dagster_checks import check_results, check_specs
@@ -53,28 +54,60 @@ class ClipTrainingConfig(dg.Config):
     below the image's ``refine_negative_rank`` nearest as negatives. ``scale``: a ``scaled_subsets``
     partition, one of its 4 texts drawn per sample and step (no refinement)."""
 
-    source: Literal["alt_text", "scale"] = "alt_text"
-    scale: str = "t35"
-    context_window: int = 0  # > 0 adds all neighbouring sentences to round 1 (distractors too)
-    refine_rounds: int = 1
-    refine_window: int = 2
-    refine_top_k: int = 20
-    refine_init: Literal["previous", "scratch"] = "previous"
-    # page sentences the previous model ranks below the image's top this-many: its negatives
-    # (NegCLIP-style extra texts in the image->text softmax); 0: none
-    refine_negative_rank: int = 100
-    bootstrap_epochs: int = 50  # round 1's epochs when refine_rounds > 0
-    model_name: str = "realsyn-tiny"
-    epochs: int = 50  # the last round's (each refine round's) epochs
-    batch_size: int = TrainParams.batch_size
-    lr: float = TrainParams.lr
-    jitter: float = TrainParams.jitter  # random-resized-crop augmentation (0: off)
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
-    seed: int = TrainParams.seed
-    # A safety net for all rounds together, never a budget: training is bounded by its epochs, so
-    # the model does not depend on how busy the machine is. Hitting it stops training, fails the
-    # blocking check clip_training_ran_all_steps and says why in the metadata and the run log.
-    max_seconds: float = 4 * 3600.0
+    source: Literal["alt_text", "scale"] = Field(
+        default="alt_text",
+        description="alt_text: the bootstrap from the pages' alt texts (no model needed); "
+        "scale: a scaled_subsets partition's 4 texts.",
+    )
+    scale: str = Field(default="t35", description="The scaled_subsets partition (source: scale).")
+    context_window: int = Field(
+        default=0,
+        description="> 0 adds every kept sentence within this many positions to round 1 "
+        "(distractors too).",
+    )
+    refine_rounds: int = Field(
+        default=1, description="Rounds after the first, each choosing page sentences by model."
+    )
+    refine_window: int = Field(
+        default=2, description="Page positions around an image a refine round looks at."
+    )
+    refine_top_k: int = Field(
+        default=20,
+        description="A page sentence is chosen if the previous model ranks it among the "
+        "image's this-many nearest sentences of the corpus.",
+    )
+    refine_init: Literal["previous", "scratch"] = Field(
+        default="previous",
+        description="A refine round starts from the previous round's model or from scratch.",
+    )
+    refine_negative_rank: int = Field(
+        default=100,
+        description="Page sentences the previous model ranks below the image's top this-many "
+        "are its negatives (NegCLIP-style); 0: none.",
+    )
+    bootstrap_epochs: int = Field(
+        default=TrainParams.epochs, description="Round 1's epochs when refine_rounds > 0."
+    )
+    model_name: str = Field(default="realsyn-tiny", description="The open_clip architecture.")
+    epochs: int = Field(
+        default=TrainParams.epochs, description="The last round's (each refine round's) epochs."
+    )
+    batch_size: int = Field(default=TrainParams.batch_size, description="Samples per step.")
+    lr: float = Field(default=TrainParams.lr, description="AdamW's peak learning rate.")
+    jitter: float = Field(
+        default=TrainParams.jitter,
+        description="Random-resized-crop augmentation: crop scale in [1 - jitter, 1]; 0: off.",
+    )
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        default="auto",
+        description="auto: bfloat16 autocast where the hardware does bf16, else fp32.",
+    )
+    seed: int = Field(default=TrainParams.seed, description="Seed of weights, order and crops.")
+    max_seconds: float = Field(
+        default=TrainParams.max_seconds,
+        description="A safety net for all rounds together, never a budget (training is bounded "
+        "by its epochs): hitting it fails the blocking check clip_training_ran_all_steps.",
+    )
 
 
 def _bootstrap_inputs(
