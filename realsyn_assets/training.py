@@ -20,7 +20,7 @@ from realsyn.schemas import image_blob_key
 from realsyn.storage import (
     PartitionNotFound,
     parquet_bytes,
-    partition_prefix,
+    partition_file_key,
     read_manifest,
     read_partition_table,
     write_partition,
@@ -415,9 +415,7 @@ def clip_training(
                 ),
                 "loss_curve": dg.MetadataValue.md(_loss_table(losses)),
                 "checkpoint": dg.MetadataValue.path(
-                    store.uri(
-                        f"{partition_prefix(ASSET, None)}/v-{manifest['version']}/{CHECKPOINT}"
-                    )
+                    store.uri(partition_file_key(ASSET, None, manifest["version"], CHECKPOINT))
                 ),
                 "version": manifest["version"],
             }
