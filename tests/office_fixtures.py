@@ -309,3 +309,28 @@ The red square is described below.
 |-------|--------|
 | square | red |
 """
+
+
+def pdf_pages(pages: int) -> bytes:
+    """A longer report: each page has two columns of text and one captioned image in each."""
+    buf = io.BytesIO()
+    c = _canvas(buf)
+    red, blue = _image(png()), _image(jpeg((30, 90, 200), (320, 240)))
+    for page in range(pages):
+        c.setFont("Helvetica-Bold", 14)
+        c.drawString(50, 760, f"Section {page + 1}: shapes and colours seen across the page")
+        c.setFont("Helvetica", 10)
+        for col, (x, img) in enumerate(((50, red), (320, blue))):
+            y = 735
+            for i in range(12):
+                c.drawString(x, y, f"Sentence {i} of column {col} on page {page + 1}.")
+                y -= 13
+            c.drawImage(img, x, 420, width=220, height=150)
+            c.drawString(x, 405, f"Figure {2 * page + col + 1}: a shape in column {col}.")
+            y = 385
+            for i in range(14):
+                c.drawString(x, y, f"More text {i} below the figure in column {col}.")
+                y -= 13
+        c.showPage()
+    c.save()
+    return buf.getvalue()

@@ -17,6 +17,7 @@ once after a pikepdf (qpdf) repair pass; a password-protected one is ``encrypted
 from __future__ import annotations
 
 import io
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -27,17 +28,58 @@ from PIL import Image
 from realsyn.readers.base import ImageRef, RecordRejected
 from realsyn.readers.layout import attach_captions, is_caption, reading_order
 
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
-def _lines(textpage, page_h: float) -> list[dict]:
-    """Text segments merged into lines; boxes are top-down (``y0`` top, ``y1`` bottom)."""
+
+def _segments(textpage, page_h: float) -> list[dict]:
+    """Text runs with their boxes: pdfium's lines (its text split at the ``\r\n`` it
+    generates), boxed from the rectangles of each line's character range. A line whose
+    rectangles lie far apart, or a page with characters outside the BMP (the UTF-16 text no
+    longer indexes characters), falls back to asking pdfium for the text inside each
+    rectangle (a scan of the page per rectangle, hence not the default)."""
+    n = textpage.count_chars()
+    full = textpage.get_text_range(0, n) if n else ""
+    runs: list[tuple[str, list[tuple]]] = []
+    if len(full) == n and not _ASTRAL.search(full):
+        start = 0
+        for line in full.split("\r\n"):
+            count = textpage.count_rects(start, len(line)) if line else 0
+            rects = [textpage.get_rect(i) for i in range(count)]
+            start += len(line) + 2
+            if rects and _spread(rects):
+                runs.extend((textpage.get_text_bounded(*r), [r]) for r in rects)
+            elif rects:
+                runs.append((line, rects))
+    else:
+        rects = [textpage.get_rect(i) for i in range(textpage.count_rects())]
+        runs = [(textpage.get_text_bounded(*r), [r]) for r in rects]
     segs = []
-    for i in range(textpage.count_rects()):
-        left, bottom, right, top = textpage.get_rect(i)
-        text = textpage.get_text_bounded(left, bottom, right, top).strip()
+    for text, rects in runs:
+        text = text.strip()
         if text:
+            left = min(r[0] for r in rects)
+            bottom = min(r[1] for r in rects)
+            right = max(r[2] for r in rects)
+            top = max(r[3] for r in rects)
             segs.append(
                 {"x0": left, "x1": right, "y0": page_h - top, "y1": page_h - bottom, "text": text}
             )
+    return segs
+
+
+def _spread(rects: list[tuple]) -> bool:
+    """Rectangles of one pdfium line that are not one run (a gap, or another baseline)."""
+    ordered = sorted(rects, key=lambda r: r[0])
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        h = max(a[3] - a[1], b[3] - b[1], 1.0)
+        if b[0] - a[2] > 1.5 * h or min(a[3], b[3]) - max(a[1], b[1]) < 0.3 * h:
+            return True
+    return False
+
+
+def _lines(textpage, page_h: float) -> list[dict]:
+    """Text segments merged into lines; boxes are top-down (``y0`` top, ``y1`` bottom)."""
+    segs = _segments(textpage, page_h)
     segs.sort(key=lambda s: (round((s["y0"] + s["y1"]) / 2), s["x0"]))
     lines: list[dict] = []
     for seg in segs:
@@ -101,7 +143,7 @@ def _png(pil_image) -> bytes:
     buf = io.BytesIO()
     if pil_image.mode not in ("RGB", "RGBA", "L"):
         pil_image = pil_image.convert("RGB")
-    pil_image.save(buf, "PNG", optimize=False)
+    pil_image.save(buf, "PNG", compress_level=1)  # lossless; speed over size
     return buf.getvalue()
 
 
