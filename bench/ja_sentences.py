@@ -127,9 +127,16 @@ def main() -> None:
     print(f"survive URL/emoji/word bounds/CAT: {after_cat} ({after_cat / total:.1%})")
     print(f"survive the entropy filter too: {reasons['kept']} ({reasons['kept'] / total:.1%})")
     print("funnel:", dict(reasons.most_common()))
+    english = rules_for("en")
+    few = sum(len(counter.tokens(r["text"], "en")) < english.min_words for r in rows)
+    print(
+        f"counted as English words (whitespace/letter runs): {few} too_few_words ({few / total:.1%})"
+    )
     distinct: dict[str, dict] = {}
     for r in rows:
         distinct.setdefault(r["text"], r)
+    kept_distinct = sum(r["reason"] is None for r in distinct.values())
+    print(f"distinct sentences: {len(distinct)}, kept {kept_distinct}")
     ranked = sorted(distinct.values(), key=lambda r: _order(r["text"]))
     for title, pick in (
         ("KEPT", lambda r: r["reason"] is None),
