@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -167,3 +168,32 @@ def synthesize(
         return SynText(client_fuse.fuse(text1, caption, tags), caption, tags, None)
     except EndpointError as err:
         return SynText(None, caption, tags, f"fusion_{err.reason}")
+
+
+SYN_SCHEMA = {
+    "image_id": pl.String,
+    "syn_text": pl.String,
+    "caption": pl.String,
+    "tags": pl.List(pl.String),
+    "reason": pl.String,
+}
+
+
+def syn_table(image_ids: Sequence[str], results: Sequence[SynText]) -> tuple[pl.DataFrame, dict]:
+    """``synthetic_texts``' rows (one per image, in order) and its stats: pairs, with_syn_text
+    and ``failed_<reason>`` per recorded reason."""
+    table = pl.DataFrame(
+        {
+            "image_id": list(image_ids),
+            "syn_text": [r.syn_text for r in results],
+            "caption": [r.caption for r in results],
+            "tags": [r.tags for r in results],
+            "reason": [r.reason for r in results],
+        },
+        schema=SYN_SCHEMA,
+    )
+    stats = {"pairs": table.height, "with_syn_text": int(table["syn_text"].is_not_null().sum())}
+    stats.update(
+        {f"failed_{r}": n for r, n in table.group_by("reason").len().drop_nulls().iter_rows()}
+    )
+    return table, stats

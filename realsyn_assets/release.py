@@ -14,14 +14,7 @@ from checks.corpus_suites import BALANCED_POOL_SUITE, RELEASE_SUITE
 from checks.dagster_checks import check_results, check_specs
 from checks.drift import drift_outputs, drift_spec
 from checks.release_suites import SCALED_SUBSETS_SUITE
-from realsyn.balance import (
-    BalanceParams,
-    cluster_images,
-    gini,
-    hash_rank,
-    rank_within_cluster,
-    select,
-)
+from realsyn.balance import BalanceParams, balance_pool, gini, scaled_subset
 from realsyn.clip import encode_texts
 from realsyn.drift import pool_profile
 from realsyn.plots import histogram_markdown_svg
@@ -42,8 +35,6 @@ from resources.clip_model import ClipModelResource
 from resources.drift import DriftResource
 from resources.stage_params import StageParamsResource, params_from_config
 from resources.storage import StorageResource
-
-PAPER_BAND = (0.51, 0.61)  # EVA02-CLIP E/14+, model-specific
 
 
 class BalancedPoolConfig(dg.Config):
@@ -90,7 +81,7 @@ def _pairs(context, store) -> pl.DataFrame:
         frames.append(pairs)
     if not frames:
         raise dg.Failure(description="no retrieval_pairs partition is materialized yet")
-    return pl.concat(frames)
+    return pl.concat(frames, how="diagonal_relaxed")  # shards run with top_k > 3 add text4..
 
 
 @dg.asset(
@@ -119,6 +110,55 @@ def balanced_pool(
     config = stage_params.apply("balanced_pool", config)
     store = storage.get()
     pairs = _pairs(context, store)
+    images, texts, has_syn, model = _pair_vectors(context, store, pairs, clip_model)
+    band_applied = (
+        config.pair_band_low is not None
+        and config.pair_band_high is not None
+        and not is_random_model(model or "")
+    )
+    if not band_applied:
+        context.log.warning("pair filter not applied (no band configured, or random CLIP weights)")
+    params = params_from_config(config, BalanceParams)
+    report = balance_pool(
+        pairs,
+        images,
+        texts,
+        has_syn,
+        params,
+        (config.pair_band_low, config.pair_band_high) if band_applied else None,
+    )
+    manifest = write_partition(
+        store,
+        "balanced_pool",
+        None,
+        {"pool": report.pool},
+        info={"stats": report.stats, "model": model, "band_applied": band_applied},
+    )
+    drift_md, drift_checks = drift_outputs(
+        context,
+        "balanced_pool",
+        pool_profile(
+            report.cosine,
+            report.sizes,
+            {**vars(params), "band": [config.pair_band_low, config.pair_band_high]},
+        ),
+        drift.params(),
+    )
+    band = {  # None: the band was not applied (no band configured, or random CLIP weights)
+        "band_low": config.pair_band_low if band_applied else None,
+        "band_high": config.pair_band_high if band_applied else None,
+    }
+    checks = check_results("balanced_pool", BALANCED_POOL_SUITE, {"pool": report.pool}, band)
+    return dg.MaterializeResult(
+        check_results=checks + drift_checks,
+        metadata=_pool_metadata(report, drift_md, model, config, band_applied, manifest),
+        data_version=dg.DataVersion(manifest["version"]),
+    )
+
+
+def _pair_vectors(context, store, pairs: pl.DataFrame, clip_model: ClipModelResource):
+    """(image vectors, pair-text vectors, has syn_text, model) per pair: the pair text is
+    syn_text where there is one (the paper's filter is on (image, syn_text)), else text1."""
     img_keys, img_vecs, model = load_all_vectors(context, store, "image_embeddings")
     sent_keys, sent_vecs, _ = load_all_vectors(context, store, "sentence_embeddings")
     img_row = {k: i for i, k in enumerate(img_keys["key"].to_list())}
@@ -135,119 +175,58 @@ def balanced_pool(
         else images
     )
     has_syn = pairs["syn_text"].is_not_null().to_numpy() if pairs.height else np.zeros(0, bool)
-    if has_syn.any():  # the paper's filter is on (image, syn_text); text1 where there is none
-        syn_vecs = encode_texts(
-            clip_model.get(), pairs["syn_text"].filter(pl.Series(has_syn)).to_list()
-        )
-        text1[has_syn] = syn_vecs
-    cosine = (images * text1).sum(axis=1)
-    band_applied = (
-        config.pair_band_low is not None
-        and config.pair_band_high is not None
-        and not is_random_model(model or "")
-    )
-    if band_applied:
-        keep = (cosine >= config.pair_band_low) & (cosine <= config.pair_band_high)
-    else:
-        keep = np.ones(len(cosine), dtype=bool)
-        context.log.warning("pair filter not applied (no band configured, or random CLIP weights)")
-    pool = pairs.with_columns(
-        pl.Series("pair_cosine", cosine.astype(np.float32)),
-        pl.Series("pair_text", np.where(has_syn, "syn_text", "text1")),
-    )
-    pool = pool.filter(pl.Series(keep))
-    params = params_from_config(config, BalanceParams)
-    labels = cluster_images(images[keep], params)
-    ranks = hash_rank(pool["image_id"].to_list(), params.seed)
-    pool = pool.with_columns(
-        pl.Series("image_cluster", labels, dtype=pl.Int64),
-        pl.Series("cluster_rank", rank_within_cluster(labels, ranks), dtype=pl.Int64),
-    )
-    sizes = np.bincount(labels) if len(labels) else np.zeros(0, dtype=np.int64)
-    quantiles = (
-        {f"pair_cosine_p{q}": float(np.quantile(cosine, q / 100)) for q in (5, 25, 50, 75, 95)}
-        if len(cosine)
-        else {}
-    )
-    in_paper_band = (
-        float(((cosine >= PAPER_BAND[0]) & (cosine <= PAPER_BAND[1])).mean())
-        if len(cosine)
-        else 0.0
-    )
-    stats = {
-        "pairs": int(len(cosine)),
-        "kept": int(keep.sum()),
-        "clusters": int(len(sizes)),
-        "max_cluster": int(sizes.max()) if len(sizes) else 0,
-    }
-    manifest = write_partition(
-        store,
-        "balanced_pool",
-        None,
-        {"pool": pool},
-        info={"stats": stats, "model": model, "band_applied": band_applied},
-    )
-    drift_md, drift_checks = drift_outputs(
-        context,
-        "balanced_pool",
-        pool_profile(
-            cosine, sizes, {**vars(params), "band": [config.pair_band_low, config.pair_band_high]}
-        ),
-        drift.params(),
-    )
-    band = {  # None: the band was not applied (no band configured, or random CLIP weights)
-        "band_low": config.pair_band_low if band_applied else None,
-        "band_high": config.pair_band_high if band_applied else None,
-    }
-    return dg.MaterializeResult(
-        check_results=check_results("balanced_pool", BALANCED_POOL_SUITE, {"pool": pool}, band)
-        + drift_checks,
-        metadata=ui_order(
-            {
-                **drift_md,
-                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                **{k: dg.MetadataValue.float(v) for k, v in quantiles.items()},
-                "cluster_gini": dg.MetadataValue.float(gini(sizes)),
-                "kept_share": dg.MetadataValue.float(stats["kept"] / max(stats["pairs"], 1)),
-                "model": model or "none",
-                "params": dg.MetadataValue.json(config.model_dump()),
-                "funnel": dg.MetadataValue.md(
-                    funnel_markdown(
-                        {**stats, "dropped_outside_band": stats["pairs"] - stats["kept"]},
-                        "pairs",
-                        ["pairs", "dropped_outside_band", "kept"],
-                    )
-                ),
-                "pair_cosine_plot": dg.MetadataValue.md(
-                    histogram_markdown_svg(cosine.tolist(), "cosine(image, pair text)")
-                    if len(cosine)
-                    else "no pairs"
-                ),
-                "cluster_size_plot": dg.MetadataValue.md(
-                    histogram_markdown_svg(sizes.tolist(), "images per image cluster")
-                    if len(sizes)
-                    else "no clusters"
-                ),
-                "examples": dg.MetadataValue.md(
-                    preview_markdown(
-                        pool.sort("image_id").head(6).to_dicts(),
-                        ["image_cluster", "cluster_rank", "pair_text", "pair_cosine", "text1"],
-                        width=60,
-                    )
-                ),
-                "pair_filter_applied": band_applied,
-                "share_in_paper_band_0.51_0.61": dg.MetadataValue.float(in_paper_band),
-                "calibration_histogram": dg.MetadataValue.md(
-                    histogram_markdown(
-                        cosine.tolist(),
-                        [-1, 0, 0.1, 0.2, 0.3, 0.4, 0.51, 0.61, 0.7, 0.8, 1.01],
-                        "cosine",
-                    )
-                ),
-                "version": manifest["version"],
-            }
-        ),
-        data_version=dg.DataVersion(manifest["version"]),
+    if has_syn.any():
+        syn = pairs["syn_text"].filter(pl.Series(has_syn)).to_list()
+        text1[has_syn] = encode_texts(clip_model.get(), syn)
+    return images, text1, has_syn, model
+
+
+def _pool_metadata(report, drift_md, model, config, band_applied: bool, manifest) -> dict:
+    stats, cosine, sizes = report.stats, report.cosine, report.sizes
+    return ui_order(
+        {
+            **drift_md,
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            **{k: dg.MetadataValue.float(v) for k, v in report.quantiles.items()},
+            "cluster_gini": dg.MetadataValue.float(gini(sizes)),
+            "kept_share": dg.MetadataValue.float(stats["kept"] / max(stats["pairs"], 1)),
+            "model": model or "none",
+            "params": dg.MetadataValue.json(config.model_dump()),
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    {**stats, "dropped_outside_band": stats["pairs"] - stats["kept"]},
+                    "pairs",
+                    ["pairs", "dropped_outside_band", "kept"],
+                )
+            ),
+            "pair_cosine_plot": dg.MetadataValue.md(
+                histogram_markdown_svg(cosine.tolist(), "cosine(image, pair text)")
+                if len(cosine)
+                else "no pairs"
+            ),
+            "cluster_size_plot": dg.MetadataValue.md(
+                histogram_markdown_svg(sizes.tolist(), "images per image cluster")
+                if len(sizes)
+                else "no clusters"
+            ),
+            "examples": dg.MetadataValue.md(
+                preview_markdown(
+                    report.pool.sort("image_id").head(6).to_dicts(),
+                    ["image_cluster", "cluster_rank", "pair_text", "pair_cosine", "text1"],
+                    width=60,
+                )
+            ),
+            "pair_filter_applied": band_applied,
+            "share_in_paper_band_0.51_0.61": dg.MetadataValue.float(report.in_paper_band),
+            "calibration_histogram": dg.MetadataValue.md(
+                histogram_markdown(
+                    cosine.tolist(),
+                    [-1, 0, 0.1, 0.2, 0.3, 0.4, 0.51, 0.61, 0.7, 0.8, 1.01],
+                    "cosine",
+                )
+            ),
+            "version": manifest["version"],
+        }
     )
 
 
@@ -342,74 +321,26 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
         store, key = storage.get(), context.partition_key
         t = int(key[1:])
         pool = read_partition_table(store, "balanced_pool", None, "pool")
-        subset = pool.filter(pl.Series(select(pool["cluster_rank"].to_numpy(), t)))
-        subset = (
-            subset.with_columns(pl.col("cluster_id").alias("sentence_cluster"))
-            .select(list(RELEASE_SCHEMA))
-            .cast(RELEASE_SCHEMA)
-            .sort("image_id")
-        )
+        report = scaled_subset(pool, t, RELEASE_SCHEMA)
         smaller = [k for k in keys if int(k[1:]) < t]
         try:
             previous = (
                 read_partition_table(store, "scaled_subsets", smaller[-1], "subset")
                 if smaller
-                else subset.head(0)
+                else report.subset.head(0)
             )
         except PartitionNotFound:
-            previous = subset.head(0)
-        before = np.bincount(pool["image_cluster"].to_numpy()) if pool.height else np.zeros(0)
-        after = np.bincount(subset["image_cluster"].to_numpy()) if subset.height else np.zeros(0)
-        stats = {
-            "rows": subset.height,
-            "pool": pool.height,
-            "cap": t,
-            "max_per_cluster": int(after.max()) if len(after) else 0,
-        }
+            previous = report.subset.head(0)
         manifest = write_partition(
-            store, "scaled_subsets", key, {"subset": subset}, info={"stats": stats}
+            store, "scaled_subsets", key, {"subset": report.subset}, info={"stats": report.stats}
         )
         return dg.MaterializeResult(
-            metadata=ui_order(
-                {
-                    **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                    "gini_before": dg.MetadataValue.float(gini(before)),
-                    "gini_after": dg.MetadataValue.float(gini(after[after > 0])),
-                    "with_syn_text": dg.MetadataValue.int(
-                        int(subset["syn_text"].is_not_null().sum())
-                    ),
-                    "kept_share": dg.MetadataValue.float(subset.height / max(pool.height, 1)),
-                    "params": dg.MetadataValue.json({"per_cluster_cap": t}),
-                    "model": subset["model"][0] if subset.height else "none",
-                    "funnel": dg.MetadataValue.md(
-                        funnel_markdown(
-                            {**stats, "over_cap": pool.height - subset.height},
-                            "pool",
-                            ["pool", "over_cap", "rows"],
-                        )
-                    ),
-                    "cluster_size_plot": dg.MetadataValue.md(
-                        histogram_markdown_svg(
-                            after[after > 0].tolist(), f"images per cluster, t={t}"
-                        )
-                        if subset.height
-                        else "empty subset"
-                    ),
-                    "examples": dg.MetadataValue.md(
-                        preview_markdown(
-                            subset.head(5).to_dicts(),
-                            ["image_cluster", "raw_image_url", "text1", "syn_text"],
-                            width=50,
-                        )
-                    ),
-                    "version": manifest["version"],
-                }
-            ),
+            metadata=_subset_metadata(report, t, manifest),
             data_version=dg.DataVersion(manifest["version"]),
             check_results=check_results(
                 "scaled_subsets",
                 SCALED_SUBSETS_SUITE,
-                {"subset": subset, "smaller": previous},
+                {"subset": report.subset, "smaller": previous},
                 {"t": t},
             ),
         )
@@ -434,27 +365,8 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
         """Parquet (published schema + provenance), webdataset shards and a dataset card."""
         store, key = storage.get(), context.partition_key
         subset = read_partition_table(store, "scaled_subsets", key, "subset")
-        formats: dict[str, str | None] = {}
-        for shard in subset["shard"].unique().to_list():
-            images = read_partition_table(store, "clean_images", shard, "images")
-            formats.update(dict(images.select("sha256", "format").iter_rows()))
         base = f"release/{key}"
-        shards = []
-        for name, data, n in webdataset_shards(
-            subset,
-            lambda sha: store.read_bytes(image_blob_key(sha)),
-            formats,
-            ShardSpec(config.samples_per_shard, f"realsyn-{key}"),
-        ):
-            store.write_bytes(f"{base}/wds/{name}", data)
-            shards.append((name, n))
-        from realsyn.storage import parquet_bytes
-
-        names = {name for name, _ in shards}
-        for old in store.list_keys(f"{base}/wds"):  # shards of an earlier, larger export
-            if old.rsplit("/", 1)[-1] not in names:
-                store.delete_prefix(old)
-        store.write_bytes(f"{base}/release.parquet", parquet_bytes(subset))
+        shards = _write_release(store, base, key, subset, config.samples_per_shard)
         with_syn = int(subset["syn_text"].is_not_null().sum())
         stats = {"rows": subset.height, "shards": len(shards), "rows with syn_text": with_syn}
         totals, captioners = _stage_totals(context.instance, store)
@@ -485,41 +397,108 @@ def build_release_assets(scales: tuple[int, ...]) -> list:
         )
         return dg.MaterializeResult(
             check_results=checks,
-            metadata=ui_order(
-                {
-                    "rows": dg.MetadataValue.int(subset.height),
-                    "webdataset_shards": dg.MetadataValue.int(len(shards)),
-                    "model": models["clip"],
-                    "params": dg.MetadataValue.json({**config.model_dump(), "scale": key}),
-                    "funnel": dg.MetadataValue.md(
-                        funnel_markdown(
-                            {
-                                "rows": subset.height,
-                                "with_text3": int(subset["text3"].is_not_null().sum()),
-                                "with_syn_text": int(subset["syn_text"].is_not_null().sum()),
-                            },
-                            "rows",
-                            ["rows", "with_text3", "with_syn_text"],
-                        )
-                    ),
-                    "score1_plot": dg.MetadataValue.md(
-                        histogram_markdown_svg(
-                            subset["score1"].drop_nulls().to_list(), "cosine(image, text1)"
-                        )
-                        if subset.height
-                        else "empty release"
-                    ),
-                    "examples": dg.MetadataValue.md(
-                        preview_markdown(
-                            subset.head(5).to_dicts(),
-                            ["raw_image_url", "text1", "text2", "text3", "syn_text"],
-                            width=40,
-                        )
-                    ),
-                    "location": dg.MetadataValue.path(store.uri(base)),
-                    "dataset_card": dg.MetadataValue.md(card[:3000]),
-                }
+            metadata=_release_metadata(
+                subset, shards, models, {**config.model_dump(), "scale": key}, store.uri(base), card
             ),
         )
 
     return [scaled_subsets, release]
+
+
+def _subset_metadata(report, t: int, manifest: dict) -> dict:
+    subset, stats, before, after = report.subset, report.stats, report.before, report.after
+    return ui_order(
+        {
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            "gini_before": dg.MetadataValue.float(gini(before)),
+            "gini_after": dg.MetadataValue.float(gini(after[after > 0])),
+            "with_syn_text": dg.MetadataValue.int(int(subset["syn_text"].is_not_null().sum())),
+            "kept_share": dg.MetadataValue.float(subset.height / max(stats["pool"], 1)),
+            "params": dg.MetadataValue.json({"per_cluster_cap": t}),
+            "model": subset["model"][0] if subset.height else "none",
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    {**stats, "over_cap": stats["pool"] - subset.height},
+                    "pool",
+                    ["pool", "over_cap", "rows"],
+                )
+            ),
+            "cluster_size_plot": dg.MetadataValue.md(
+                histogram_markdown_svg(after[after > 0].tolist(), f"images per cluster, t={t}")
+                if subset.height
+                else "empty subset"
+            ),
+            "examples": dg.MetadataValue.md(
+                preview_markdown(
+                    subset.head(5).to_dicts(),
+                    ["image_cluster", "raw_image_url", "text1", "syn_text"],
+                    width=50,
+                )
+            ),
+            "version": manifest["version"],
+        }
+    )
+
+
+def _write_release(store, base: str, key: str, subset: pl.DataFrame, per_shard: int) -> list:
+    """The webdataset shards (stale ones of an earlier, larger export removed) and the
+    parquet under ``base``; returns (shard name, samples) in order."""
+    from realsyn.storage import parquet_bytes
+
+    formats: dict[str, str | None] = {}
+    for shard in subset["shard"].unique().to_list():
+        images = read_partition_table(store, "clean_images", shard, "images")
+        formats.update(dict(images.select("sha256", "format").iter_rows()))
+    shards = []
+    for name, data, n in webdataset_shards(
+        subset,
+        lambda sha: store.read_bytes(image_blob_key(sha)),
+        formats,
+        ShardSpec(per_shard, f"realsyn-{key}"),
+    ):
+        store.write_bytes(f"{base}/wds/{name}", data)
+        shards.append((name, n))
+    names = {name for name, _ in shards}
+    for old in store.list_keys(f"{base}/wds"):
+        if old.rsplit("/", 1)[-1] not in names:
+            store.delete_prefix(old)
+    store.write_bytes(f"{base}/release.parquet", parquet_bytes(subset))
+    return shards
+
+
+def _release_metadata(subset, shards, models, params: dict, location: str, card: str) -> dict:
+    return ui_order(
+        {
+            "rows": dg.MetadataValue.int(subset.height),
+            "webdataset_shards": dg.MetadataValue.int(len(shards)),
+            "model": models["clip"],
+            "params": dg.MetadataValue.json(params),
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    {
+                        "rows": subset.height,
+                        "with_text3": int(subset["text3"].is_not_null().sum()),
+                        "with_syn_text": int(subset["syn_text"].is_not_null().sum()),
+                    },
+                    "rows",
+                    ["rows", "with_text3", "with_syn_text"],
+                )
+            ),
+            "score1_plot": dg.MetadataValue.md(
+                histogram_markdown_svg(
+                    subset["score1"].drop_nulls().to_list(), "cosine(image, text1)"
+                )
+                if subset.height
+                else "empty release"
+            ),
+            "examples": dg.MetadataValue.md(
+                preview_markdown(
+                    subset.head(5).to_dicts(),
+                    ["raw_image_url", "text1", "text2", "text3", "syn_text"],
+                    width=40,
+                )
+            ),
+            "location": dg.MetadataValue.path(location),
+            "dataset_card": dg.MetadataValue.md(card[:3000]),
+        }
+    )

@@ -7,7 +7,7 @@ import polars as pl
 
 from checks.dagster_checks import check_results, check_specs
 from checks.gx import CheckDef, Expect
-from realsyn.captioner import SynText, ZeroShotTagger, synthesize
+from realsyn.captioner import SynText, ZeroShotTagger, syn_table, synthesize
 from realsyn.clip import encode_texts
 from realsyn.embeddings import vectors_from_bytes
 from realsyn.plots import histogram_markdown_svg
@@ -65,66 +65,9 @@ def synthetic_texts(
         context.log.warning("no captioner endpoint configured: syn_text stays null")
         results = [SynText(None, None, [], "no_captioner") for _ in range(pairs.height)]
     else:
-        bundle = clip_model.get()
-        vocabulary = captioner.vocabulary()
-        tagger = ZeroShotTagger(
-            encode_texts(bundle, [f"a photo of a {w}" for w in vocabulary]),
-            vocabulary,
-            captioner.top_tags,
-        )
-        keys = read_partition_table(store, "image_embeddings", shard, "keys")["key"].to_list()
-        vectors = vectors_from_bytes(
-            read_partition_file(store, "image_embeddings", shard, "vectors.npy")
-        )
-        row = {k: i for i, k in enumerate(keys)}
-        tags = (
-            tagger.tags(vectors[[row[s] for s in pairs["sha256"].to_list()]])
-            if pairs.height
-            else []
-        )
-        formats = dict(
-            read_partition_table(store, "clean_images", shard, "images")
-            .select("sha256", "format")
-            .iter_rows()
-        )
-        progress = progress_logger(context.log.info, f"{shard} synthetic texts")
-
-        def one(i: int) -> SynText:
-            rec = pairs.row(i, named=True)
-            image = store.read_bytes(image_blob_key(rec["sha256"]))
-            return synthesize(
-                *clients,
-                image,
-                MIME.get(formats.get(rec["sha256"]), "image/jpeg"),
-                rec["text1"],
-                tags[i],
-            )
-
-        results = []
-        with ThreadPoolExecutor(max_workers=max(1, captioner.concurrency)) as pool:
-            for n, res in enumerate(pool.map(one, range(pairs.height)), 1):
-                results.append(res)
-                progress(n, pairs.height)
-    table = pl.DataFrame(
-        {
-            "image_id": pairs["image_id"],
-            "syn_text": [r.syn_text for r in results],
-            "caption": [r.caption for r in results],
-            "tags": [r.tags for r in results],
-            "reason": [r.reason for r in results],
-        },
-        schema={
-            "image_id": pl.String,
-            "syn_text": pl.String,
-            "caption": pl.String,
-            "tags": pl.List(pl.String),
-            "reason": pl.String,
-        },
-    )
-    stats = {"pairs": table.height, "with_syn_text": int(table["syn_text"].is_not_null().sum())}
-    stats.update(
-        {f"failed_{r}": n for r, n in table.group_by("reason").len().drop_nulls().iter_rows()}
-    )
+        tags = _tags(store, shard, pairs, captioner, clip_model)
+        results = _synthesize(context, store, shard, pairs, tags, clients, captioner.concurrency)
+    table, stats = syn_table(pairs["image_id"].to_list(), results)
     manifest = write_partition(
         store,
         "synthetic_texts",
@@ -133,38 +76,84 @@ def synthetic_texts(
         info={"stats": stats, "captioner": captioner.identity()},
     )
     return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                **share_values(stats, "pairs", [k for k in stats if k != "pairs"]),
-                "captioner_applied": clients is not None,
-                "captioner": captioner.identity(),
-                "funnel": dg.MetadataValue.md(
-                    funnel_markdown(stats, "pairs", ["pairs", *[k for k in stats if k != "pairs"]])
-                ),
-                "syn_text_length_plot": dg.MetadataValue.md(
-                    histogram_markdown_svg(
-                        [len(t.split()) for t in table["syn_text"].drop_nulls().to_list()],
-                        "words per syn_text",
-                    )
-                    if stats["with_syn_text"]
-                    else "no syn_text in this partition (see `failed_*`)"
-                ),
-                "examples": dg.MetadataValue.md(
-                    preview_markdown(
-                        table.head(5).to_dicts(),
-                        ["syn_text", "caption", "tags", "reason"],
-                        width=70,
-                    )
-                ),
-                "location": dg.MetadataValue.path(
-                    store.uri(partition_prefix("synthetic_texts", shard))
-                ),
-                "version": manifest["version"],
-            }
+        metadata=_metadata(
+            table,
+            stats,
+            clients is not None,
+            captioner.identity(),
+            store.uri(partition_prefix("synthetic_texts", shard)),
+            manifest,
         ),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(
             "synthetic_texts", SYNTHETIC_SUITE, {"syn": table.drop("tags")}
         ),
+    )
+
+
+def _tags(store, shard: str, pairs: pl.DataFrame, captioner, clip_model) -> list[list[str]]:
+    """CLIP zero-shot tags of each pair's image, from the shard's stored image vectors."""
+    bundle = clip_model.get()
+    vocabulary = captioner.vocabulary()
+    tagger = ZeroShotTagger(
+        encode_texts(bundle, [f"a photo of a {w}" for w in vocabulary]),
+        vocabulary,
+        captioner.top_tags,
+    )
+    keys = read_partition_table(store, "image_embeddings", shard, "keys")["key"].to_list()
+    vectors = vectors_from_bytes(
+        read_partition_file(store, "image_embeddings", shard, "vectors.npy")
+    )
+    row = {k: i for i, k in enumerate(keys)}
+    return tagger.tags(vectors[[row[s] for s in pairs["sha256"].to_list()]]) if pairs.height else []
+
+
+def _synthesize(context, store, shard, pairs, tags, clients, concurrency: int) -> list[SynText]:
+    """One syn_text per pair, ``concurrency`` endpoint calls at a time, results in pair order."""
+    formats = dict(
+        read_partition_table(store, "clean_images", shard, "images")
+        .select("sha256", "format")
+        .iter_rows()
+    )
+    progress = progress_logger(context.log.info, f"{shard} synthetic texts")
+
+    def one(i: int) -> SynText:
+        rec = pairs.row(i, named=True)
+        image = store.read_bytes(image_blob_key(rec["sha256"]))
+        mime = MIME.get(formats.get(rec["sha256"]), "image/jpeg")
+        return synthesize(*clients, image, mime, rec["text1"], tags[i])
+
+    results = []
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for n, res in enumerate(pool.map(one, range(pairs.height)), 1):
+            results.append(res)
+            progress(n, pairs.height)
+    return results
+
+
+def _metadata(table, stats, applied: bool, identity: str, location: str, manifest: dict) -> dict:
+    others = [k for k in stats if k != "pairs"]
+    return ui_order(
+        {
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            **share_values(stats, "pairs", others),
+            "captioner_applied": applied,
+            "captioner": identity,
+            "funnel": dg.MetadataValue.md(funnel_markdown(stats, "pairs", ["pairs", *others])),
+            "syn_text_length_plot": dg.MetadataValue.md(
+                histogram_markdown_svg(
+                    [len(t.split()) for t in table["syn_text"].drop_nulls().to_list()],
+                    "words per syn_text",
+                )
+                if stats["with_syn_text"]
+                else "no syn_text in this partition (see `failed_*`)"
+            ),
+            "examples": dg.MetadataValue.md(
+                preview_markdown(
+                    table.head(5).to_dicts(), ["syn_text", "caption", "tags", "reason"], width=70
+                )
+            ),
+            "location": dg.MetadataValue.path(location),
+            "version": manifest["version"],
+        }
     )

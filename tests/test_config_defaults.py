@@ -23,6 +23,8 @@ def _configs() -> dict[str, type[dg.Config]]:
 
     out = {}
     for asset in defs.resolve_asset_graph().assets_defs:
+        if not asset.is_executable:
+            continue
         fn = asset.op.compute_fn.decorated_fn
         for value in typing.get_type_hints(fn).values():
             if (

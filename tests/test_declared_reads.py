@@ -92,6 +92,8 @@ def _reads_and_deps():
     assets = {k.to_user_string() for k in graph.get_all_asset_keys()}
     out = {}
     for assets_def in graph.assets_defs:
+        if not assets_def.is_executable:  # an observed/external asset: no code reads anything
+            continue
         fn = assets_def.op.compute_fn.decorated_fn
         for key in assets_def.keys:
             name = key.to_user_string()

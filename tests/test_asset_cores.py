@@ -1,0 +1,87 @@
+"""The row building that moved out of the assets into the core: pool, scaled subset, syn_text."""
+
+import numpy as np
+import polars as pl
+
+from realsyn.balance import PAPER_BAND, BalanceParams, balance_pool, scaled_subset
+from realsyn.captioner import SynText, syn_table
+from realsyn.schemas import RELEASE_SCHEMA
+
+
+def _pairs(n: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "image_id": [f"i{k}" for k in range(n)],
+            "text1": [f"t{k}" for k in range(n)],
+            "syn_text": [None if k % 2 else f"s{k}" for k in range(n)],
+            "cluster_id": list(range(n)),
+        }
+    )
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_pool_keeps_the_band_and_ranks_within_clusters():
+    rng = np.random.default_rng(0)
+    images = _unit(rng.normal(size=(40, 8)))
+    texts = _unit(images + rng.normal(size=(40, 8)))  # cosines spread over (-1, 1)
+    pairs = _pairs(40)
+    has_syn = pairs["syn_text"].is_not_null().to_numpy()
+    params = BalanceParams(images_per_cluster=5, seed=1)
+    every = balance_pool(pairs, images, texts, has_syn, params, None)
+    cosine = (images * texts).sum(axis=1)
+    assert every.pool.height == 40 and every.stats["kept"] == 40
+    assert every.pool["pair_text"].to_list() == ["syn_text", "text1"] * 20
+    assert every.in_paper_band == float(((cosine >= 0.51) & (cosine <= 0.61)).mean())
+    assert PAPER_BAND == (0.51, 0.61)
+    band = balance_pool(pairs, images, texts, has_syn, params, (0.3, 0.9))
+    inside = (cosine >= 0.3) & (cosine <= 0.9)
+    assert band.stats == {
+        "pairs": 40,
+        "kept": int(inside.sum()),
+        "clusters": len(band.sizes),
+        "max_cluster": int(band.sizes.max()),
+    }
+    assert set(band.pool["image_id"]) == {f"i{k}" for k in np.nonzero(inside)[0]}
+    ranks = band.pool.group_by("image_cluster").agg(pl.col("cluster_rank").sort())
+    for row in ranks.iter_rows(named=True):
+        assert row["cluster_rank"] == list(range(len(row["cluster_rank"])))
+    again = balance_pool(pairs, images, texts, has_syn, params, (0.3, 0.9))
+    assert again.pool.equals(band.pool)  # seeded: same input, same pool
+
+
+def test_scaled_subset_caps_each_cluster_in_the_release_schema():
+    pool = pl.DataFrame(
+        {
+            "image_id": ["d", "c", "b", "a"],
+            "image_cluster": [0, 0, 0, 1],
+            "cluster_rank": [0, 1, 2, 0],
+            "cluster_id": [7, 7, 8, 9],
+        }
+    )
+    full = pool.with_columns(
+        pl.lit(None, dtype=t).alias(c)
+        for c, t in RELEASE_SCHEMA.items()
+        if c not in pool.columns and c != "sentence_cluster"
+    )
+    report = scaled_subset(full, 2, RELEASE_SCHEMA)
+    assert report.subset.columns == list(RELEASE_SCHEMA)
+    assert report.subset["image_id"].to_list() == ["a", "c", "d"]  # rank < 2, by id
+    assert report.subset["sentence_cluster"].to_list() == [9, 7, 7]
+    assert report.stats == {"rows": 3, "pool": 4, "cap": 2, "max_per_cluster": 2}
+    assert report.before.tolist() == [3, 1] and report.after.tolist() == [2, 1]
+
+
+def test_syn_table_counts_each_failure_reason():
+    results = [
+        SynText("a cat", "cap", ["cat"], None),
+        SynText(None, None, [], "no_captioner"),
+        SynText(None, None, [], "no_captioner"),
+    ]
+    table, stats = syn_table(["i0", "i1", "i2"], results)
+    assert table["syn_text"].to_list() == ["a cat", None, None]
+    assert stats == {"pairs": 3, "with_syn_text": 1, "failed_no_captioner": 2}
+    empty, none = syn_table([], [])
+    assert empty.height == 0 and none == {"pairs": 0, "with_syn_text": 0}
