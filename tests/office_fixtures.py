@@ -4,6 +4,7 @@ ones with known layout and captions, and the hostile ones each reader must rejec
 from __future__ import annotations
 
 import io
+import math
 import zlib
 
 from PIL import Image
@@ -109,39 +110,64 @@ def pdf_many_images(n: int = 10_000) -> bytes:
     return buf.getvalue()
 
 
-def pdf_image_bomb(side: int = 10_000) -> bytes:
-    """A page with a ``side`` x ``side`` grey image (100 M pixels by default) whose stream is a
-    few hundred KB of deflated zeros, plus one line of text."""
+def _pikepdf_page(content: bytes, xobjects: dict | None = None) -> bytes:
+    """A one-page PDF (US letter) with ``content``, Helvetica as /F1 and the given images."""
     import pikepdf
 
     pdf = pikepdf.new()
-    packer, zeros = zlib.compressobj(9), b"\x00" * side
-    data = b"".join(packer.compress(zeros) for _ in range(side)) + packer.flush()
-    image = pikepdf.Stream(pdf, data)
-    image.Type, image.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
-    image.Width, image.Height = side, side
-    image.ColorSpace, image.BitsPerComponent = pikepdf.Name.DeviceGray, 8
-    image.Filter = pikepdf.Name.FlateDecode
     font = pdf.make_indirect(
         pikepdf.Dictionary(
             Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica
         )
     )
-    content = (
-        b"q 400 0 0 400 100 200 cm /Im0 Do Q BT /F1 12 Tf 100 700 Td (A page with a bomb.) Tj ET"
-    )
+    resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
+    if xobjects:
+        resources.XObject = pikepdf.Dictionary(
+            {f"/{name}": make(pdf) for name, make in xobjects.items()}
+        )
     page = pikepdf.Dictionary(
         Type=pikepdf.Name.Page,
         MediaBox=[0, 0, 612, 792],
-        Resources=pikepdf.Dictionary(
-            XObject=pikepdf.Dictionary(Im0=image), Font=pikepdf.Dictionary(F1=font)
-        ),
+        Resources=resources,
         Contents=pikepdf.Stream(pdf, content),
     )
     pdf.pages.append(pikepdf.Page(page))
     buf = io.BytesIO()
     pdf.save(buf)
     return buf.getvalue()
+
+
+def pdf_image_bomb(side: int = 10_000) -> bytes:
+    """A page with a ``side`` x ``side`` grey image (100 M pixels by default) whose stream is a
+    few hundred KB of deflated zeros, plus one line of text."""
+    import pikepdf
+
+    def image(pdf):
+        packer, zeros = zlib.compressobj(9), b"\x00" * side
+        data = b"".join(packer.compress(zeros) for _ in range(side)) + packer.flush()
+        stream = pikepdf.Stream(pdf, data)
+        stream.Type, stream.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
+        stream.Width, stream.Height = side, side
+        stream.ColorSpace, stream.BitsPerComponent = pikepdf.Name.DeviceGray, 8
+        stream.Filter = pikepdf.Name.FlateDecode
+        return stream
+
+    content = (
+        b"q 400 0 0 400 100 200 cm /Im0 Do Q BT /F1 12 Tf 100 700 Td (A page with a bomb.) Tj ET"
+    )
+    return _pikepdf_page(content, {"Im0": image})
+
+
+def pdf_many_points(points: int = 200_000) -> bytes:
+    """One stroked path of ``points`` segments (a dense wave) captioned 'Figure 3'."""
+    coords = " ".join(
+        f"{100 + 400 * i / points:.2f} {550 + 100 * math.sin(i / 40):.2f} l" for i in range(points)
+    )
+    content = (
+        f"1 j 0.5 w 100 550 m {coords} S "
+        "BT /F1 10 Tf 100 430 Td (Figure 3: A wave of many points.) Tj ET"
+    ).encode()
+    return _pikepdf_page(content)
 
 
 def ole_doc() -> bytes:
@@ -332,5 +358,43 @@ def pdf_pages(pages: int) -> bytes:
                 c.drawString(x, y, f"More text {i} below the figure in column {col}.")
                 y -= 13
         c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def pdf_vector_figures() -> bytes:
+    """Page 1: body text, a bar chart drawn as paths (axes, bars, axis labels as text) with
+    'Figure 1' under it, and a ruled line under the title that no caption claims. Page 2: a
+    diagram of circles and arrows with a Japanese caption 図2 above it."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    pdfmetrics.registerFont(UnicodeCIDFont("HeiseiMin-W3"))
+    buf = io.BytesIO()
+    c = _canvas(buf)
+    c.setFont("Helvetica-Bold", 14)
+    c.drawString(50, 750, "Quarterly report")
+    c.line(50, 742, 560, 742)
+    c.setFont("Helvetica", 10)
+    c.drawString(50, 720, "Sales grew in every quarter, as the chart shows.")
+    c.line(100, 450, 100, 650)  # y axis
+    c.line(100, 450, 400, 450)  # x axis
+    for i, h in enumerate((60, 110, 150, 190)):
+        c.setFillColorRGB(0.2, 0.3 + 0.1 * i, 0.7)
+        c.rect(130 + i * 65, 450, 40, h, fill=1, stroke=0)
+        c.setFillColorRGB(0, 0, 0)
+        c.drawString(138 + i * 65, 438, f"Q{i + 1}")
+    c.drawString(78, 640, "200")
+    c.drawString(50, 410, "Figure 1: Sales by quarter.")
+    c.drawString(50, 380, "The text goes on after the figure.")
+    c.showPage()
+    c.setFont("HeiseiMin-W3", 11)
+    c.drawString(50, 700, "図2 処理の流れ")
+    for i in range(3):
+        c.circle(120 + i * 150, 640, 40, stroke=1, fill=0)
+        if i < 2:
+            c.line(160 + i * 150, 640, 230 + i * 150, 640)
+    c.drawString(50, 560, "流れの説明が続きます。")
+    c.showPage()
     c.save()
     return buf.getvalue()

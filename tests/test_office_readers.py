@@ -60,6 +60,8 @@ def pdf_shard(tmp_path_factory):
             "docs/scan.pdf": fx.pdf_scanned(),
             "docs/dots.pdf": fx.pdf_many_images(10_000),
             "docs/bomb.pdf": fx.pdf_image_bomb(),
+            "docs/charts.pdf": fx.pdf_vector_figures(),
+            "docs/wave.pdf": fx.pdf_many_points(200_000),
             "docs/renamed_html.pdf": b"<!doctype html><html><body><p>Just a page.</p></body></html>",
         },
     )
@@ -82,7 +84,7 @@ def test_pdf_folder_is_one_documents_shard(pdf_shard):
     indexes = sorted(
         [d["record_index"] for d in result.documents] + [r["record_index"] for r in result.rejected]
     )
-    assert indexes == list(range(9))
+    assert indexes == list(range(11))
 
 
 def test_pdf_reading_order_columns_then_rows_and_captions(pdf_shard):
@@ -131,6 +133,35 @@ def test_pdf_bad_inputs_have_their_reasons(pdf_shard):
     bomb = _doc(result, "docs/bomb.pdf")  # never decoded: its text survives
     assert [i["kind"] for i in bomb] == ["text"]
     assert result.notes["pdf_image_bomb_skipped"] == 1
+
+
+def test_vector_figures_are_rendered_with_their_captions(pdf_shard):
+    _storage, result = pdf_shard
+    seq = [
+        i["text"] if i["kind"] == "text" else ("IMAGE", i["caption"])
+        for i in _doc(result, "docs/charts.pdf")
+    ]
+    assert seq == [
+        "Quarterly report",  # the rule under the title is claimed by no caption: no figure
+        "Sales grew in every quarter, as the chart shows.",
+        ("IMAGE", "Figure 1: Sales by quarter."),  # axis labels (200, Q1..Q4) are in the picture
+        "Figure 1: Sales by quarter.",
+        "The text goes on after the figure.",
+        "図2 処理の流れ",
+        ("IMAGE", "図2 処理の流れ"),  # caption above the drawing
+        "流れの説明が続きます。",
+    ]
+    chart = [i for i in _doc(result, "docs/charts.pdf") if i["kind"] == "image"][0]
+    with Image.open(io.BytesIO(chart["image_bytes"])) as im:
+        assert im.size[0] * im.size[1] <= DocumentLimits().max_render_pixels
+        assert im.size[0] > im.size[1]  # the chart's box: wider than tall
+        colours = {c for _n, c in im.convert("RGB").getcolors(1 << 16)}
+        assert any(b > r + 60 for r, _g, b in colours)  # the blue bars are there
+    # a single path of 200,000 points: bounded work, still a figure
+    wave = _doc(result, "docs/wave.pdf")
+    assert [i["kind"] for i in wave] == ["image", "text"]
+    assert wave[0]["caption"] == "Figure 3: A wave of many points."
+    assert result.notes["pdf_vector_figures"] == 3
 
 
 def test_same_input_same_output(pdf_shard):

@@ -63,3 +63,4 @@ def attach_captions(images: list[dict], blocks: list[dict], reach: float = _CAPT
         if best is not None:
             taken.add(best[1])
             image["caption"] = blocks[best[1]]["text"][:500]
+            blocks[best[1]]["captions_image"] = True

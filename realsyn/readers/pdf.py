@@ -27,6 +27,7 @@ from PIL import Image
 
 from realsyn.readers.base import ImageRef, RecordRejected
 from realsyn.readers.layout import attach_captions, is_caption, reading_order
+from realsyn.readers.pdf_figures import path_boxes, vector_figures
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
@@ -233,6 +234,30 @@ def read_pdf(path: Path, limits, notes: Counter) -> list[dict]:
     return blocks
 
 
+def _vector_figures(page, page_index, page_box, text_blocks, images, limits, notes) -> list[dict]:
+    """Caption-anchored figures drawn as paths, rendered from their boxes (pdf_figures)."""
+    for block in text_blocks:
+        block["caption_like"] = is_caption(block["text"])
+    if not any(b["caption_like"] and not b.get("captions_image") for b in text_blocks):
+        return []  # no caption left to anchor a figure: skip the path scan
+    boxes = path_boxes(page, page_box, limits, notes)
+    out = []
+    for k, figure in enumerate(vector_figures(boxes, text_blocks, images)):
+        pad = {  # a little room around the drawing, inside the page
+            "x0": max(0.0, figure["x0"] - 2),
+            "x1": min(page_box[2] - page_box[0], figure["x1"] + 2),
+            "y0": max(0.0, figure["y0"] - 2),
+            "y1": min(page_box[3] - page_box[1], figure["y1"] + 2),
+        }
+        data = _render_box(page, pad, page_box, limits, notes)
+        if data is None:
+            continue
+        notes["pdf_vector_figures"] += 1
+        ref = ImageRef(raw=f"page {page_index + 1} figure {k + 1}", data=data)
+        out.append({"kind": "image", "ref": ref, "caption": figure["caption"], **pad})
+    return out
+
+
 def _read_page(
     page, page_index: int, limits, notes: Counter, images_before: int
 ) -> tuple[list[dict], int]:
@@ -278,6 +303,11 @@ def _read_page(
             }
         )
     attach_captions(images, text_blocks)
+    images.extend(_vector_figures(page, page_index, page_box, text_blocks, images, limits, notes))
+    inside = sum(1 for b in text_blocks if b.get("inside_figure"))
+    if inside:
+        notes["pdf_figure_text_blocks"] += inside
+        text_blocks = [b for b in text_blocks if not b.get("inside_figure")]
     ordered = reading_order(text_blocks + images, page_w)
     out = []
     for e in ordered:
