@@ -171,3 +171,31 @@ def bootstrap_text_quality(
         out[count] = n
         out[share] = _ratio(ok, n)
     return out
+
+
+def pipeline_metrics(
+    pairs: pl.DataFrame,
+    survival: pl.DataFrame,
+    sentences: pl.DataFrame,
+    semantics: pl.DataFrame,
+    samples: pl.DataFrame | None,
+    truth_images: pl.DataFrame,
+    truth_sentences: pl.DataFrame,
+) -> tuple[dict, dict]:
+    """Every measure against the world's truth in one flat dict (retrieval, ``dedup_*``,
+    ``filter_*``, ``bootstrap_*`` when ``samples`` are the store's training texts), and the
+    boilerplate sentences the filters kept (text -> times)."""
+    filters = filter_quality(sentences, semantics, truth_sentences)
+    leaked = filters.pop("leaked")
+    bootstrap = (
+        bootstrap_text_quality(samples, truth_images, truth_sentences)
+        if samples is not None
+        else {}
+    )
+    metrics = {
+        **retrieval_precision(pairs, truth_images, truth_sentences),
+        **{f"dedup_{k}": v for k, v in dedup_quality(survival, truth_images).items()},
+        **{f"filter_{k}": v for k, v in filters.items()},
+        **{f"bootstrap_{k}": v for k, v in bootstrap.items()},
+    }
+    return metrics, leaked

@@ -336,3 +336,33 @@ def pairs_report(
         "mean_candidates": int(table["n_candidates"].mean() or 0),
     }
     return PairsReport(table, stats, quantiles)
+
+
+@dataclass
+class ClustersReport:
+    """``sentence_clusters``' member table (cluster-sorted, with text) and its stats."""
+
+    members: pl.DataFrame  # sentence_id, shard, cluster, text: in the clusters' order
+    sizes: np.ndarray  # sentences per cluster
+    stats: dict[str, int]
+
+
+def clusters_report(
+    members: pl.DataFrame, clusters: SentenceClusters, texts: pl.DataFrame
+) -> ClustersReport:
+    """The clustered sentences (``members``: sentence_id, shard; one row per clustered vector)
+    in cluster order with their cluster and text (``texts``: sentence_id, text)."""
+    ordered = (
+        members[clusters.order]
+        .with_columns(pl.Series("cluster", clusters.labels[clusters.order]))
+        .join(texts, on="sentence_id", how="left", maintain_order="left")
+    )
+    sizes = np.diff(clusters.offsets)
+    stats = {
+        "sentences": len(members),
+        "clusters": len(clusters.centroids),
+        "min_size": int(sizes.min()),
+        "median_size": int(np.median(sizes)),
+        "max_size": int(sizes.max()),
+    }
+    return ClustersReport(ordered, sizes, stats)

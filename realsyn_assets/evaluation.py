@@ -11,12 +11,7 @@ from pydantic import Field
 from checks.dagster_checks import check_results, check_specs
 from checks.evaluation_suites import CLIP_EVALUATION_SUITE, PIPELINE_EVALUATION_SUITE
 from realsyn.evaluation import evaluate_clip, evaluate_pairs
-from realsyn.pipeline_eval import (
-    bootstrap_text_quality,
-    dedup_quality,
-    filter_quality,
-    retrieval_precision,
-)
+from realsyn.pipeline_eval import pipeline_metrics
 from realsyn.plots import histogram_markdown_svg, line_svg, svg_markdown
 from realsyn.storage import PartitionNotFound, read_partition_table, write_partition
 from realsyn.world_docs import TRUTH_DIR
@@ -107,12 +102,15 @@ def clip_evaluation(
         info={"metrics": metrics, "per_shape": per_shape},
     )
     context.log.info(f"clip_evaluation: {metrics}")
-    checks = (
-        check_results(
-            "clip_evaluation", CLIP_EVALUATION_SUITE, {"metrics": table}, config.model_dump()
-        )
-        if "image_to_text_r5" in table.columns
-        else [  # nothing was measured: say so rather than pass
+    return dg.MaterializeResult(
+        metadata=_clip_metadata(metrics, per_shape, config),
+        check_results=_clip_checks(table, config),
+    )
+
+
+def _clip_checks(table: pl.DataFrame, config: ClipEvaluationConfig) -> list:
+    if "image_to_text_r5" not in table.columns:  # nothing was measured: say so, not pass
+        return [
             dg.AssetCheckResult(
                 asset_key="clip_evaluation",
                 check_name=CLIP_EVALUATION_SUITE[0].name,
@@ -121,38 +119,41 @@ def clip_evaluation(
                 description="no held-out world in the corpus: the model was not evaluated",
             )
         ]
+    return check_results(
+        "clip_evaluation", CLIP_EVALUATION_SUITE, {"metrics": table}, config.model_dump()
     )
+
+
+def _clip_metadata(metrics: dict, per_shape: dict, config: ClipEvaluationConfig) -> dict:
     measured = {k: float(v) for k, v in metrics.items() if isinstance(v, float)}
-    return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                **_floats(metrics),
-                "params": dg.MetadataValue.json(config.model_dump()),
-                "metrics_table": dg.MetadataValue.md(
-                    _table(measured, "metric", "value") if measured else "nothing measured"
-                ),
-                **(
-                    {
-                        "per_shape_accuracy": dg.MetadataValue.md(
-                            _table(per_shape, "shape (head first)", "accuracy")
-                        ),
-                        "per_shape_plot": dg.MetadataValue.md(
-                            svg_markdown(
-                                line_svg(
-                                    list(range(1, len(per_shape) + 1)),
-                                    list(per_shape.values()),
-                                    "shape accuracy, head to tail",
-                                ),
-                                "shape accuracy by frequency rank",
-                            )
-                        ),
-                    }
-                    if per_shape
-                    else {}
-                ),
-            }
-        ),
-        check_results=checks,
+    shapes = (
+        {
+            "per_shape_accuracy": dg.MetadataValue.md(
+                _table(per_shape, "shape (head first)", "accuracy")
+            ),
+            "per_shape_plot": dg.MetadataValue.md(
+                svg_markdown(
+                    line_svg(
+                        list(range(1, len(per_shape) + 1)),
+                        list(per_shape.values()),
+                        "shape accuracy, head to tail",
+                    ),
+                    "shape accuracy by frequency rank",
+                )
+            ),
+        }
+        if per_shape
+        else {}
+    )
+    return ui_order(
+        {
+            **_floats(metrics),
+            "params": dg.MetadataValue.json(config.model_dump()),
+            "metrics_table": dg.MetadataValue.md(
+                _table(measured, "metric", "value") if measured else "nothing measured"
+            ),
+            **shapes,
+        }
     )
 
 
@@ -195,25 +196,19 @@ def pipeline_evaluation(
             "generated world in the corpus (realsyn world)"
         )
     pairs = _all_shards(context, store, "retrieval_pairs", "pairs")
-    sentences = _all_shards(context, store, "sentences", "sentences")
-    semantics = _all_shards(context, store, "sentence_semantics", "semantics")
-    retrieval = retrieval_precision(pairs, truth_images, truth_sentences)
-    dedup = dedup_quality(
-        read_partition_table(store, "image_dedup", None, "survival"), truth_images
-    )
-    filters = filter_quality(sentences, semantics, truth_sentences)
-    leaked = filters.pop("leaked")
     try:  # the bootstrap's training texts, when this store trained the model
         samples = read_partition_table(store, "clip_training", None, "samples")
-        bootstrap = bootstrap_text_quality(samples, truth_images, truth_sentences)
     except PartitionNotFound:
-        bootstrap = {}
-    metrics = {
-        **retrieval,
-        **{f"dedup_{k}": v for k, v in dedup.items()},
-        **{f"filter_{k}": v for k, v in filters.items()},
-        **{f"bootstrap_{k}": v for k, v in bootstrap.items()},
-    }
+        samples = None
+    metrics, leaked = pipeline_metrics(
+        pairs,
+        read_partition_table(store, "image_dedup", None, "survival"),
+        _all_shards(context, store, "sentences", "sentences"),
+        _all_shards(context, store, "sentence_semantics", "semantics"),
+        samples,
+        truth_images,
+        truth_sentences,
+    )
     table = pl.DataFrame({k: [v] for k, v in metrics.items()})
     write_partition(
         store,
@@ -223,37 +218,41 @@ def pipeline_evaluation(
         info={"metrics": metrics, "leaked": leaked},
     )
     context.log.info(f"pipeline_evaluation: {metrics}")
-    leaked_md = "\n".join(
-        ["| kept boilerplate | times |", "|---|---:|"]
-        + [f"| {t} | {n} |" for t, n in leaked.items()]
-    )
     return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                **_floats(metrics),
-                "params": dg.MetadataValue.json(config.model_dump()),
-                "model": pairs["model"][0] if pairs.height else "none",
-                "metrics_table": dg.MetadataValue.md(
-                    _table(
-                        {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))},
-                        "metric",
-                        "value",
-                    )
-                ),
-                "score_plot": dg.MetadataValue.md(
-                    histogram_markdown_svg(
-                        pairs["score1"].drop_nulls().to_list(), "cosine of the best sentence"
-                    )
-                    if pairs.height
-                    else "no retrieval pairs"
-                ),
-                "boilerplate_kept": dg.MetadataValue.md(leaked_md),
-            }
-        ),
+        metadata=_pipeline_metadata(metrics, leaked, pairs, config),
         check_results=check_results(
             "pipeline_evaluation",
             PIPELINE_EVALUATION_SUITE,
             {"metrics": table},
             config.model_dump(),
         ),
+    )
+
+
+def _pipeline_metadata(metrics: dict, leaked: dict, pairs: pl.DataFrame, config) -> dict:
+    leaked_md = "\n".join(
+        ["| kept boilerplate | times |", "|---|---:|"]
+        + [f"| {t} | {n} |" for t, n in leaked.items()]
+    )
+    return ui_order(
+        {
+            **_floats(metrics),
+            "params": dg.MetadataValue.json(config.model_dump()),
+            "model": pairs["model"][0] if pairs.height else "none",
+            "metrics_table": dg.MetadataValue.md(
+                _table(
+                    {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))},
+                    "metric",
+                    "value",
+                )
+            ),
+            "score_plot": dg.MetadataValue.md(
+                histogram_markdown_svg(
+                    pairs["score1"].drop_nulls().to_list(), "cosine of the best sentence"
+                )
+                if pairs.height
+                else "no retrieval pairs"
+            ),
+            "boilerplate_kept": dg.MetadataValue.md(leaked_md),
+        }
     )

@@ -16,6 +16,7 @@ from realsyn.retrieval import (
     ClusterParams,
     RetrievalParams,
     SentenceClusters,
+    clusters_report,
     fit_clusters,
     pairs_report,
     retrieve,
@@ -79,45 +80,19 @@ def sentence_clusters(
     """k-means over the surviving sentences' embeddings: centroids and cluster members."""
     config = stage_params.apply("sentence_clusters", config)
     store = storage.get()
-    keys, vectors, model = load_all_vectors(context, store, "sentence_embeddings")
-    if model is None:
-        raise dg.Failure(description="no sentence_embeddings partition is materialized yet")
-    survival = read_partition_table(store, "sentence_dedup", None, "survival")
-    survivors = set(survival.filter(pl.col("survives"))["sentence_id"].to_list())
-    mask = np.array([sid in survivors for sid in keys["sentence_id"].to_list()], dtype=bool)
-    members = keys.filter(pl.Series(mask)).select("sentence_id", "shard")
-    x = vectors[mask]
-    texts = pl.concat(
-        read_partition_table(store, "sentence_semantics", shard, "semantics").select(
-            "sentence_id", "text"
-        )
-        for shard in members["shard"].unique().sort().to_list()
-    )
+    members, x, texts, model, survivors = _cluster_inputs(context, store)
     params = params_from_config(config, ClusterParams)
     context.log.info(
         f"sentence_clusters: k-means of {len(x):,} sentences into {params.k_for(len(x))}"
     )
     clusters = fit_clusters(x, params, progress_logger(context.log.info, "sentences assigned"))
-    ordered = (
-        members[clusters.order]
-        .with_columns(pl.Series("cluster", clusters.labels[clusters.order]))
-        .join(texts, on="sentence_id", how="left", maintain_order="left")
-    )
-    sizes = np.diff(clusters.offsets)
-    k = len(clusters.centroids)
-    stats = {
-        "sentences": len(x),
-        "clusters": k,
-        "min_size": int(sizes.min()),
-        "median_size": int(np.median(sizes)),
-        "max_size": int(sizes.max()),
-    }
+    report = clusters_report(members, clusters, texts)
     manifest = write_partition(
         store,
         "sentence_clusters",
         None,
-        {"members": ordered},
-        info={"model": model, "stats": stats},
+        {"members": report.members},
+        info={"model": model, "stats": report.stats},
         files={
             "centroids.npy": vectors_to_bytes(clusters.centroids),
             "vectors.npy": vectors_to_bytes(x[clusters.order]),
@@ -125,51 +100,75 @@ def sentence_clusters(
         },
     )
     drift_md, drift_checks = drift_outputs(
-        context, "sentence_clusters", cluster_profile(sizes, vars(params)), drift.params()
+        context, "sentence_clusters", cluster_profile(report.sizes, vars(params)), drift.params()
     )
     return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                **drift_md,
-                **{k_: dg.MetadataValue.int(v) for k_, v in stats.items()},
-                "model": model,
-                "params": dg.MetadataValue.json(config.model_dump()),
-                "funnel": dg.MetadataValue.md(
-                    funnel_markdown(
-                        {"surviving sentences": len(survivors), "clustered": len(x)},
-                        "surviving sentences",
-                        ["surviving sentences", "clustered"],
-                    )
-                ),
-                "cluster_size_plot": dg.MetadataValue.md(
-                    histogram_markdown_svg(sizes.tolist(), "sentences per cluster")
-                ),
-                "examples": dg.MetadataValue.md(
-                    preview_markdown(
-                        ordered.group_by("cluster", maintain_order=True)
-                        .head(2)
-                        .head(10)
-                        .to_dicts(),
-                        ["cluster", "text"],
-                        width=90,
-                    )
-                ),
-                "cluster_sizes": dg.MetadataValue.md(
-                    histogram_markdown(
-                        sizes.tolist(), [0, 1, 2, 5, 10, 50, 100, 420, 1000, 10**9], "size"
-                    )
-                ),
-                "version": manifest["version"],
-            }
-        ),
+        metadata=_clusters_metadata(report, drift_md, model, config, survivors, manifest),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(
             "sentence_clusters",
             SENTENCE_CLUSTERS_SUITE,
-            {"members": ordered},
-            {"k": k, "survivors": len(survivors)},
+            {"members": report.members},
+            {"k": report.stats["clusters"], "survivors": survivors},
         )
         + drift_checks,
+    )
+
+
+def _cluster_inputs(context, store):
+    """(surviving sentences' sentence_id and shard, their vectors, their texts, the embedding
+    model, how many sentences survive dedup)."""
+    keys, vectors, model = load_all_vectors(context, store, "sentence_embeddings")
+    if model is None:
+        raise dg.Failure(description="no sentence_embeddings partition is materialized yet")
+    survival = read_partition_table(store, "sentence_dedup", None, "survival")
+    survivors = set(survival.filter(pl.col("survives"))["sentence_id"].to_list())
+    mask = np.array([sid in survivors for sid in keys["sentence_id"].to_list()], dtype=bool)
+    members = keys.filter(pl.Series(mask)).select("sentence_id", "shard")
+    texts = pl.concat(
+        read_partition_table(store, "sentence_semantics", shard, "semantics").select(
+            "sentence_id", "text"
+        )
+        for shard in members["shard"].unique().sort().to_list()
+    )
+    return members, vectors[mask], texts, model, len(survivors)
+
+
+def _clusters_metadata(report, drift_md, model, config, survivors: int, manifest) -> dict:
+    sizes, stats = report.sizes, report.stats
+    return ui_order(
+        {
+            **drift_md,
+            **{k_: dg.MetadataValue.int(v) for k_, v in stats.items()},
+            "model": model,
+            "params": dg.MetadataValue.json(config.model_dump()),
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    {"surviving sentences": survivors, "clustered": stats["sentences"]},
+                    "surviving sentences",
+                    ["surviving sentences", "clustered"],
+                )
+            ),
+            "cluster_size_plot": dg.MetadataValue.md(
+                histogram_markdown_svg(sizes.tolist(), "sentences per cluster")
+            ),
+            "examples": dg.MetadataValue.md(
+                preview_markdown(
+                    report.members.group_by("cluster", maintain_order=True)
+                    .head(2)
+                    .head(10)
+                    .to_dicts(),
+                    ["cluster", "text"],
+                    width=90,
+                )
+            ),
+            "cluster_sizes": dg.MetadataValue.md(
+                histogram_markdown(
+                    sizes.tolist(), [0, 1, 2, 5, 10, 50, 100, 420, 1000, 10**9], "size"
+                )
+            ),
+            "version": manifest["version"],
+        }
     )
 
 
@@ -242,6 +241,46 @@ def retrieval_pairs(
     config = stage_params.apply("retrieval_pairs", config)
     shard, store = context.partition_key, storage.get()
     clusters, sentence_vectors, members, model = _load_clusters(store)
+    images, image_vectors = _shard_images(store, shard, model)
+    params = params_from_config(config, RetrievalParams)
+    result = retrieve(
+        image_vectors,
+        sentence_vectors,
+        clusters,
+        params,
+        progress_logger(context.log.info, f"{shard} clusters searched"),
+    )
+    report = pairs_report(
+        images, result, members["sentence_id"].to_list(), members["text"].to_list(), model
+    )
+    manifest = write_partition(
+        store,
+        "retrieval_pairs",
+        shard,
+        {"pairs": report.table},
+        info={"stats": report.stats, "quantiles": report.quantiles, "model": model},
+    )
+    survivor_ids = images["image_id"].to_list()
+    drift_md, drift_checks = drift_outputs(
+        context, "retrieval_pairs", retrieval_profile(report.table, vars(params)), drift.params()
+    )
+    location = store.uri(partition_prefix("retrieval_pairs", shard))
+    return dg.MaterializeResult(
+        metadata=_pairs_metadata(report, drift_md, model, config, params, location, manifest),
+        data_version=dg.DataVersion(manifest["version"]),
+        check_results=check_results(
+            "retrieval_pairs",
+            RETRIEVAL_PAIRS_SUITE,
+            {"pairs": report.table},
+            {"survivors": len(survivor_ids), "survivor_ids": survivor_ids, "top_k": params.top_k},
+        )
+        + drift_checks,
+    )
+
+
+def _shard_images(store, shard: str, model: str) -> tuple[pl.DataFrame, np.ndarray]:
+    """The shard's images that survive dedup (by id) and their vectors; the vectors must come
+    from the sentence clusters' model."""
     image_model = read_manifest(store, "image_embeddings", shard)["info"]["model"]
     if image_model != model:
         raise dg.Failure(
@@ -266,74 +305,44 @@ def retrieval_pairs(
         if images.height
         else np.zeros((0, vectors.shape[1]), np.float32)
     )
-    params = params_from_config(config, RetrievalParams)
-    result = retrieve(
-        image_vectors,
-        sentence_vectors,
-        clusters,
-        params,
-        progress_logger(context.log.info, f"{shard} clusters searched"),
-    )
-    report = pairs_report(
-        images, result, members["sentence_id"].to_list(), members["text"].to_list(), model
-    )
-    table, stats, quantiles = report.table, report.stats, report.quantiles
-    manifest = write_partition(
-        store,
-        "retrieval_pairs",
-        shard,
-        {"pairs": table},
-        info={"stats": stats, "quantiles": quantiles, "model": model},
-    )
-    survivor_ids = images["image_id"].to_list()
-    drift_md, drift_checks = drift_outputs(
-        context, "retrieval_pairs", retrieval_profile(table, vars(params)), drift.params()
-    )
-    return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                **drift_md,
-                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                **{k: dg.MetadataValue.float(v) for k, v in quantiles.items()},
-                "model": model,
-                "params": dg.MetadataValue.json(config.model_dump()),
-                "short_share": dg.MetadataValue.float(stats["short"] / max(table.height, 1)),
-                "score1_mean": dg.MetadataValue.float(float(table["score1"].mean() or 0.0)),
-                "score_plot": dg.MetadataValue.md(
-                    histogram_markdown_svg(
-                        table["score1"].drop_nulls().to_list(), "cosine of the best sentence"
-                    )
-                ),
-                "clusters_searched": params.clusters_searched,
-                "funnel": dg.MetadataValue.md(
-                    funnel_markdown(
-                        {
-                            "surviving images": len(survivor_ids),
-                            f"with {params.top_k} texts": table.height - stats["short"],
-                        },
-                        "surviving images",
-                        ["surviving images", f"with {params.top_k} texts"],
-                    )
-                ),
-                "preview": dg.MetadataValue.md(
-                    preview_markdown(
-                        table.head(5).to_dicts(),
-                        ["raw_image_url", "text1", "score1", "text2", "text3"],
-                        width=50,
-                    )
-                ),
-                "location": dg.MetadataValue.path(
-                    store.uri(partition_prefix("retrieval_pairs", shard))
-                ),
-                "version": manifest["version"],
-            }
-        ),
-        data_version=dg.DataVersion(manifest["version"]),
-        check_results=check_results(
-            "retrieval_pairs",
-            RETRIEVAL_PAIRS_SUITE,
-            {"pairs": table},
-            {"survivors": len(survivor_ids), "survivor_ids": survivor_ids, "top_k": params.top_k},
-        )
-        + drift_checks,
+    return images, image_vectors
+
+
+def _pairs_metadata(report, drift_md, model, config, params, location: str, manifest) -> dict:
+    table, stats = report.table, report.stats
+    return ui_order(
+        {
+            **drift_md,
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            **{k: dg.MetadataValue.float(v) for k, v in report.quantiles.items()},
+            "model": model,
+            "params": dg.MetadataValue.json(config.model_dump()),
+            "short_share": dg.MetadataValue.float(stats["short"] / max(table.height, 1)),
+            "score1_mean": dg.MetadataValue.float(float(table["score1"].mean() or 0.0)),
+            "score_plot": dg.MetadataValue.md(
+                histogram_markdown_svg(
+                    table["score1"].drop_nulls().to_list(), "cosine of the best sentence"
+                )
+            ),
+            "clusters_searched": params.clusters_searched,
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    {
+                        "surviving images": table.height,
+                        f"with {params.top_k} texts": table.height - stats["short"],
+                    },
+                    "surviving images",
+                    ["surviving images", f"with {params.top_k} texts"],
+                )
+            ),
+            "preview": dg.MetadataValue.md(
+                preview_markdown(
+                    table.head(5).to_dicts(),
+                    ["raw_image_url", "text1", "score1", "text2", "text3"],
+                    width=50,
+                )
+            ),
+            "location": dg.MetadataValue.path(location),
+            "version": manifest["version"],
+        }
     )

@@ -85,3 +85,28 @@ def test_syn_table_counts_each_failure_reason():
     assert stats == {"pairs": 3, "with_syn_text": 1, "failed_no_captioner": 2}
     empty, none = syn_table([], [])
     assert empty.height == 0 and none == {"pairs": 0, "with_syn_text": 0}
+
+
+def test_clusters_report_orders_members_by_cluster_with_their_text():
+    from realsyn.retrieval import ClusterParams, clusters_report, fit_clusters
+
+    rng = np.random.default_rng(0)
+    centres = _unit(rng.normal(size=(3, 8)))
+    x = _unit(np.repeat(centres, [4, 2, 6], axis=0) + 0.01 * rng.normal(size=(12, 8)))
+    members = pl.DataFrame({"sentence_id": [f"s{k}" for k in range(12)], "shard": ["a"] * 12})
+    texts = pl.DataFrame(
+        {"sentence_id": [f"s{k}" for k in range(12)], "text": list("abcdefghijkl")}
+    )
+    clusters = fit_clusters(x, ClusterParams(n_clusters=3, seed=0))
+    report = clusters_report(members, clusters, texts)
+    assert sorted(report.sizes.tolist()) == [2, 4, 6]
+    assert report.stats == {
+        "sentences": 12,
+        "clusters": 3,
+        "min_size": 2,
+        "median_size": 4,
+        "max_size": 6,
+    }
+    assert report.members["cluster"].is_sorted()
+    by_id = dict(zip(texts["sentence_id"], texts["text"], strict=True))
+    assert [by_id[s] for s in report.members["sentence_id"]] == report.members["text"].to_list()
