@@ -1,0 +1,195 @@
+"""The bucketed corpus-wide stages (realsyn.codebook, realsyn.buckets) and their engines: the
+same result as the single-process functions they replace, on this process and on a real local
+Ray cluster (2 CPUs, started once for the session)."""
+
+import numpy as np
+import polars as pl
+import pytest
+
+from realsyn.bucket_io import open_sorted
+from realsyn.buckets import compact, retrieve_bucketed, sum_word_counts
+from realsyn.clustered import clustered_vectors, unit_centers, write_shards
+from realsyn.codebook import (
+    CodebookParams,
+    StoredShards,
+    bucket_key,
+    build_codebook,
+    draw_sample,
+    flat_pool,
+    read_codebook,
+)
+from realsyn.engine import LocalEngine, RayEngine, engine_named
+from realsyn.retrieval import RetrievalParams, brute_force, pairs_report, retrieve
+from realsyn.semantic import word_probabilities
+from realsyn.storage import LocalStorage, read_manifest
+
+PARAMS = CodebookParams(sentences_per_cluster=100, sample_size=1500, iterations=10, seed=3)
+
+
+def _world(store, n_sentences=6000, n_images=600, shard=1000, image_shard=150):
+    centers = unit_centers(60, 32, seed=1)
+    sentences, _ = clustered_vectors(n_sentences, centers, 0.08, seed=2)
+    images, _ = clustered_vectors(n_images, centers, 0.08, seed=3)
+    s = write_shards(store, "sentences_in", "s", sentences, shard, "sentence_id")
+    i = write_shards(store, "images_in", "i", images, image_shard, "image_id")
+    return s, i, images
+
+
+def _run(engine, root):
+    store = LocalStorage(root)
+    shards, image_shards, images = _world(store)
+    book = build_codebook(engine, StoredShards(store, "sentences_in"), shards, store, "t", PARAMS)
+    found = list(
+        retrieve_bucketed(
+            engine,
+            StoredShards(store, "images_in", id_column="image_id"),
+            image_shards,
+            store,
+            "t",
+            RetrievalParams(top_k=3, clusters_searched=2),
+            carry=("sentence_id", "text"),
+        )
+    )
+    return store, book, found, images
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    return _run(LocalEngine(), tmp_path_factory.mktemp("local"))
+
+
+def test_bucketed_retrieval_is_retrieve_on_the_same_codebook(local_run):
+    store, book, found, images = local_run
+    clusters, pool, members = flat_pool(store, "t", book)
+    ref = retrieve(images, pool, clusters, RetrievalParams(top_k=3, clusters_searched=2))
+    got = [np.concatenate([f.result.__dict__[k] for f in found]) for k in vars(ref)]
+    for name, a, b in zip(vars(ref), got, vars(ref).values(), strict=True):
+        assert np.array_equal(a, b), name
+    # the rows carried back are the pool's own
+    ids = members["sentence_id"].to_numpy()
+    first = found[0]
+    assert first.sentences["sentence_id"].to_list() == ids[first.sentences["row"]].tolist()
+
+
+def test_codebook_shape_bounds_and_storage(local_run):
+    store, book, _found, _images = local_run
+    n = 6000
+    assert len(book.coarse) == PARAMS.coarse_for(n) == 8  # ceil(sqrt(60))
+    assert int(book.bucket_rows.sum()) == n
+    sizes = np.diff(book.cluster_base)
+    assert np.array_equal(sizes, [int(np.ceil(r / 100)) for r in book.bucket_rows])
+    for b in range(len(book.coarse)):  # one pool partition per bucket, never one file
+        manifest = read_manifest(store, "t_pool", bucket_key(b))
+        assert manifest["info"]["cluster_base"] == book.cluster_base[b]
+        with open_sorted(store, "t_pool", bucket_key(b)) as part:
+            frame, vectors = part.all()
+        assert len(frame) == len(vectors) == book.bucket_rows[b]
+        assert frame["cluster"].is_sorted()
+        assert frame["cluster"].min() >= book.cluster_base[b]
+        assert frame["cluster"].max() < book.cluster_base[b + 1]
+
+
+def test_two_level_recall_at_3_against_exact(local_run):
+    store, book, found, images = local_run
+    _clusters, pool, _members = flat_pool(store, "t", book)
+    exact, _ = brute_force(images, pool, 3)
+    got = np.concatenate([f.result.indices for f in found])
+    recall = np.mean([len(set(a) & set(b)) / 3 for a, b in zip(got, exact, strict=True)])
+    assert recall >= 0.9, recall
+
+
+def test_rows_for_the_release_from_a_bucketed_result(local_run):
+    store, _book, found, _images = local_run
+    images = pl.DataFrame(
+        {"image_id": StoredShards(store, "images_in").load(found[0].shard)[0]["image_id"]}
+    ).with_columns(
+        shard=pl.lit(found[0].shard),
+        sha256=pl.col("image_id"),
+        raw_image_url=pl.col("image_id"),
+        doc_id=pl.col("image_id"),
+        position=pl.lit(0),
+    )
+    result, texts = compact(found[0], "text")
+    ids = found[0].sentences["sentence_id"].to_list()
+    report = pairs_report(images, result, ids, texts, "m")
+    assert report.stats["images"] == 150 and report.stats["short"] == 0
+    first = found[0].result.indices[0, 0]
+    row = found[0].sentences.filter(pl.col("row") == first)
+    assert report.table["text1"][0] == row["text"][0]
+
+
+def test_sample_does_not_depend_on_shard_order(tmp_path):
+    store = LocalStorage(tmp_path)
+    shards, _i, _images = _world(store, n_sentences=3000, n_images=10)
+    source = StoredShards(store, "sentences_in")
+    a = draw_sample(LocalEngine(), source, shards, 700, seed=5)
+    b = draw_sample(LocalEngine(), source, shards[::-1], 700, seed=5)
+    c = draw_sample(LocalEngine(), source, shards, 700, seed=6)
+    assert a.rows == b.rows == 3000 and len(a.ids) == 700
+    assert sorted(a.ids) == sorted(b.ids)
+    assert sorted(a.ids) != sorted(c.ids)
+
+
+def test_word_counts_stream_to_the_concatenated_sum(tmp_path):
+    tables = {
+        "a": pl.DataFrame({"word": ["the", "cat", "the"], "count": [2, 1, 1]}),
+        "b": pl.DataFrame({"word": ["dog", "the"], "count": [4, 3]}),
+        "c": pl.DataFrame(
+            {"word": ["cat"], "count": [2]}, schema={"word": pl.String, "count": pl.Int64}
+        ),
+    }
+    got = sum_word_counts(LocalEngine(), tables.__getitem__, ["c", "a", "b"])
+    want = word_probabilities(pl.concat(tables.values())).sort(
+        ["count", "word"], descending=[True, False]
+    )
+    assert got.to_dicts() == want.to_dicts()
+    assert got["word"].to_list() == ["the", "dog", "cat"]  # 6, 4, 3
+
+
+def test_engine_names():
+    assert isinstance(engine_named("local"), LocalEngine)
+    assert isinstance(engine_named("ray"), RayEngine)
+    with pytest.raises(ValueError, match="unknown engine"):
+        engine_named("spark")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _tables(store, prefix, book):
+    out = {}
+    for b in range(len(book.coarse)):
+        with open_sorted(store, f"{prefix}_pool", bucket_key(b)) as part:
+            frame, vectors = part.all()
+        out[b] = (frame, vectors)
+    return out
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_local_result(ray_cluster, local_run, tmp_path):
+    assert list(RayEngine().map(abs, [-3, 2, -1])) == [3, 2, 1]  # in item order
+    store, book, found, _images = _run(RayEngine(max_in_flight=3), tmp_path)
+    l_store, l_book, l_found, _ = local_run
+    for name in vars(book):
+        assert np.array_equal(getattr(book, name), getattr(l_book, name)), name
+    ray_pool, local_pool = _tables(store, "t", book), _tables(l_store, "t", l_book)
+    for b, (frame, vectors) in ray_pool.items():
+        assert frame.equals(local_pool[b][0]), b
+        assert np.array_equal(vectors, local_pool[b][1]), b
+    assert read_codebook(store, "t").fine.tobytes() == l_book.fine.tobytes()
+    for mine, theirs in zip(found, l_found, strict=True):
+        assert mine.shard == theirs.shard
+        for name in vars(mine.result):
+            assert np.array_equal(getattr(mine.result, name), getattr(theirs.result, name))
+        assert mine.sentences.equals(theirs.sentences)
+
+
+@pytest.mark.slow
+def test_ray_engine_reraises_a_task_error(ray_cluster):
+    with pytest.raises(Exception, match="invalid literal.*boom"):
+        list(RayEngine().map(int, ["1", "boom"]))
