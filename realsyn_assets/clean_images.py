@@ -22,7 +22,7 @@ from realsyn_assets.raw_documents import raw_documents
 from realsyn_assets.rescoring import stored_scores, upstream_version
 from resources.drift import DriftResource
 from resources.fetcher import ImageFetcherResource
-from resources.stage_params import StageParamsResource
+from resources.stage_params import StageParamsResource, params_from_config
 from resources.storage import StorageResource
 
 ASSET = "clean_images"
@@ -89,7 +89,7 @@ def clean_images(
     config = stage_params.apply("clean_images", config)
     shard = context.partition_key
     store = storage.get()
-    filters = ImageFilterParams(config.min_side, config.max_aspect)
+    filters = params_from_config(config, ImageFilterParams)
     scoring_key = {
         "raw_documents": upstream_version(store, "raw_documents", shard),
         "max_pixels": config.max_pixels,
@@ -108,7 +108,7 @@ def clean_images(
             shard,
             corpus.get(),
             fetcher.get(),
-            DecodeParams(max_pixels=config.max_pixels, max_bytes=config.max_bytes),
+            params_from_config(config, DecodeParams),
             filters,
             progress=progress_logger(context.log.info, f"{shard} images decoded"),
             fetch_progress=progress_logger(context.log.info, f"{shard} images fetched"),

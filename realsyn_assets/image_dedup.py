@@ -105,7 +105,7 @@ def image_dedup(
     images = pl.concat(frames) if frames else None
     if images is None or images.height == 0:
         raise dg.Failure(description="no clean_images partition is materialized yet")
-    params = DedupParams(config.hamming_radius, config.neighbours)
+    params = DedupParams(radius=config.hamming_radius, neighbours=config.neighbours)
     kept = images.filter(pl.col("decision") == "keep").select("sha256", "phash")
     state, index_stats = update_index(_load_state(store), kept, params)
     write_partition(

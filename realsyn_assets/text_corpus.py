@@ -31,7 +31,7 @@ from realsyn_assets.rescoring import stored_scores, upstream_version
 from realsyn_assets.sentences import sentences
 from realsyn_assets.vectors import semantic_pairs
 from resources.drift import DriftResource
-from resources.stage_params import StageParamsResource
+from resources.stage_params import StageParamsResource, params_from_config
 from resources.storage import StorageResource
 from resources.text_models import LanguageModelResource
 
@@ -146,7 +146,7 @@ def sentence_semantics(
     config = stage_params.apply("sentence_semantics", config)
     shard = context.partition_key
     store = storage.get()
-    params = SemanticParams(config.min_entropy, config.min_perplexity, config.max_perplexity)
+    params = params_from_config(config, SemanticParams)
     scoring_key = {
         "sentences": upstream_version(store, "sentences", shard),
         "word_frequencies": upstream_version(store, "word_frequencies", None),
