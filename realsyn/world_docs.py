@@ -59,6 +59,7 @@ class World:
     images: list[dict] = field(default_factory=list)
     sentences: dict[str, w.Sentence] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
+    documents: list[dict] = field(default_factory=list)  # blocks per document (world_office)
 
 
 def _sha(data: bytes) -> str:
@@ -214,6 +215,7 @@ def build_world(params: WorldParams | None = None) -> World:
     p = params or WorldParams()
     b = _Builder(p)
     docs = [b.document() for _ in range(p.documents)]
+    b.world.documents = docs
     n_html = int(round(p.documents * p.html_share))
     files = b.world.files
     for n, doc in enumerate(docs[:n_html]):

@@ -408,3 +408,46 @@ def test_a_mixed_documents_folder_through_raw_documents_and_clean_images(dagster
     decoded = images.filter(pl.col("width").is_not_null())
     # PDF 3, DOCX 2, PPTX 3, EPUB 2, Markdown 1, HTML 1: all decode but the EPUB's missing one
     assert (images.height, decoded.height) == (12, 11)
+
+
+def test_the_world_as_office_documents_reads_back_to_its_truth(tmp_path):
+    import hashlib
+
+    from realsyn.world_docs import WorldParams, write_world
+    from realsyn.world_office import OFFICE_DIR, build_office_world
+
+    params = WorldParams(documents=12, eval_images=8)
+    world = build_office_world(params)
+    assert build_office_world(params).files == world.files  # same seed, same bytes
+    write_world(world, tmp_path)
+    storage = LocalStorage(tmp_path)
+    assert [(s.key, s.format) for s in discover_shards(storage)] == [
+        (OFFICE_DIR, "documents_folder")
+    ]
+    result = read_shard(storage, OFFICE_DIR)
+    assert not result.rejected and len(result.documents) == 12
+    for n, doc in enumerate(world.documents):
+        key = f"{OFFICE_DIR}/doc-{n:04d}.{('pdf', 'docx', 'pptx')[n % 3]}"
+        want = [("text", doc["nav"])]
+        for block in doc["blocks"]:
+            if block[0] == "text":
+                want.append(("text", block[1]))
+            else:
+                data = world.files[block[1]["file"]]
+                alt = None if key.endswith(".pdf") else block[2]
+                want.append(("image", hashlib.sha256(data).hexdigest(), alt))
+        want += [("text", t) for t in doc["footer"]]
+        got = [
+            ("text", i["text"])
+            if i["kind"] == "text"
+            else ("image", hashlib.sha256(i["image_bytes"]).hexdigest(), i.get("alt_text"))
+            for i in _doc(result, key)
+        ]
+        if key.endswith(".pdf"):  # Helvetica/WinAnsi: characters past Latin-1 are '?'
+            want = [
+                ("text", w[1].encode("latin-1", "replace").decode("latin-1"))
+                if w[0] == "text"
+                else w
+                for w in want
+            ]
+        assert got == want, key

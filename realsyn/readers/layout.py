@@ -62,5 +62,5 @@ def attach_captions(images: list[dict], blocks: list[dict], reach: float = _CAPT
                 best = (gap, i)
         if best is not None:
             taken.add(best[1])
-            image["caption"] = blocks[best[1]]["text"][:500]
+            image["caption"] = blocks[best[1]]["text"].replace("\n", " ")[:500]
             blocks[best[1]]["captions_image"] = True

@@ -221,7 +221,8 @@ def _slide_elements(slide, notes: Counter) -> list[dict]:
             )
             continue
         if getattr(shape, "has_text_frame", False) and shape.has_text_frame:
-            text = " ".join(shape.text_frame.text.split())
+            paras = [" ".join(p.text.split()) for p in shape.text_frame.paragraphs]
+            text = "\n".join(p for p in paras if p)  # one text block per paragraph
             if text:
                 is_title = (
                     shape.is_placeholder and "title" in str(shape.placeholder_format.type).lower()
@@ -256,7 +257,7 @@ def _slide_captions(elements: list[dict], slide_h: int) -> None:
             if gap <= 0.15 * slide_h and (best is None or gap < best[0]):
                 best = (gap, text)
         if best is not None:
-            image["caption"] = best[1]["text"]
+            image["caption"] = best[1]["text"].replace("\n", " ")
             used.add(best[1]["text"])
 
 
@@ -280,7 +281,7 @@ def read_pptx(path: Path, limits, notes: Counter) -> list[dict]:
         _slide_captions(elements, slide_h)
         for e in reading_order(elements, slide_w):
             if e["kind"] == "text":
-                blocks.append({"kind": "text", "text": e["text"]})
+                blocks.extend({"kind": "text", "text": t} for t in e["text"].split("\n"))
             else:
                 blocks.append(
                     {

@@ -176,7 +176,7 @@ def _image_bytes(obj, page, box: dict, page_box: tuple, limits, notes: Counter) 
     if px_w * px_h <= limits.max_extract_pixels:
         filters = obj.get_filters()
         if filters == ["DCTDecode"]:
-            return obj.get_data(decode_simple=False).tobytes()
+            return bytes(obj.get_data(decode_simple=False))  # the JPEG as stored
         try:
             return _png(obj.get_bitmap(render=False).to_pil())
         except (pdfium.PdfiumError, ValueError, OSError, Image.DecompressionBombError):
