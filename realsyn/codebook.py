@@ -166,6 +166,23 @@ def assign_shard(
     )
 
 
+def assign_all(
+    engine: Engine,
+    source: ShardSource,
+    shards: list[str],
+    store: Storage,
+    prefix: str,
+    params: CodebookParams,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1-3: the coarse centroids, and each shard's rows written under ``<prefix>_assign``
+    sorted by bucket; returns (coarse centroids, rows per (shard, bucket))."""
+    shards = sorted(shards)
+    sample = draw_sample(engine, source, shards, params.sample_size, params.seed)
+    coarse = train_coarse(sample.vectors, params.coarse_for(sample.rows), params)
+    assign = partial(assign_shard, source, store, f"{prefix}_assign", coarse)
+    return coarse, np.stack(list(engine.map(assign, shards)))
+
+
 def bucket_key(bucket: int) -> str:
     return f"bucket-{bucket:06d}"
 
@@ -230,10 +247,7 @@ def build_codebook(
     """Sample, coarse, assign (per shard), fine (per bucket); writes ``<prefix>_assign`` per
     shard, ``<prefix>_pool`` per bucket and ``<prefix>_codebook``; returns the codebook."""
     shards = sorted(shards)
-    sample = draw_sample(engine, source, shards, params.sample_size, params.seed)
-    coarse = train_coarse(sample.vectors, params.coarse_for(sample.rows), params)
-    assign = partial(assign_shard, source, store, f"{prefix}_assign", coarse)
-    counts = np.stack(list(engine.map(assign, shards)))  # (shards, C)
+    coarse, counts = assign_all(engine, source, shards, store, prefix, params)
     rows = counts.sum(axis=0)
     k = np.array([params.fine_params().k_for(int(n)) if n else 0 for n in rows], dtype=np.int64)
     cluster_base = np.concatenate([[0], np.cumsum(k)])

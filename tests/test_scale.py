@@ -193,3 +193,118 @@ def test_ray_engine_gives_the_local_result(ray_cluster, local_run, tmp_path):
 def test_ray_engine_reraises_a_task_error(ray_cluster):
     with pytest.raises(Exception, match="invalid literal.*boom"):
         list(RayEngine().map(int, ["1", "boom"]))
+
+
+def _dup_world(store, n=1500, shard=300, seed=0):
+    """Sentences with exact copies, normalised variants (case, punctuation: same key, another
+    vector) and near duplicates (another text, a vector within 0.99), in shards."""
+    rng = np.random.default_rng(seed)
+    centers = unit_centers(20, 16, seed=seed + 1)
+    base, _ = clustered_vectors(n, centers, 0.2, seed=seed + 2)
+    texts = [f"sentence number {i}" for i in range(n)]
+    vectors = base.copy()
+    for i in rng.choice(n, n // 3, replace=False):
+        j = int(rng.integers(0, n))
+        kind = rng.integers(0, 3)
+        if kind == 0:  # exact copy
+            texts[i], vectors[i] = texts[j], vectors[j]
+        elif kind == 1:  # same normalised text, a slightly different vector
+            texts[i] = texts[j].upper() + "!"
+            v = vectors[j] + 0.01 * rng.standard_normal(16).astype(np.float32)
+            vectors[i] = v / np.linalg.norm(v)
+        else:  # a near duplicate: another text, a close vector
+            texts[i] = f"near copy {i} of {j}"
+            v = vectors[j] + 0.02 * rng.standard_normal(16).astype(np.float32)
+            vectors[i] = v / np.linalg.norm(v)
+    ids = [f"{int(h):016x}" for h in rng.permutation(n) * 7919 + 11]  # ids not in row order
+    shards = []
+    from realsyn.bucket_io import npy_bytes
+    from realsyn.storage import write_partition
+
+    for k, lo in enumerate(range(0, n, shard)):
+        name = f"d-{k:03d}"
+        members = pl.DataFrame(
+            {"sentence_id": ids[lo : lo + shard], "text": texts[lo : lo + shard]}
+        )
+        write_partition(
+            store,
+            "dup_in",
+            name,
+            {"members": members},
+            files={"vectors.npy": npy_bytes(vectors[lo : lo + shard])},
+        )
+        shards.append(name)
+    return shards, ids, texts, vectors
+
+
+def _dedup(engine, root, threshold=0.99):
+    from realsyn.bucket_dedup import BucketDedupParams, dedup_bucketed, read_survival
+    from realsyn.codebook import assign_all
+
+    store = LocalStorage(root)
+    shards, ids, texts, vectors = _dup_world(store)
+    source = StoredShards(store, "dup_in")
+    params = CodebookParams(sentences_per_cluster=40, sample_size=600, seed=1)
+    _coarse, counts = assign_all(engine, source, shards, store, "d", params)
+    assert counts.shape[1] > 1  # several buckets, so boundaries exist
+    dparams = BucketDedupParams(ranges=4, threshold=threshold)
+    stats, edges = dedup_bucketed(engine, source, shards, store, "d", dparams, counts)
+    return stats, edges, read_survival(store, "d", 4), (shards, ids, texts, vectors)
+
+
+@pytest.fixture(scope="module")
+def local_dedup(tmp_path_factory):
+    return _dedup(LocalEngine(), tmp_path_factory.mktemp("dedup"))
+
+
+def test_bucketed_dedup_is_dedup_sentences_given_its_pairs(local_dedup):
+    from realsyn.text_dedup import dedup_sentences
+
+    stats, edges, survival, (shards, ids, texts, _vectors) = local_dedup
+    kept = pl.DataFrame(
+        {"sentence_id": ids, "shard": [shards[i // 300] for i in range(len(ids))], "text": texts}
+    )
+    want = dedup_sentences(kept, edges.select("id_a", "id_b"))
+    assert survival.equals(want)
+    assert stats["total"] == len(ids) and stats["survivors"] == int(want["survives"].sum())
+    assert stats["exact_dup"] > 50 and stats["semantic_dup"] > 50  # both kinds were found
+    assert edges.height == stats["semantic_pairs"] > 0
+
+
+def test_bucketed_dedup_loses_few_pairs_at_bucket_boundaries(local_dedup):
+    """Against one search over every distinct text: the duplicates found within buckets."""
+    from realsyn.semantic_dedup import cosine_pairs
+    from realsyn.text_dedup import dedup_sentences, distinct_representatives, normalized_keys
+
+    _stats, _edges, survival, (shards, ids, texts, vectors) = local_dedup
+    kept = pl.DataFrame({"sentence_id": ids, "shard": "x", "text": texts})
+    reps = sorted(distinct_representatives(normalized_keys(kept)))
+    row = {s: i for i, s in enumerate(ids)}
+    found = cosine_pairs(vectors[[row[s] for s in reps]], 0.99)
+    pairs = pl.DataFrame(
+        {"id_a": [reps[int(a)] for a in found[:, 0]], "id_b": [reps[int(b)] for b in found[:, 1]]}
+    )
+    flat = dedup_sentences(kept, pairs)
+    dropped_flat = set(flat.filter(~pl.col("survives"))["sentence_id"])
+    dropped = set(survival.filter(~pl.col("survives"))["sentence_id"])
+    assert dropped <= dropped_flat  # buckets only ever miss pairs, never invent them
+    assert len(dropped) / len(dropped_flat) >= 0.9
+
+
+def test_exact_only_dedup_is_dedup_sentences(tmp_path):
+    from realsyn.text_dedup import dedup_sentences
+
+    stats, edges, survival, (shards, ids, texts, _v) = _dedup(LocalEngine(), tmp_path, None)
+    kept = pl.DataFrame(
+        {"sentence_id": ids, "shard": [shards[i // 300] for i in range(len(ids))], "text": texts}
+    )
+    assert edges.height == 0 and stats["semantic_dup"] == 0
+    assert survival.equals(dedup_sentences(kept))
+
+
+@pytest.mark.slow
+def test_ray_dedup_gives_the_local_result(ray_cluster, local_dedup, tmp_path):
+    stats, edges, survival, _world = _dedup(RayEngine(), tmp_path)
+    assert stats == local_dedup[0]
+    assert edges.equals(local_dedup[1])
+    assert survival.equals(local_dedup[2])
