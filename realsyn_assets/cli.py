@@ -170,8 +170,27 @@ def world_command(argv: list[str]) -> int:
     parser.add_argument("--out", default=str(DEMO_CORPUS), help="corpus root to write into")
     parser.add_argument("--seed", type=int, default=WorldParams.seed)
     parser.add_argument("--documents", type=int, default=WorldParams.documents)
+    parser.add_argument(
+        "--office",
+        action="store_true",
+        help="publish the documents as PDF/DOCX/PPTX files (world/office/) instead of OBELICS "
+        "rows and HTML pages (same images, sentences and truth)",
+    )
     args = parser.parse_args(argv)
-    ensure_world(Path(args.out), WorldParams(seed=args.seed, documents=args.documents))
+    params = WorldParams(seed=args.seed, documents=args.documents)
+    if args.office:
+        import shutil
+
+        from realsyn.world_docs import PREFIX, TRUTH_DIR, write_world
+        from realsyn.world_office import build_office_world
+
+        for sub in (PREFIX, TRUTH_DIR):
+            shutil.rmtree(Path(args.out) / sub, ignore_errors=True)
+        world = build_office_world(params)
+        n = write_world(world, Path(args.out))
+        print(f"[realsyn] generated the office world into {args.out}: {n} files, {world.stats}")
+        return 0
+    ensure_world(Path(args.out), params)
     return 0
 
 
