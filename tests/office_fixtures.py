@@ -398,3 +398,46 @@ def pdf_vector_figures() -> bytes:
     c.showPage()
     c.save()
     return buf.getvalue()
+
+
+def pdf_tagged() -> bytes:
+    """A tagged PDF: one image inside a /Figure structure element whose /Alt is its alt text,
+    and a text line after it."""
+    import pikepdf
+
+    def image(pdf):
+        stream = pikepdf.Stream(pdf, jpeg((200, 40, 40), (60, 40)))
+        stream.Type, stream.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
+        stream.Width, stream.Height, stream.BitsPerComponent = 60, 40, 8
+        stream.ColorSpace, stream.Filter = pikepdf.Name.DeviceRGB, pikepdf.Name.DCTDecode
+        return stream
+
+    content = (
+        b"/Figure <</MCID 0>> BDC q 240 0 0 160 100 500 cm /Im0 Do Q EMC "
+        b"BT /F1 12 Tf 100 460 Td (A paragraph after the figure.) Tj ET"
+    )
+    pdf = pikepdf.open(io.BytesIO(_pikepdf_page(content, {"Im0": image})))
+    page = pdf.pages[0].obj
+    figure = pdf.make_indirect(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.StructElem,
+            S=pikepdf.Name.Figure,
+            Alt=pikepdf.String("A red rectangle, tagged"),
+            Pg=page,
+            K=0,
+        )
+    )
+    root = pdf.make_indirect(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.StructTreeRoot,
+            K=figure,
+            ParentTree=pikepdf.Dictionary(Nums=[0, pikepdf.Array([figure])]),
+        )
+    )
+    figure.P = root
+    page.StructParents = 0
+    pdf.Root.StructTreeRoot = root
+    pdf.Root.MarkInfo = pikepdf.Dictionary(Marked=True)
+    buf = io.BytesIO()
+    pdf.save(buf)
+    return buf.getvalue()

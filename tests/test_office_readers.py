@@ -62,6 +62,7 @@ def pdf_shard(tmp_path_factory):
             "docs/bomb.pdf": fx.pdf_image_bomb(),
             "docs/charts.pdf": fx.pdf_vector_figures(),
             "docs/wave.pdf": fx.pdf_many_points(200_000),
+            "docs/tagged.pdf": fx.pdf_tagged(),
             "docs/renamed_html.pdf": b"<!doctype html><html><body><p>Just a page.</p></body></html>",
         },
     )
@@ -84,7 +85,7 @@ def test_pdf_folder_is_one_documents_shard(pdf_shard):
     indexes = sorted(
         [d["record_index"] for d in result.documents] + [r["record_index"] for r in result.rejected]
     )
-    assert indexes == list(range(11))
+    assert indexes == list(range(12))
 
 
 def test_pdf_reading_order_columns_then_rows_and_captions(pdf_shard):
@@ -133,6 +134,18 @@ def test_pdf_bad_inputs_have_their_reasons(pdf_shard):
     bomb = _doc(result, "docs/bomb.pdf")  # never decoded: its text survives
     assert [i["kind"] for i in bomb] == ["text"]
     assert result.notes["pdf_image_bomb_skipped"] == 1
+
+
+def test_tagged_pdf_alt_text(pdf_shard):
+    _storage, result = pdf_shard
+    tagged = _doc(result, "docs/tagged.pdf")
+    assert [(i["kind"], i.get("alt_text") or i.get("text")) for i in tagged] == [
+        ("image", "A red rectangle, tagged"),
+        ("text", "A paragraph after the figure."),
+    ]
+    assert tagged[0]["image_bytes"] == fx.jpeg((200, 40, 40), (60, 40))  # the JPEG as stored
+    report = _doc(result, "docs/report.pdf")  # untagged: no alt text
+    assert all(i.get("alt_text") is None for i in report if i["kind"] == "image")
 
 
 def test_vector_figures_are_rendered_with_their_captions(pdf_shard):

@@ -7,7 +7,8 @@ at every element wider than most of the page, and each band reads column by colu
 are the unions of overlapping horizontal extents), top to bottom inside a column.
 
 An image's caption is the nearest block above or below it that overlaps it horizontally and
-starts like a caption ("Figure 3", "Fig. 2", "Table 1", "図1", "写真", ...). Image bytes: a
+starts like a caption ("Figure 3", "Fig. 2", "Table 1", "図1", "写真", ...). Its alt text is the
+``/Alt`` of the structure element (tagged PDFs) whose marked content holds it. Image bytes: a
 JPEG stream as stored; other images decoded as stored when at most ``max_extract_pixels``,
 else the image's box rendered at a scale capped by ``max_render_pixels``; images declaring
 more than ``max_image_pixels`` (bombs) are never decoded. A file pdfium cannot open is retried
@@ -16,6 +17,7 @@ once after a pikepdf (qpdf) repair pass; a password-protected one is ``encrypted
 
 from __future__ import annotations
 
+import ctypes
 import io
 import re
 from collections import Counter
@@ -258,6 +260,50 @@ def _vector_figures(page, page_index, page_box, text_blocks, images, limits, not
     return out
 
 
+_MAX_STRUCT_ELEMENTS = 5000  # per page: a hostile structure tree costs no more
+
+
+def _struct_text(getter, element) -> str:
+    size = getter(element, None, 0)
+    if size <= 2:
+        return ""
+    buf = ctypes.create_string_buffer(size)
+    getter(element, buf, size)
+    return buf.raw[: size - 2].decode("utf-16-le", "replace").strip()
+
+
+def alt_texts(page) -> dict[int, str]:
+    """Alt text by marked-content id, from a tagged PDF's structure tree (empty if untagged)."""
+    tree = pdfium_c.FPDF_StructTree_GetForPage(page.raw)
+    if not tree:
+        return {}
+    out: dict[int, str] = {}
+    try:
+        stack = [
+            pdfium_c.FPDF_StructTree_GetChildAtIndex(tree, i)
+            for i in range(pdfium_c.FPDF_StructTree_CountChildren(tree))
+        ]
+        seen = 0
+        while stack and seen < _MAX_STRUCT_ELEMENTS:
+            element = stack.pop()
+            seen += 1
+            if not element:
+                continue
+            alt = _struct_text(pdfium_c.FPDF_StructElement_GetAltText, element)
+            if alt:
+                for i in range(pdfium_c.FPDF_StructElement_GetMarkedContentIdCount(element)):
+                    mcid = pdfium_c.FPDF_StructElement_GetMarkedContentIdAtIndex(element, i)
+                    if mcid >= 0:
+                        out.setdefault(mcid, alt)
+            stack.extend(
+                pdfium_c.FPDF_StructElement_GetChildAtIndex(element, i)
+                for i in range(pdfium_c.FPDF_StructElement_CountChildren(element))
+            )
+    finally:
+        pdfium_c.FPDF_StructTree_Close(tree)
+    return out
+
+
 def _read_page(
     page, page_index: int, limits, notes: Counter, images_before: int
 ) -> tuple[list[dict], int]:
@@ -280,6 +326,7 @@ def _read_page(
     cap = max(0, min(limits.max_images_per_page, room))
     if len(objs) > cap:
         notes["pdf_images_over_cap"] += len(objs) - cap
+    alts = alt_texts(page) if objs else {}
     for n, obj in enumerate(objs[:cap]):
         x0, y0, x1, y1 = obj.get_bounds()
         box = {"x0": x0 - left, "x1": x1 - left, "y0": top - y1, "y1": top - y0}
@@ -299,6 +346,7 @@ def _read_page(
             {
                 "kind": "image",
                 "ref": ImageRef(raw=f"page {page_index + 1} image {n + 1}", data=data),
+                "alt_text": alts.get(pdfium_c.FPDFPageObj_GetMarkedContentID(obj.raw)),
                 **box,
             }
         )
@@ -314,5 +362,12 @@ def _read_page(
         if e["kind"] == "text":
             out.append({"kind": "text", "text": e["text"]})
         else:
-            out.append({"kind": "image", "ref": e["ref"], "caption": e.get("caption")})
+            out.append(
+                {
+                    "kind": "image",
+                    "ref": e["ref"],
+                    "alt_text": e.get("alt_text"),
+                    "caption": e.get("caption"),
+                }
+            )
     return out, n_chars
