@@ -441,3 +441,11 @@ def pdf_tagged() -> bytes:
     buf = io.BytesIO()
     pdf.save(buf)
     return buf.getvalue()
+
+
+def ole_encrypted_docx() -> bytes:
+    """What Word writes for a password-protected .docx: an OLE compound file whose directory
+    names an EncryptionInfo stream (header and directory entry only)."""
+    name = "EncryptionInfo".encode("utf-16-le")
+    entry = name + b"\x00" * (64 - len(name)) + b"\x1e\x00\x02\x01" + b"\x00" * 60
+    return ole_doc() + entry

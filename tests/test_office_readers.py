@@ -262,6 +262,10 @@ def office_shard(tmp_path_factory):
                 docx_bytes, "word/document.xml", fx.BILLION_LAUGHS
             ),
             "office/not_a_package.docx": b"PK\x03\x04 truncated zip",
+            "office/locked.docx": fx.ole_encrypted_docx(),
+            "office/laughs.epub": fx.zip_replace_part(
+                fx.epub_book(), "OEBPS/content.opf", fx.BILLION_LAUGHS
+            ),
         },
     )
     storage = LocalStorage(root)
@@ -341,8 +345,10 @@ def test_office_bad_inputs_have_their_reasons(office_shard):
     assert _reason(result, "office/bomb.pptx") == "part_too_large"
     assert _reason(result, "office/laughs.docx") == "unsafe_xml"
     assert _reason(result, "office/not_a_package.docx") == "corrupt_archive"
+    assert _reason(result, "office/locked.docx") == "encrypted"
+    assert _reason(result, "office/laughs.epub") == "unsafe_xml"
     assert all(r["reason"] in REJECT_REASONS for r in result.rejected)
-    assert len(result.documents) + len(result.rejected) == 11  # the .png is no document
+    assert len(result.documents) + len(result.rejected) == 13  # the .png is no document
 
 
 def test_realsyn_run_on_a_corpus_with_nothing_readable_stops_before_any_step(
