@@ -229,12 +229,13 @@ def test_discovery_mixed_folders_and_unread_files(tmp_path):
             "mixed/sub/b.pdf": fx.pdf_scanned(),
             "notes/readme.txt": b"plain text is not a document format",
             "notes/photo.jpg": fx.jpeg(),
+            "README.md": b"# About this corpus",  # the corpus's notes, not a document
         },
     )
     storage = LocalStorage(tmp_path)
     shards = [(s.key, s.format) for s in discover_shards(storage)]
     assert shards == [("mixed", "documents_folder"), ("site", "html_folder")]
-    assert unread_files(storage) == ["notes/photo.jpg", "notes/readme.txt"]
+    assert unread_files(storage) == ["README.md", "notes/photo.jpg", "notes/readme.txt"]
     result = read_shard(storage, "mixed")
     assert [d["source_format"] for d in result.documents] == ["html", "pdf"]
     assert pl.DataFrame(result.documents)["record_index"].to_list() == [0, 1]

@@ -4,7 +4,8 @@ A shard is one input file (``.parquet``, ``.jsonl[.gz]``, ``.warc[.gz]``, ``.arc
 folder: the top-most folder that directly holds HTML pages or documents (PDF, DOCX, PPTX, EPUB,
 Markdown, ...), which takes every such file below it. A folder with documents is a
 ``documents_folder`` (:mod:`realsyn.readers.documents`: one file = one document, formats sniffed
-from the bytes); one with HTML pages only stays an ``html_folder``. Keys are relative to the
+from the bytes); one with HTML pages only stays an ``html_folder``. A corpus's own notes
+(``README.md``, ``LICENSE.md``, ...) are no documents: they make no folder a shard. Keys are relative to the
 corpus root and become partition keys.
 """
 

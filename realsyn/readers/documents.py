@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
+import re
 import warnings
 from collections import Counter
 from concurrent.futures.process import BrokenProcessPool
@@ -59,7 +60,14 @@ class DocumentLimits:
     workers: int = 2
 
 
+_CORPUS_NOTES = re.compile(r"^(readme|license|licence|changelog|credits|contributing)\b", re.I)
+
+
 def is_document_file(key: str) -> bool:
+    """A document by its name; a corpus's own notes (README.md, LICENSE.md, ...) are not."""
+    name = key.rsplit("/", 1)[-1]
+    if name.lower().endswith((".md", ".markdown")) and _CORPUS_NOTES.match(name):
+        return False
     return key.lower().endswith(DOCUMENT_SUFFIXES)
 
 
@@ -68,7 +76,7 @@ def document_files(corpus: Storage, shard: str) -> list[str]:
     return [
         k
         for k in corpus.list_keys(shard)
-        if k.lower().endswith(DOCUMENT_SUFFIXES + HTML_PAGE_SUFFIXES)
+        if (is_document_file(k) or k.lower().endswith(HTML_PAGE_SUFFIXES))
         and not any(part.startswith((".", "_")) for part in k.split("/"))
     ]
 
