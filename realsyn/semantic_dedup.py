@@ -1,12 +1,12 @@
-"""Near-duplicate pairs by cosine similarity of unit embeddings (usearch), and their groups.
+"""Near-duplicate links by cosine similarity of unit embeddings, and their groups.
 
-Bounded for any input, dense clusters included: time and memory are linear in the number of
-vectors. Rows holding exactly the same vector are linked to the smallest such row (cosine 1)
-without a search; only distinct vectors go into a usearch cosine index: exact (brute force,
-SIMD) up to ``EXACT_SEARCH_MAX`` of them, HNSW beyond. Each searched vector links to at most
-``k`` nearest neighbours within the threshold (ties broken by row, i.e. by key), never to all of
-them: groups are the connected components (scipy) of those links, so transitivity joins a dense
-cluster through chains of near neighbours without enumerating its pairs.
+Bounded for any input, dense clusters included. Rows holding exactly the same vector link to
+the smallest such row (cosine 1) without a search; only distinct vectors are searched: exactly
+(blocked BLAS products, ~50 MB a block) up to ``EXACT_SEARCH_MAX`` of them, with a usearch HNSW
+cosine index beyond. Each searched vector links to at most ``k`` nearest neighbours within the
+threshold (ties broken by row, i.e. by key), never to all of them, so links and memory grow
+linearly with the vectors. Groups are the connected components (scipy) of the links:
+transitivity joins a dense cluster through chains of near neighbours without its n^2 pairs.
 """
 
 from __future__ import annotations
@@ -63,19 +63,21 @@ def _nearest(
     m = len(rows)
     if m < 2 or not len(queries):
         return np.zeros((0, 3))
-    index = Index(ndim=vectors.shape[1], metric="cos", dtype="f32")
-    index.add(rows, vectors[rows])
-    exact = m <= EXACT_SEARCH_MAX
     kk = min(2 * k + 1, m)  # room to break ties at the k-th place by row, not by search order
+    if m <= EXACT_SEARCH_MAX:
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        block = max(1, (1 << 22) // m)  # 16 MB of similarities (+ 32 MB of ranks) a block
+        search = _exact_search(unit, rows, kk, block)
+    else:
+        index = Index(ndim=vectors.shape[1], metric="cos", dtype="f32")
+        index.add(rows, vectors[rows])
+        search, block = _index_search(index, vectors, kk), QUERY_BLOCK
     max_distance = 1.0 - threshold + 1e-6
     found = []
-    for start in range(0, len(queries), QUERY_BLOCK):
-        todo = queries[start : start + QUERY_BLOCK]
-        matches = index.search(vectors[todo], kk, exact=exact)
-        keys = np.asarray(matches.keys, dtype=np.int64).reshape(len(todo), -1)
-        dist = np.asarray(matches.distances, dtype=np.float64).reshape(len(todo), -1)
-        counts = np.asarray(matches.counts).reshape(-1, 1)
-        invalid = (np.arange(keys.shape[1])[None, :] >= counts) | (keys == todo[:, None])
+    for start in range(0, len(queries), block):
+        todo = queries[start : start + block]
+        keys, dist = search(todo)
+        invalid = keys == todo[:, None]
         dist[invalid] = np.inf
         keys[invalid] = np.iinfo(np.int64).max
         order = np.lexsort((keys, dist), axis=1)[:, :k]
@@ -83,6 +85,32 @@ def _nearest(
         r, c = np.nonzero(dist <= max_distance)
         found.append(np.stack([todo[r], keys[r, c], 1.0 - dist[r, c]], axis=1))
     return np.concatenate(found)
+
+
+def _exact_search(unit: np.ndarray, rows: np.ndarray, kk: int, block: int):
+    """Brute force (BLAS): the ``kk`` most similar of ``rows`` per query, (keys, distances)."""
+    base = unit[rows]
+
+    def search(todo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sims = unit[todo] @ base.T
+        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        return rows[top].astype(np.int64), 1.0 - np.take_along_axis(sims, top, 1).astype(np.float64)
+
+    return search
+
+
+def _index_search(index: Index, vectors: np.ndarray, kk: int):
+    """HNSW (usearch): the ``kk`` approximate nearest per query, (keys, distances)."""
+
+    def search(todo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        matches = index.search(vectors[todo], kk)
+        keys = np.asarray(matches.keys, dtype=np.int64).reshape(len(todo), -1)
+        dist = np.asarray(matches.distances, dtype=np.float64).reshape(len(todo), -1)
+        missing = np.arange(keys.shape[1])[None, :] >= np.asarray(matches.counts).reshape(-1, 1)
+        dist[missing] = np.inf
+        return keys, dist
+
+    return search
 
 
 def cosine_pairs(
