@@ -99,14 +99,24 @@ def _docx_pictures(element, part, notes: Counter) -> list[dict]:
     return out
 
 
-def _is_caption_paragraph(paragraph) -> bool:
-    try:
-        name = (paragraph.style.name or "").lower() if paragraph.style is not None else ""
-    except (KeyError, AttributeError):
-        name = ""
+def _style_names(document) -> dict[str, str]:
+    """Paragraph style id -> lower-case name, read once (python-docx's per-paragraph lookup
+    scans every style)."""
+    from docx.oxml.ns import qn
+
+    names = {}
+    for style in document.styles.element.iterchildren(qn("w:style")):
+        name = style.find(qn("w:name"))
+        if name is not None:
+            names[style.get(qn("w:styleId"))] = (name.get(qn("w:val")) or "").lower()
+    return names
+
+
+def _is_caption_paragraph(paragraph, style_names: dict[str, str]) -> bool:
     text = paragraph.text.strip()
     if not text or len(text) > 400:
         return False
+    name = style_names.get(paragraph._p.style or "", "")
     return any(c in name for c in CAPTION_STYLES) or is_caption(text)
 
 
@@ -137,6 +147,7 @@ def read_docx(path: Path, limits, notes: Counter) -> list[dict]:
             "office_parse_error", f"python-docx: {type(err).__name__}: {err}"
         ) from err
     part = document.part
+    style_names = _style_names(document)
     blocks: list[dict] = []
     for inner in document.iter_inner_content():
         if isinstance(inner, Table):
@@ -153,7 +164,11 @@ def read_docx(path: Path, limits, notes: Counter) -> list[dict]:
         text = inner.text.strip()
         if text:
             blocks.append(
-                {"kind": "text", "text": text, "caption_like": _is_caption_paragraph(inner)}
+                {
+                    "kind": "text",
+                    "text": text,
+                    "caption_like": _is_caption_paragraph(inner, style_names),
+                }
             )
         blocks.extend(_docx_pictures(inner._p, part, notes))
     _docx_captions(blocks)
