@@ -218,7 +218,7 @@ def fine_bucket(
         x.astype(np.float16),
         clusters.labels,
         len(clusters.centroids),
-        info={"bucket": task.bucket, "cluster_base": task.cluster_base},
+        info={"bucket": int(task.bucket), "cluster_base": int(task.cluster_base)},
         files={"centroids.npy": npy_bytes(clusters.centroids.astype(np.float32))},
     )
     return len(x), clusters.centroids.astype(np.float32)
