@@ -123,7 +123,12 @@ def test_world_ja_mirrors_the_english_world():
             wj.describe_ja(scene, random.Random(seed + 7)),
         )
         assert en.concepts == jp.concepts and w.describes(jp.concepts, scene.concepts)
-        assert w.narrative(random.Random(seed)).label == wj.narrative_ja(random.Random(seed)).label
+        english = w.narrative(random.Random(seed)).text
+        i = next(i for i, x in enumerate(w._SUBJECTS) if english.startswith(x + " "))
+        j = next(j for j, x in enumerate(w._VERBS) if f" {x} " in english)
+        k = next(k for k, x in enumerate(w._TIMES) if english.endswith(f" {x}."))
+        japanese = f"{wj._SUBJECTS_JA[i]}{wj._TIMES_JA[k]}{wj._VERBS_JA[j]}。"
+        assert wj.narrative_ja(random.Random(seed)).text == japanese
     scene = w.Scene("circle", "red", 2, "small", "striped", sign="SALE")
     assert wj.alt_text_ja(scene, 0) == "二つの赤い円、縞模様の背景、看板「SALE」"
     assert wj.alt_text_ja(scene, 1) == "縞模様の背景に二つの赤い円と「SALE」と書かれた看板"
