@@ -187,9 +187,13 @@ def test_same_input_same_output(pdf_shard):
 def test_timeout_is_a_loud_rejected_row(tmp_path):
     _write(tmp_path, {"docs/a.pdf": fx.pdf_two_columns(), "docs/b.pdf": fx.pdf_many_images(10_000)})
     storage = LocalStorage(tmp_path)
-    # decoding 10,000 images takes far longer than 0.2 s; the small report does not
+    # Rendering 10,000 image boxes one by one takes minutes; the small report (and a cold
+    # worker's imports) a fraction of the 5 s.
     limits = DocumentLimits(
-        timeout_s=0.2, workers=1, max_images_per_page=100_000, max_images_per_document=100_000
+        timeout_s=5.0,
+        max_extract_pixels=0,
+        max_images_per_page=100_000,
+        max_images_per_document=100_000,
     )
     with pytest.warns(UserWarning, match="reader_timeout"):
         result = _read(storage, "docs", limits)
