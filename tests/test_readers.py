@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import shutil
@@ -8,7 +9,7 @@ import polars as pl
 import pytest
 
 from realsyn.readers import ShardError, discover_shards, read_shard
-from realsyn.readers.base import resolve_image_ref
+from realsyn.readers.base import RecordRejected, resolve_image_ref
 from realsyn.schemas import (
     DOCUMENTS_SCHEMA,
     ITEMS_SCHEMA,
@@ -258,7 +259,7 @@ def test_html_folder_confines_paths_and_tolerates_bad_pages(corpus):
     assert [(s.key, s.format) for s in shards] == [("site/pages", "html_folder")]
     result = read_shard(storage, "site/pages")
     reasons = {r["record_index"]: r["reason"] for r in result.rejected}
-    assert reasons == {1: "invalid_utf8", 2: "empty_document"}
+    assert reasons == {2: "empty_document"}  # b.html's one non-UTF-8 byte no longer rejects it
     items = result.tables()["items"].filter(pl.col("doc_id") == doc_id_for("site/pages", 0))
     assert items["kind"].to_list() == [
         "text",
@@ -327,3 +328,72 @@ def test_unknown_shard_and_missing_shard(corpus):
     (root / "y.jsonl.gz").write_bytes(b"\x1f\x8b\x08garbage")
     with pytest.raises(ShardError, match="y.jsonl.gz: cannot decompress"):
         read_shard(storage, "y.jsonl.gz")
+
+
+JA = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。①"  # ① is cp932 only
+FR = "Le café était déjà fermé — « voilà » dit-il, naïf, à l’œil."
+
+
+@pytest.mark.parametrize(
+    "raw,encoding,source",
+    [
+        (
+            f'<html><head><meta charset="Shift_JIS"></head><body><p>{JA}</p>'.encode("cp932"),
+            "cp932",
+            "meta",
+        ),
+        (
+            (
+                '<meta http-equiv="Content-Type" content="text/html; charset=EUC-JP">'
+                f"<p>{JA[:-1]}</p>"
+            ).encode("euc_jp"),
+            "euc-jp",
+            "meta",
+        ),
+        (f"<p>{FR}</p>".encode("cp1252"), "cp1252", "detected"),
+        (f'<meta charset="iso-8859-1"><p>{FR}</p>'.encode("cp1252"), "cp1252", "meta"),
+        (codecs.BOM_UTF8 + f"<p>{JA}</p>".encode(), "utf-8", "bom"),
+        (codecs.BOM_UTF16_LE + f"<p>{FR}</p>".encode("utf-16-le"), "utf-16-le", "bom"),
+    ],
+)
+def test_html_pages_decode_by_their_declared_or_detected_charset(raw, encoding, source):
+    from realsyn.readers.charset import decode_html
+
+    decoded = decode_html(raw)
+    assert (decoded.encoding, decoded.source, decoded.replaced_bytes) == (encoding, source, 0)
+    expected = JA if "猫" in decoded.text else FR
+    assert (expected if encoding != "euc-jp" else JA[:-1]) in decoded.text
+
+
+def test_one_invalid_byte_is_replaced_and_counted_not_the_page_rejected(corpus):
+    from realsyn.readers.charset import decode_html
+
+    page = f"<p>{JA}</p><p>{FR}</p>".encode()
+    broken = page[:30] + b"\xff" + page[30:]  # one stray byte inside UTF-8 text
+    decoded = decode_html(broken)
+    assert decoded.replaced_bytes == 1 and decoded.text.count("\ufffd") == 1
+    assert decoded.text.replace("\ufffd", "") == page.decode()
+    # the transport's declaration wins over the page's, and a wrong one is caught
+    assert decode_html(f"<p>{FR}</p>".encode("cp1252"), "windows-1252").source == "declared"
+    sjis = f'<meta charset="utf-8"><p>{JA * 3}</p>'.encode("cp932")  # mislabelled page
+    assert decode_html(sjis).encoding == "cp932" and JA in decode_html(sjis).text
+    # binary data is still refused, with its reason
+    for junk in (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 20, bytes(range(128, 256)) * 40):
+        with pytest.raises(RecordRejected, match="binary data"):
+            decode_html(junk)
+    # through the reader: the page is a document, the replaced byte a shard note
+    root, storage = corpus
+    (root / "site").mkdir()
+    (root / "site" / "a.html").write_bytes(broken)
+    (root / "site" / "b.html").write_bytes(f"<p>{FR}</p>".encode("cp1252"))
+    (root / "site" / "c.html").write_bytes(b"\x00\x01\x02 binary \x00" * 50)
+    result = read_shard(storage, "site")
+    assert [r["reason"] for r in result.rejected] == ["unsupported_content"]
+    stats = result.stats()
+    assert stats["documents"] == 2 and stats["html_replaced_bytes"] == 1
+    assert (
+        stats["html_pages_with_replaced_bytes"] == 1 and stats["html_pages_charset_detected"] == 1
+    )
+    texts = " ".join(result.tables()["items"]["text"].drop_nulls())
+    assert texts.count(FR) == 2 and texts.count("\ufffd") == 1
+    assert texts.replace("\ufffd", "").startswith(JA)

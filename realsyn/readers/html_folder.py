@@ -3,19 +3,16 @@
 Each ``*.html``/``*.htm`` file under the shard folder (recursively, sorted by key) is one
 document; its record index is its rank in that order. Image paths resolve relative to the page
 and must stay inside the corpus root (not merely the shard folder, so pages may share an
-``images/`` folder beside them).
+``images/`` folder beside them). Pages decode by their BOM, ``<meta charset>`` or detected
+encoding with undecodable bytes replaced and counted (``realsyn.readers.charset``).
 """
 
 from __future__ import annotations
 
 import posixpath
 
-from realsyn.readers.base import (
-    RecordRejected,
-    ShardResult,
-    decode_utf8,
-    resolve_image_ref,
-)
+from realsyn.readers.base import RecordRejected, ShardResult, resolve_image_ref
+from realsyn.readers.charset import decode_html
 from realsyn.readers.html import extract_blocks
 from realsyn.storage import Storage, StorageError
 
@@ -26,6 +23,15 @@ def html_pages(corpus: Storage, shard: str) -> list[str]:
     return [k for k in corpus.list_keys(shard) if k.lower().endswith(HTML_SUFFIXES)]
 
 
+def note_decoding(result: ShardResult, decoded) -> None:
+    """Count what decoding a kept page took: bytes replaced, encodings not declared."""
+    if decoded.replaced_bytes:
+        result.notes["html_pages_with_replaced_bytes"] += 1
+        result.notes["html_replaced_bytes"] += decoded.replaced_bytes
+    if decoded.source == "detected":
+        result.notes["html_pages_charset_detected"] += 1
+
+
 def read_html_folder(corpus: Storage, shard: str, result: ShardResult) -> None:
     for index, key in enumerate(html_pages(corpus, shard)):
         try:
@@ -34,14 +40,15 @@ def read_html_folder(corpus: Storage, shard: str, result: ShardResult) -> None:
             result.reject_record(index, "record_error", str(err))
             continue
         try:
-            html = decode_utf8(raw)
-            canonical, raw_blocks = extract_blocks(html)
+            decoded = decode_html(raw)
+            canonical, raw_blocks = extract_blocks(decoded.text)
             base_dir = posixpath.dirname(key)
             blocks = [
                 {**b, "ref": resolve_image_ref(b["src"], base_dir)} if b["kind"] == "image" else b
                 for b in raw_blocks
             ]
             result.add_document(index, canonical or key, blocks)
+            note_decoding(result, decoded)
         except RecordRejected as rej:
             result.reject_record(
                 index, rej.reason, f"{key}: {rej.detail}", raw[:200].decode("utf-8", "replace")
