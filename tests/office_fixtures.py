@@ -449,3 +449,12 @@ def ole_encrypted_docx() -> bytes:
     name = "EncryptionInfo".encode("utf-16-le")
     entry = name + b"\x00" * (64 - len(name)) + b"\x1e\x00\x02\x01" + b"\x00" * 60
     return ole_doc() + entry
+
+
+def docx_floating() -> bytes:
+    """The report with its pictures floating (``wp:anchor``) instead of inline."""
+    import zipfile
+
+    package = docx_report()
+    body = zipfile.ZipFile(io.BytesIO(package)).read("word/document.xml")
+    return zip_replace_part(package, "word/document.xml", body.replace(b"wp:inline", b"wp:anchor"))

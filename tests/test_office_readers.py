@@ -268,6 +268,7 @@ def office_shard(tmp_path_factory):
             ),
             "office/not_a_package.docx": b"PK\x03\x04 truncated zip",
             "office/locked.docx": fx.ole_encrypted_docx(),
+            "office/floating.docx": fx.docx_floating(),
             "office/laughs.epub": fx.zip_replace_part(
                 fx.epub_book(), "OEBPS/content.opf", fx.BILLION_LAUGHS
             ),
@@ -299,6 +300,8 @@ def test_docx_body_order_alt_text_captions_and_tables(office_shard):
         "The end.",
     ]
     assert items[2]["image_bytes"] == fx.png()
+    floating = _seq(_doc(result, "office/floating.docx"))  # wp:anchor instead of wp:inline
+    assert ("IMAGE", "A red square on white", "The red square, seen from above") in floating
     ja = _seq(_doc(result, "office/report_ja.docx"))
     assert ("IMAGE", None, "赤い円が白い背景にある様子") in ja  # caption style named 図表番号
 
@@ -353,7 +356,7 @@ def test_office_bad_inputs_have_their_reasons(office_shard):
     assert _reason(result, "office/locked.docx") == "encrypted"
     assert _reason(result, "office/laughs.epub") == "unsafe_xml"
     assert all(r["reason"] in REJECT_REASONS for r in result.rejected)
-    assert len(result.documents) + len(result.rejected) == 13  # the .png is no document
+    assert len(result.documents) + len(result.rejected) == 14  # the .png is no document
 
 
 def test_realsyn_run_on_a_corpus_with_nothing_readable_stops_before_any_step(
