@@ -17,7 +17,6 @@ once after a pikepdf (qpdf) repair pass; a password-protected one is ``encrypted
 
 from __future__ import annotations
 
-import ctypes
 import io
 import re
 from collections import Counter
@@ -25,11 +24,11 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-from PIL import Image
 
 from realsyn.readers.base import ImageRef, RecordRejected
 from realsyn.readers.layout import attach_captions, is_caption, reading_order
 from realsyn.readers.pdf_figures import path_boxes, vector_figures
+from realsyn.readers.pdf_images import alt_texts, image_bytes, render_box
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
@@ -142,50 +141,6 @@ def _union(a: dict, b: dict) -> dict:
     }
 
 
-def _png(pil_image) -> bytes:
-    buf = io.BytesIO()
-    if pil_image.mode not in ("RGB", "RGBA", "L"):
-        pil_image = pil_image.convert("RGB")
-    pil_image.save(buf, "PNG", compress_level=1)  # lossless; speed over size
-    return buf.getvalue()
-
-
-def _render_box(page, box: dict, page_box: tuple, limits, notes: Counter) -> bytes | None:
-    left, bottom, right, top = page_box
-    w, h = box["x1"] - box["x0"], box["y1"] - box["y0"]
-    if w < 1 or h < 1:
-        return None
-    scale = min(limits.max_render_scale, (limits.max_render_pixels / (w * h)) ** 0.5)
-    # crop = what to cut from each side of the page box (PDF points)
-    crop = (
-        max(0.0, box["x0"]),
-        max(0.0, (top - bottom) - box["y1"]),
-        max(0.0, (right - left) - box["x1"]),
-        max(0.0, box["y0"]),
-    )
-    bitmap = page.render(scale=scale, crop=crop)
-    notes["pdf_images_rendered"] += 1
-    buf = io.BytesIO()
-    bitmap.to_pil().convert("RGB").save(buf, "JPEG", quality=90)
-    return buf.getvalue()
-
-
-def _image_bytes(obj, page, box: dict, page_box: tuple, limits, notes: Counter) -> bytes | None:
-    px_w, px_h = obj.get_px_size()
-    if px_w * px_h > limits.max_image_pixels:
-        notes["pdf_image_bomb_skipped"] += 1
-        return None
-    if px_w * px_h <= limits.max_extract_pixels:
-        filters = obj.get_filters()
-        if filters == ["DCTDecode"]:
-            return bytes(obj.get_data(decode_simple=False))  # the JPEG as stored
-        try:
-            return _png(obj.get_bitmap(render=False).to_pil())
-        except (pdfium.PdfiumError, ValueError, OSError, Image.DecompressionBombError):
-            notes["pdf_image_decode_fallback"] += 1  # e.g. JBIG2, masks: render the box
-    return _render_box(page, box, page_box, limits, notes)
-
-
 def _open(path: Path, notes: Counter) -> pdfium.PdfDocument:
     try:
         return pdfium.PdfDocument(path)
@@ -251,56 +206,12 @@ def _vector_figures(page, page_index, page_box, text_blocks, images, limits, not
             "y0": max(0.0, figure["y0"] - 2),
             "y1": min(page_box[3] - page_box[1], figure["y1"] + 2),
         }
-        data = _render_box(page, pad, page_box, limits, notes)
+        data = render_box(page, pad, page_box, limits, notes)
         if data is None:
             continue
         notes["pdf_vector_figures"] += 1
         ref = ImageRef(raw=f"page {page_index + 1} figure {k + 1}", data=data)
         out.append({"kind": "image", "ref": ref, "caption": figure["caption"], **pad})
-    return out
-
-
-_MAX_STRUCT_ELEMENTS = 5000  # per page: a hostile structure tree costs no more
-
-
-def _struct_text(getter, element) -> str:
-    size = getter(element, None, 0)
-    if size <= 2:
-        return ""
-    buf = ctypes.create_string_buffer(size)
-    getter(element, buf, size)
-    return buf.raw[: size - 2].decode("utf-16-le", "replace").strip()
-
-
-def alt_texts(page) -> dict[int, str]:
-    """Alt text by marked-content id, from a tagged PDF's structure tree (empty if untagged)."""
-    tree = pdfium_c.FPDF_StructTree_GetForPage(page.raw)
-    if not tree:
-        return {}
-    out: dict[int, str] = {}
-    try:
-        stack = [
-            pdfium_c.FPDF_StructTree_GetChildAtIndex(tree, i)
-            for i in range(pdfium_c.FPDF_StructTree_CountChildren(tree))
-        ]
-        seen = 0
-        while stack and seen < _MAX_STRUCT_ELEMENTS:
-            element = stack.pop()
-            seen += 1
-            if not element:
-                continue
-            alt = _struct_text(pdfium_c.FPDF_StructElement_GetAltText, element)
-            if alt:
-                for i in range(pdfium_c.FPDF_StructElement_GetMarkedContentIdCount(element)):
-                    mcid = pdfium_c.FPDF_StructElement_GetMarkedContentIdAtIndex(element, i)
-                    if mcid >= 0:
-                        out.setdefault(mcid, alt)
-            stack.extend(
-                pdfium_c.FPDF_StructElement_GetChildAtIndex(element, i)
-                for i in range(pdfium_c.FPDF_StructElement_CountChildren(element))
-            )
-    finally:
-        pdfium_c.FPDF_StructTree_Close(tree)
     return out
 
 
@@ -339,7 +250,7 @@ def _read_page(
         if box["x1"] <= box["x0"] or box["y1"] <= box["y0"]:
             notes["pdf_image_off_page"] += 1
             continue
-        data = _image_bytes(obj, page, box, page_box, limits, notes)
+        data = image_bytes(obj, page, box, page_box, limits, notes)
         if data is None:
             continue
         images.append(
