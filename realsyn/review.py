@@ -189,14 +189,14 @@ def sample_review(
     ).with_columns(pl.len().over("stratum").alias("stratum_population"))
     seen, gold = _strings(reviewed), gold or {}
     fresh = ~(pl.col("image_id").is_in(seen) | pl.col("sha256").is_in(seen))
+    gold_rows = (
+        frame.filter(pl.col("image_id").is_in(_strings(gold))).sort("rank").head(params.gold_items)
+    )  # gold may repeat across rounds: that is what gold is for
     chosen = (
-        frame.filter(fresh & ~pl.col("image_id").is_in(_strings(gold)))
+        frame.filter(fresh & ~pl.col("image_id").is_in(gold_rows["image_id"]))
         .sort("stratum", "rank")
         .group_by("stratum", maintain_order=True)
         .head(params.per_stratum)
-    )
-    gold_rows = (
-        frame.filter(pl.col("image_id").is_in(_strings(gold))).sort("rank").head(params.gold_items)
     )
     rows = []
     for is_gold, part in ((False, chosen), (True, gold_rows)):

@@ -336,13 +336,18 @@ def run_main_job(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "world"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "world", "review"):
         print(
             "usage: realsyn run [--corpus PATH] [--data-root PATH] [--world]\n"
-            "       realsyn world [--out DIR] [--seed N] [--documents N]",
+            "       realsyn world [--out DIR] [--seed N] [--documents N]\n"
+            "       realsyn review new|status",
             file=sys.stderr,
         )
         sys.exit(2)
+    if sys.argv[1] == "review":
+        from realsyn_assets.review_cli import review_command
+
+        sys.exit(review_command(sys.argv[2:]))
     sys.exit((run_main_job if sys.argv[1] == "run" else world_command)(sys.argv[2:]))
 
 

@@ -15,6 +15,7 @@ from realsyn.sentences import SentenceParams
 from realsyn.train import TrainParams
 from realsyn_assets.alerting import check_alert_sensor
 from realsyn_assets.automation import nightly_refresh
+from realsyn_assets.bias import build_bias_assets
 from realsyn_assets.clean_images import CleanImagesConfig, clean_images
 from realsyn_assets.embeddings import image_embeddings, sentence_embeddings
 from realsyn_assets.evaluation import clip_evaluation, pipeline_evaluation
@@ -29,6 +30,8 @@ from realsyn_assets.retrieval import (
     retrieval_pairs,
     sentence_clusters,
 )
+from realsyn_assets.review import review_sample
+from realsyn_assets.review_labels import human_validation, review_labels, review_labels_sensor
 from realsyn_assets.sensors import new_shard_sensor
 from realsyn_assets.sentences import SentencesConfig, sentences
 from realsyn_assets.settings import Settings
@@ -100,11 +103,16 @@ def build_definitions(settings: Settings, env=os.environ) -> dg.Definitions:
         clip_training,
         clip_evaluation,
         pipeline_evaluation,
+        # the pilot's loop: review rounds and the release's bias report
+        review_sample,
+        review_labels,
+        human_validation,
+        *build_bias_assets(settings.scales),
     ]
     return dg.Definitions(
         assets=with_param_versions(assets, settings.stage_params or {}),
         jobs=JOBS,
-        sensors=[new_shard_sensor, check_alert_sensor, nightly_refresh],
+        sensors=[new_shard_sensor, check_alert_sensor, nightly_refresh, review_labels_sensor],
         resources=settings.resources(),
         executor=executor_from_env(env),
     )

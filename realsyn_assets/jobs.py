@@ -78,9 +78,10 @@ JOBS = [
     ),
     _job(
         "release_scales",
-        ["scaled_subsets", "release"],
+        ["scaled_subsets", "release", "bias_report"],
         False,
-        "Per scale: the nested balanced subset and its export (parquet, webdataset, card).",
+        "Per scale: the nested balanced subset, its export (parquet, webdataset, card) and its "
+        "bias report.",
     ),
 ]
 # In the order the main job runs them: (job name, partitions: "shards", "scales" or None)

@@ -73,6 +73,16 @@ def ingest_labels(store, round_key: str) -> tuple[dict, dict]:
     return manifest, versions
 
 
+def labels_materialization(manifest: dict, round_key: str) -> dg.AssetMaterialization:
+    """The review_labels event for a parsed round (its data version: the partition's)."""
+    return dg.AssetMaterialization(
+        "review_labels",
+        partition=round_key,
+        metadata={**manifest["info"]["stats"], "version": manifest["version"]},
+        tags={DATA_VERSION_TAG: manifest["version"]},
+    )
+
+
 @dg.sensor(
     asset_selection=["human_validation"],
     minimum_interval_seconds=60,
@@ -93,15 +103,7 @@ def review_labels_sensor(context: dg.SensorEvaluationContext, storage: StorageRe
             continue
         manifest, versions = ingest_labels(store, key)
         cursor[key] = versions
-        stats = manifest["info"]["stats"]
-        events.append(
-            dg.AssetMaterialization(
-                "review_labels",
-                partition=key,
-                metadata={**stats, "version": manifest["version"]},
-                tags={DATA_VERSION_TAG: manifest["version"]},
-            )
-        )
+        events.append(labels_materialization(manifest, key))
         runs.append(
             dg.RunRequest(
                 run_key=f"human_validation:{key}:{manifest['version']}",

@@ -32,6 +32,10 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "clip_training",
         "clip_evaluation",
         "pipeline_evaluation",
+        "review_sample",
+        "review_labels",
+        "human_validation",
+        "bias_report",
     }
     drift = {
         f"{a}_distribution_stable"
@@ -95,12 +99,21 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "clip_training_beats_chance",
         "pipeline_evaluation_retrieval_precision",
         "pipeline_evaluation_dedup_recall",
+        "human_validation_enough_labels",
+        "human_validation_rater_agreement_usable",
+        "human_validation_rater_agreement_good",
+        "human_validation_gold_accuracy",
+        "human_validation_precision_floor",
+        "bias_report_release_within_cap",
+        "bias_report_top_cluster_share",
+        "bias_report_source_shares_stable",
     }
     assert drift <= {c.name for c in graph.asset_check_keys}
     assert [s.name for s in defs.sensors] == [
         "new_shard_sensor",
         "check_alert_sensor",
         "nightly_refresh",
+        "review_labels_sensor",
     ]
     assert {j.name for j in defs.jobs} == {
         "ingest_shards",

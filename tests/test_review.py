@@ -128,6 +128,11 @@ def test_sampling_is_deterministic_stratified_and_never_repeats_an_image(world):
     seen = set(a["image_id"]) | set(a["sha256"])
     b = sample_review(pairs, (0.3, 0.6), params, "r002", reviewed=seen)
     assert not (set(b["image_id"]) & set(a["image_id"])) and b.height > 0
+    # every image has a known answer (as on the demo): gold is a few of them, not all
+    every = world_labels(pairs, ti, ts)
+    c = sample_review(pairs, (0.3, 0.6), params, "r001", gold=every)
+    assert c["is_gold"].sum() == params.gold_items and (~c["is_gold"]).sum() == a.height
+    assert (c.filter("is_gold")["copies"] == params.gold_repeats).all()
 
 
 def test_label_studio_shapes_round_trip(world):

@@ -101,3 +101,68 @@ def test_human_validation_checks_and_recommended_params(tmp_path, world, noise):
     meta = result.asset_materializations_for_node("human_validation")[0].metadata
     assert "metrics_table" in meta and "precision_by_cosine_plot" in meta
     assert json.loads(json.dumps(meta["params"].data))["kappa_error"] == 0.4
+
+
+@pytest.mark.slow
+def test_pilot_loop_on_a_small_generated_world(tmp_path):
+    """realsyn run on a small world (bias_report per scale comes with the release), a review
+    round, simulated raters' export in labels/, `realsyn review validate`, the recommendation."""
+    import io
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import REPO
+
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "REALSYN_DATA_ROOT": str(tmp_path / "data"),
+    }
+    for var in ("REALSYN_CORPUS", "REALSYN_CAPTIONER_URL", "REALSYN_CLIP_CHECKPOINT"):
+        env.pop(var, None)
+    realsyn = str(Path(sys.executable).parent / "realsyn")
+    corpus = tmp_path / "corpus"
+
+    def cli(*args: str, ok=(0,)) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [realsyn, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
+        )
+        assert proc.returncode in ok, proc.stdout[-4000:] + proc.stderr[-4000:]
+        return proc
+
+    cli("run", "--corpus", str(corpus), "--world", "--world-documents", "60", "--train-epochs", "2")
+    env["REALSYN_CORPUS"] = str(corpus)  # the world's truth gives the gold items
+    store = LocalStorage(tmp_path / "data")
+    bias = read_partition_table(store, "bias_report", "t20", "clusters")
+    assert bias.height > 0 and bias["release"].max() <= 20
+    funnel = read_partition_table(store, "bias_report", "t20", "funnel")
+    assert {"clean_images", "image_dedup", "cosine_band", "cap_t20"} <= set(funnel["stage"])
+
+    out = cli("review", "new", "--per-stratum", "8").stdout
+    assert "review round r001" in out, out
+    items = read_partition_table(store, "review_sample", "r001", "items")
+    task_list = json.loads(store.read_bytes("review/r001/tasks.json"))
+    assert len(task_list) == items["copies"].sum() and items["is_gold"].sum() > 0
+    assert all(store.exists(f"review/r001/{f}") for f in items["image_file"])
+    ti, ts = (
+        pl.read_parquet(io.BytesIO((corpus / "_world" / f"{n}.parquet").read_bytes()))
+        for n in ("images", "sentences")
+    )
+    pairs = items.select("image_id", "sha256", "text1", "text2", "text3", "syn_text")
+    truth = world_labels(pairs, ti, ts)
+    by_item = {i: truth.get(img, {}) for i, img in items.select("item_id", "image_id").iter_rows()}
+    store.write_bytes("review/r001/labels/export.json", simulate_export(task_list, by_item, 0.05))
+    # 1 when the blocking precision floor fails: a 2-epoch model may well be below it
+    out = cli("review", "validate", ok=(0, 1)).stdout
+    assert "r001: human_validation" in out and "precision@1" in out, out
+    summary = read_manifest(store, "human_validation", "r001")["info"]["summary"]
+    assert summary["labelled_items"] == items.filter(~pl.col("is_gold")).height
+    params = load_stage_params(tmp_path / "data" / "review" / "r001" / "recommended_params.toml")
+    validate_stage_params(params, {"balanced_pool": BalancedPoolConfig})
+    # a second round never shows an image of the first
+    cli("review", "new", "--per-stratum", "8")
+    second = read_partition_table(store, "review_sample", "r002", "items")
+    first_images = set(items.filter(~pl.col("is_gold"))["image_id"])
+    assert not first_images & set(second.filter(~pl.col("is_gold"))["image_id"])
