@@ -174,9 +174,9 @@ def read_documents_folder(
                     outcomes = pool.map(tasks)
                 except BrokenProcessPool as err:  # no worker could even start: configuration
                     raise ShardError(
-                        f"{corpus.uri(shard)}: document reader workers die on start ({err}); "
+                        f"{corpus.uri(shard)}: document reader workers die on start ({err}): "
                         f"is memory_limit_bytes={limits.memory_limit_bytes} too small to load "
-                        "the parsers?"
+                        "the parsers, or can the worker not import its code (see its traceback)?"
                     ) from err
             for index, (_path, key, _limits), outcome in zip(indexes, tasks, outcomes, strict=True):
                 _add_outcome(result, index, key, outcome)
