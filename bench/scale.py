@@ -27,6 +27,7 @@ from pathlib import Path
 
 SHARD, IMAGE_SHARD, BUCKET = 5000, 500, 5000
 SPREAD = 0.06  # per-dimension noise around a topic centre (norm ~0.5 at d=64)
+PROBE = 4  # coarse buckets searched per image for its nearest fine centroids
 PAPER_SENTENCES, PAPER_IMAGES, PAPER_DIM = 0.84e9, 198e6, 512
 STEPS = ["sample", "assign", "fine", "route", "score", "merge", "words", "dedup"]
 VECTOR_STEPS = {"assign", "fine", "route", "score", "merge"}
@@ -121,7 +122,7 @@ def run_step(step: str, root: Path, state: dict) -> dict:
         )  # fmt: skip
         codebook.write_codebook(store, "b", book)
     elif step == "route":
-        fn = partial(buckets.route_shard, imgs, store, "b", c)
+        fn = partial(buckets.route_shard, imgs, store, "b", c, PROBE)
         np.save(root / "routes.npy", np.stack(list(engine.map(fn, ishards))))
     elif step == "score":
         routes, book = np.load(root / "routes.npy"), codebook.read_codebook(store, "b")

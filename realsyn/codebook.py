@@ -68,17 +68,22 @@ class StoredShards:
 
 @dataclass(frozen=True)
 class CodebookParams:
-    """``sentences_per_cluster`` (fine), ``coarse_clusters`` (None: ceil(sqrt(fine K))),
-    ``sample_size`` rows the coarse level is trained on, k-means ``iterations`` and ``seed``."""
+    """``sentences_per_cluster`` (fine), ``coarse_clusters`` (None: one bucket up to
+    ``flat_up_to`` sentences, so a corpus one worker can cluster gets exactly the flat path's
+    clusters; above it ceil(sqrt(fine K))), ``sample_size`` rows the coarse level is trained on,
+    k-means ``iterations`` and ``seed``."""
 
     sentences_per_cluster: int = 420
     coarse_clusters: int | None = None
+    flat_up_to: int = 1_000_000
     sample_size: int = 100_000
     iterations: int = 20
     max_points_per_centroid: int = 256
     seed: int = 0
 
     def coarse_for(self, n: int) -> int:
+        if self.coarse_clusters is None and n <= self.flat_up_to:
+            return 1  # one bucket: exactly the flat k-means (fit_clusters on every row)
         fine = max(1, math.ceil(n / self.sentences_per_cluster))
         return max(1, min(self.coarse_clusters or math.ceil(math.sqrt(fine)), n))
 
@@ -147,6 +152,8 @@ def draw_sample(
 
 def train_coarse(sample: np.ndarray, k: int, params: CodebookParams) -> np.ndarray:
     """(k, d) unit coarse centroids by spherical k-means on the sample."""
+    if k == 1:  # every row in bucket 0, whatever the sample
+        return np.ones((1, sample.shape[1]), dtype=np.float32) / np.sqrt(sample.shape[1])
     flat = replace(params.fine_params(), n_clusters=k)
     return fit_clusters(sample, flat).centroids
 
