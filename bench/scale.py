@@ -122,7 +122,7 @@ def run_step(step: str, root: Path, state: dict) -> dict:
         )  # fmt: skip
         codebook.write_codebook(store, "b", book)
     elif step == "route":
-        fn = partial(buckets.route_shard, imgs, store, "b", c, PROBE)
+        fn = partial(buckets.route_shard, imgs, store, "b", "b", c, PROBE)
         np.save(root / "routes.npy", np.stack(list(engine.map(fn, ishards))))
     elif step == "score":
         routes, book = np.load(root / "routes.npy"), codebook.read_codebook(store, "b")
@@ -130,7 +130,11 @@ def run_step(step: str, root: Path, state: dict) -> dict:
             buckets.ScoreTask(b, tuple((i, ishards[i]) for i in np.nonzero(routes[:, b])[0]), int(book.row_base[b]))
             for b in np.nonzero(routes.sum(axis=0))[0]
         ]  # fmt: skip
-        list(engine.map(partial(buckets.score_bucket, store, "b", top_k, ("sentence_id",)), tasks))
+        list(
+            engine.map(
+                partial(buckets.score_bucket, store, "b", "b", top_k, ("sentence_id",)), tasks
+            )
+        )
     elif step == "merge":
         routes = np.load(root / "routes.npy")
         tasks = [

@@ -71,11 +71,13 @@ def route_shard(
     images: ShardSource,
     store,
     prefix: str,
+    work: str,
     clusters_searched: int,
     probe: int | None,
     shard: str,
 ) -> np.ndarray:
-    """Round 1 for one image shard; returns its pairs per bucket."""
+    """Round 1 for one image shard (pool ``prefix``, routes under ``<work>_routes``); returns its
+    pairs per bucket."""
     book = read_codebook(store, prefix)
     _frame, vectors = images.load(shard)
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -90,7 +92,7 @@ def route_shard(
     cluster = near.ravel()
     return write_sorted(
         store,
-        f"{prefix}_routes",
+        f"{work}_routes",
         shard,
         pl.DataFrame(
             {"pair": pair, "cluster": cluster}, schema={"pair": pl.Int64, "cluster": pl.Int64}
@@ -110,14 +112,16 @@ class ScoreTask:
     row_base: int  # global pool row of the bucket's first sentence
 
 
-def score_bucket(store, prefix: str, top_k: int, carry: tuple[str, ...], task: ScoreTask) -> int:
+def score_bucket(
+    store, prefix: str, work: str, top_k: int, carry: tuple[str, ...], task: ScoreTask
+) -> int:
     """Round 2 for one bucket; returns the pairs scored."""
     with open_sorted(store, f"{prefix}_pool", bucket_key(task.bucket)) as pool:
         members, sentences = pool.all()
         offsets, base = pool.offsets, int(pool.info["cluster_base"])
     frames, blocks = [], []
     for index, shard in task.shards:
-        with open_sorted(store, f"{prefix}_routes", shard) as routes:
+        with open_sorted(store, f"{work}_routes", shard) as routes:
             frame, vectors = routes.group(task.bucket)
         frames.append(frame.with_columns(pl.lit(index, dtype=pl.Int64).alias("shard_index")))
         blocks.append(vectors)
@@ -154,7 +158,7 @@ def score_bucket(store, prefix: str, top_k: int, carry: tuple[str, ...], task: S
         hits = pl.concat([hits, members.select(list(carry))[local]], how="horizontal")
     write_sorted(
         store,
-        f"{prefix}_hits",
+        f"{work}_hits",
         bucket_key(task.bucket),
         hits,
         np.zeros((hits.height, 0), np.float16),
@@ -185,9 +189,9 @@ class ShardRetrieval:
     sentences: pl.DataFrame  # row + the carried columns of every row in result.indices
 
 
-def merge_shard(store, prefix: str, top_k: int, carry: tuple[str, ...], task: MergeTask):
+def merge_shard(store, work: str, top_k: int, carry: tuple[str, ...], task: MergeTask):
     """Round 3 for one image shard."""
-    with open_sorted(store, f"{prefix}_routes", task.shard, extra=("nearest.npy",)) as routes:
+    with open_sorted(store, f"{work}_routes", task.shard, extra=("nearest.npy",)) as routes:
         m, width = int(routes.info["images"]), int(routes.info["width"])
         nearest = npy_from_bytes(routes.files["nearest.npy"])
     pair_i = np.full((m * width, top_k), -1, dtype=np.int64)
@@ -195,7 +199,7 @@ def merge_shard(store, prefix: str, top_k: int, carry: tuple[str, ...], task: Me
     pair_n = np.zeros(m * width, dtype=np.int64)
     found = []
     for bucket in task.buckets:
-        with open_sorted(store, f"{prefix}_hits", bucket_key(bucket)) as hits:
+        with open_sorted(store, f"{work}_hits", bucket_key(bucket)) as hits:
             frame = hits.group(task.index)[0] if task.index < len(hits.offsets) - 1 else None
         if frame is None or not frame.height:
             continue
@@ -226,13 +230,15 @@ def retrieve_bucketed(
     params: RetrievalParams,
     carry: tuple[str, ...] = ("sentence_id",),
     probe: int | None = None,
+    work: str | None = None,
 ) -> Iterator[ShardRetrieval]:
     """Top-k pool sentences per image of each shard (shards in sorted order), the three rounds
     on ``engine``; ``carry``: pool columns returned with the rows found; ``probe``: coarse
-    buckets searched for the nearest fine centroids (None: all, exactly as ``retrieve``)."""
-    shards = sorted(shards)
+    buckets searched for the nearest fine centroids (None: all, exactly as ``retrieve``);
+    ``work``: where the routes and hits go (default: beside the pool)."""
+    shards, work = sorted(shards), work or prefix
     book: Codebook = read_codebook(store, prefix)
-    route = partial(route_shard, images, store, prefix, params.clusters_searched, probe)
+    route = partial(route_shard, images, store, prefix, work, params.clusters_searched, probe)
     counts = np.stack(list(engine.map(route, shards)))  # (shards, C) pairs
     tasks = [
         ScoreTask(
@@ -240,12 +246,12 @@ def retrieve_bucketed(
         )
         for b in np.nonzero(counts.sum(axis=0))[0].tolist()
     ]
-    for _ in engine.map(partial(score_bucket, store, prefix, params.top_k, carry), tasks):
+    for _ in engine.map(partial(score_bucket, store, prefix, work, params.top_k, carry), tasks):
         pass
     merges = [
         MergeTask(i, s, tuple(np.nonzero(counts[i])[0].tolist())) for i, s in enumerate(shards)
     ]
-    yield from engine.map(partial(merge_shard, store, prefix, params.top_k, carry), merges)
+    yield from engine.map(partial(merge_shard, store, work, params.top_k, carry), merges)
 
 
 def compact(found: ShardRetrieval, column: str) -> tuple[RetrievalResult, list]:

@@ -1,0 +1,143 @@
+"""The bucketed path of sentence_clusters and retrieval_pairs (realsyn.codebook,
+realsyn.buckets) on the graph's own partitions: the shard sources the map tasks read, and the
+two steps the assets call. Sources are plain dataclasses so a Ray worker can unpickle them
+(their storage must pickle: a local or shared folder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from realsyn.buckets import ShardRetrieval, compact, retrieve_bucketed
+from realsyn.codebook import (
+    Codebook,
+    CodebookParams,
+    ShardSource,
+    bucket_key,
+    build_codebook,
+)
+from realsyn.embeddings import vectors_from_bytes
+from realsyn.engine import Engine
+from realsyn.retrieval import ClusterParams, RetrievalParams, RetrievalResult
+from realsyn.storage import (
+    PartitionNotFound,
+    Storage,
+    partition_dir,
+    read_partition_file,
+    read_partition_table,
+)
+
+POOL = "sentence_clusters_buckets"  # <POOL>_assign / _pool / _codebook: the bucketed pool
+
+
+@dataclass(frozen=True)
+class SurvivingSentences:
+    """A shard's sentence_embeddings rows that survive sentence_dedup, with their text."""
+
+    store: Storage
+    id_column: str = "sentence_id"
+
+    def load(self, shard: str) -> tuple[pl.DataFrame, np.ndarray]:
+        keys = read_partition_table(self.store, "sentence_embeddings", shard, "keys")
+        vectors = vectors_from_bytes(
+            read_partition_file(self.store, "sentence_embeddings", shard, "vectors.npy")
+        )
+        survival = read_partition_table(self.store, "sentence_dedup", None, "survival")
+        alive = survival.filter(pl.col("survives") & (pl.col("shard") == shard))["sentence_id"]
+        mask = keys["sentence_id"].is_in(alive.implode()).to_numpy()
+        texts = read_partition_table(self.store, "sentence_semantics", shard, "semantics")
+        frame = (
+            keys.filter(pl.Series(mask))
+            .select("sentence_id")
+            .with_columns(shard=pl.lit(shard))
+            .join(
+                texts.select("sentence_id", "text"),
+                on="sentence_id",
+                how="left",
+                maintain_order="left",
+            )
+        )
+        return frame, vectors[mask]
+
+
+@dataclass(frozen=True)
+class SurvivingImages:
+    """A shard's images that survive image_dedup and their vectors (retrieval_pairs' input)."""
+
+    store: Storage
+    model: str
+    id_column: str = "image_id"
+
+    def load(self, shard: str) -> tuple[pl.DataFrame, np.ndarray]:
+        from realsyn_assets.retrieval import _shard_images
+
+        return _shard_images(self.store, shard, self.model)
+
+
+def codebook_params(params: ClusterParams) -> CodebookParams:
+    return CodebookParams(
+        sentences_per_cluster=params.sentences_per_cluster,
+        iterations=params.iterations,
+        max_points_per_centroid=params.max_points_per_centroid,
+        seed=params.seed,
+    )
+
+
+def embedded_shards(store: Storage, shards: list[str]) -> list[str]:
+    out = []
+    for shard in sorted(shards):
+        try:
+            read_partition_table(store, "sentence_embeddings", shard, "keys")
+        except PartitionNotFound:
+            continue
+        out.append(shard)
+    return out
+
+
+def cluster_buckets(
+    engine: Engine, store: Storage, shards: list[str], params: ClusterParams
+) -> tuple[Codebook, pl.DataFrame]:
+    """The bucketed codebook over the surviving sentences of ``shards``, and its members
+    (sentence_id, shard, cluster, text) bucket by bucket, in cluster order."""
+    book = build_codebook(
+        engine, SurvivingSentences(store), shards, store, POOL, codebook_params(params)
+    )
+    return book, pool_members(store, book)
+
+
+def pool_members(store: Storage, book: Codebook) -> pl.DataFrame:
+    from realsyn.bucket_io import open_sorted
+
+    frames = []
+    for b in np.nonzero(book.bucket_rows)[0].tolist():
+        with open_sorted(store, f"{POOL}_pool", bucket_key(b)) as part:
+            frames.append(part.all()[0].select("sentence_id", "shard", "cluster", "text"))
+    return pl.concat(frames)
+
+
+def retrieve_shard(
+    engine: Engine, store: Storage, shard: str, model: str, params: RetrievalParams
+) -> tuple[RetrievalResult, list[str], list[str]]:
+    """One shard's retrieval against the bucketed pool: (result indexing the returned lists of
+    sentence ids and texts). Its routes and hits are the shard's own (``<POOL>_work/<shard>``),
+    so shards retrieved at the same time never share a file."""
+    work = f"{POOL}_work/{partition_dir(shard)}"
+    found: ShardRetrieval = next(
+        retrieve_bucketed(
+            engine,
+            SurvivingImages(store, model),
+            [shard],
+            store,
+            POOL,
+            params,
+            carry=("sentence_id", "text"),
+            work=work,
+        )
+    )
+    result, ids = compact(found, "sentence_id")
+    return result, ids, found.sentences["text"].to_list()
+
+
+__all__ = ["ShardSource", "cluster_buckets", "retrieve_shard", "embedded_shards"]
