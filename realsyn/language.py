@@ -9,8 +9,11 @@ documents) is ``ja`` and marked ``mixed``, and the Japanese rules handle its Lat
 the text; a sentence too short to classify (fewer than ``min_chars`` letters: a heading, a
 button label) or classified below ``min_confidence`` takes its item's language (``method`` =
 ``item``), unless the scripts cannot match: a text without kana, kanji or hangul never takes
-a CJK language from its context. Text without letters is ``und``. An English-majority sentence that quotes Japanese
-is ``en`` and ``mixed``. Items are classified on their first ``item_chars`` characters,
+a CJK language from its context. Latin-script text left without a language that way (no
+confident classification, no usable context: ``Home | Gallery | Shop``, ``Next page »``) takes
+``default`` (``en``, the paper's language; ``method`` = ``default``), so it meets the English
+rules as before rather than escaping CAT as an unparsed language. Text without letters is
+``und``. An English-majority sentence that quotes Japanese is ``en`` and ``mixed``. Items are classified on their first ``item_chars`` characters,
 with the document's language (all its text items together) as their fallback.
 
 **Rules** (:func:`rules_for`): the paper's 3..81-word bound counts English words; Japanese has
@@ -58,19 +61,26 @@ CONTINUOUS_SCRIPT = frozenset({"zh", "yue", "wuu", "th", "lo", "km", "my", "bo"}
 @dataclass(frozen=True)
 class LanguageTag:
     lang: str  # ISO 639-1 where py3langid has one; "und" when undetermined
-    method: Literal["script", "langid", "item", "none"]
+    method: Literal["script", "langid", "item", "default", "none"]
     mixed: bool = False  # Japanese and Latin-script words in one text
 
 
 class LanguageIdentifier:
     """Script rules + py3langid's bundled model; load once per process (~0.3 s)."""
 
-    def __init__(self, min_chars: int = 12, min_confidence: float = 0.5, item_chars: int = 5000):
+    def __init__(
+        self,
+        min_chars: int = 12,
+        min_confidence: float = 0.5,
+        item_chars: int = 5000,
+        default: str = "en",
+    ):
         from py3langid.langid import MODEL_FILE
         from py3langid.langid import LanguageIdentifier as _Model
 
         self._model = _Model.from_model_file(MODEL_FILE, norm_probs=True)
         self.min_chars, self.min_confidence, self.item_chars = min_chars, min_confidence, item_chars
+        self.default = default
 
     def detect_item(self, text: str, fallback: str = UNDETERMINED) -> LanguageTag:
         """The language of a whole text item or document (its first ``item_chars``
@@ -90,10 +100,13 @@ class LanguageIdentifier:
         fallback_tag = LanguageTag(fallback, "item" if fallback != UNDETERMINED else "none")
         if han and not kana and fallback in ("ja", "zh") and han >= latin:
             return LanguageTag(fallback, "item", mixed=fallback == "ja" and latin > 0)
-        if fallback in CJK_LANGS and not (kana or han or HANGUL.search(text)):
-            fallback_tag = LanguageTag(UNDETERMINED, "none")  # Latin text is never ja by context
         if letters == 0:
             return fallback_tag
+        cjk = kana or han or HANGUL.search(text)
+        if fallback in CJK_LANGS and not cjk:
+            fallback_tag = LanguageTag(UNDETERMINED, "none")  # Latin text is never ja by context
+        if fallback_tag.lang == UNDETERMINED and latin and not cjk:
+            fallback_tag = LanguageTag(self.default, "default")
         if letters < self.min_chars and fallback_tag.lang != UNDETERMINED:
             return fallback_tag
         lang, confidence = self._model.classify(text)

@@ -15,6 +15,7 @@ from realsyn.language import (
     JA_MORPHEMES_PER_EN_WORD,
     LanguageIdentifier,
     LanguageSplitter,
+    LanguageTag,
     WordCounter,
     entropy_scores,
     language_probabilities,
@@ -62,8 +63,22 @@ def test_short_text_takes_its_items_language_when_scripts_agree(ident):
     assert ident.detect("所有権", fallback="ja").method == "item"
     assert ident.detect("Home", fallback="en").lang == "en"
     # Latin text never becomes Japanese by context
-    assert ident.detect("Keyboard shortcuts", fallback="ja").lang != "ja"
-    assert ident.detect("Result", fallback="ja").lang != "ja"
+    assert ident.detect("Keyboard shortcuts", fallback="ja") == LanguageTag("en", "default")
+    assert ident.detect("Result", fallback="ja").lang == "en"
+
+
+def test_unconfident_latin_text_meets_the_default_rules_not_none(ident):
+    """Boilerplate that py3langid calls Nigerian Pidgin or French with low confidence would
+    otherwise escape CAT as a language without a parser."""
+    for text in (
+        "Home | Gallery | Shop | Contact",
+        "Share on Facebook Twitter Email",
+        "Next page »",
+    ):
+        assert ident.detect(text) == LanguageTag("en", "default"), text
+    french = ident.detect("Le chat noir dort sur le canapé rouge près de la fenêtre ouverte.")
+    assert (french.lang, french.method) == ("fr", "langid")
+    assert LanguageIdentifier(default="de").detect("Next page »").lang == "de"
     assert ident.detect("1, 2, 3 ...").lang == "und"
     assert ident.detect("1, 2, 3 ...", fallback="en").lang == "en"
 
