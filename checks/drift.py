@@ -15,7 +15,7 @@ import json
 
 import dagster as dg
 
-from realsyn.drift import DriftParams, DriftReport, assess
+from realsyn.drift import DriftParams, DriftReport, assess, source_of
 from realsyn.report import preview_markdown
 
 PROFILE_KEY = "drift_profile"
@@ -38,9 +38,7 @@ def drift_spec(asset: str) -> dg.AssetCheckSpec:
 
 
 def source_group(partition_key: str | None) -> str | None:
-    if partition_key is None:
-        return None
-    return partition_key.rsplit("/", 1)[0] if "/" in partition_key else ""
+    return source_of(partition_key)
 
 
 def profile_metadata(profile: dict) -> dg.MetadataValue:

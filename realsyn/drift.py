@@ -250,6 +250,21 @@ def assess(
     return DriftReport(level, comparisons, notes)
 
 
+def source_of(partition_key: str | None) -> str | None:
+    """The source a shard's profiles are compared within: a file shard's folder
+    (``world/obelics/world-00001.parquet`` -> ``world/obelics``; a file at the corpus root ->
+    ``""``), and an HTML folder shard itself (``docs.python.org/3`` -> ``docs.python.org/3``):
+    each folder of pages is a site of its own, never pooled with its siblings. A shard is a
+    file when its name has a reader's file suffix (``realsyn.readers.dispatch.FILE_FORMATS``)."""
+    if partition_key is None:
+        return None
+    from realsyn.readers.dispatch import FILE_FORMATS
+
+    if not partition_key.lower().endswith(tuple(FILE_FORMATS)):
+        return partition_key
+    return partition_key.rsplit("/", 1)[0] if "/" in partition_key else ""
+
+
 # -- the profiles each stage publishes ---------------------------------------------------------
 
 

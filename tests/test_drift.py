@@ -103,3 +103,66 @@ def test_sentences_profile_counts_reasons():
 def test_invalid_thresholds_are_refused():
     with pytest.raises(ValueError, match="warn_distance <= error_distance"):
         DriftParams(warn_distance=0.3, error_distance=0.2)
+
+
+def test_each_html_folder_is_its_own_source_and_file_shards_pool_by_folder():
+    from realsyn.drift import source_of
+
+    assert source_of("site-a") == "site-a" and source_of("site-b") == "site-b"
+    assert source_of("crawls/docs.python.org/3") == "crawls/docs.python.org/3"
+    assert source_of("world/obelics/world-00001.parquet") == "world/obelics"
+    assert source_of("mmc4/x.jsonl.gz") == source_of("mmc4/y.jsonl") == "mmc4"
+    assert source_of("top.warc.gz") == "" and source_of(None) is None
+
+
+def _site(root, name: str, pages: int, images_per_page: int, paragraphs: int) -> None:
+    site = root / name
+    site.mkdir(parents=True)
+    for i in range(pages):
+        body = "".join(f"<p>Paragraph {j} of page {i} on {name}.</p>" for j in range(paragraphs))
+        body += "".join(f"<img src='img{j}.jpg' alt='picture {j}'>" for j in range(images_per_page))
+        (site / f"page{i:03d}.html").write_text(f"<html><body>{body}</body></html>")
+
+
+def test_unrelated_html_folder_shards_do_not_drift_against_each_other(dagster_home, tmp_path):
+    import dagster as dg
+
+    from realsyn_assets.partitions import shard_partitions
+    from realsyn_assets.raw_documents import raw_documents
+    from resources.drift import DriftResource
+    from resources.stage_params import StageParamsResource
+    from resources.storage import StorageResource
+
+    corpus = tmp_path / "corpus"
+    _site(corpus, "gallery", pages=40, images_per_page=4, paragraphs=1)  # 80% images
+    _site(corpus, "manual", pages=40, images_per_page=0, paragraphs=3)  # text only
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions(shard_partitions.name, ["gallery", "manual"])
+    resources = {
+        "corpus": StorageResource(root=str(corpus)),
+        "storage": StorageResource(root=str(tmp_path / "out")),
+        "drift": DriftResource(),
+        "stage_params": StageParamsResource(),
+    }
+
+    def drift_check(key: str):
+        result = dg.materialize(
+            [raw_documents], partition_key=key, instance=instance, resources=resources
+        )
+        assert result.success
+        (check,) = [
+            c
+            for c in result.get_asset_check_evaluations()
+            if c.check_name == "raw_documents_distribution_stable"
+        ]
+        return check
+
+    first, second = drift_check("gallery"), drift_check("manual")
+    # Pooled as one source (the corpus root) the second site was an ERROR against the first:
+    # item kinds 20/80 against 100/0. Each site is its own source: nothing to compare with yet.
+    for check in (first, second):
+        assert check.passed and check.metadata["comparisons"].value == 0
+    again = drift_check("manual")  # the same site re-read: compared with its previous run only
+    assert again.passed and again.metadata["comparisons"].value == 3
+    assert "previous" in again.metadata["details"].value
+    assert "window" not in again.metadata["details"].value
