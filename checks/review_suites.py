@@ -69,11 +69,12 @@ BIAS_REPORT_SUITE: tuple[CheckDef, ...] = (
     CheckDef(
         name="bias_report_top_cluster_share",
         table="clusters",
-        description="No image cluster holds more than max_cluster_share of the release.",
+        description="No image cluster holds more than max_over_uniform times its fair share "
+        "(1 / clusters) of the release.",
         expectations=lambda t, p: [
             Expect(
                 "ExpectColumnValuesToBeBetween",
-                {"column": "release_share", "max_value": p["max_cluster_share"]},
+                {"column": "release_over_uniform", "max_value": p["max_over_uniform"]},
             )
         ],
         severity="WARN",

@@ -58,10 +58,13 @@ def cluster_report(
     pool_clusters: np.ndarray, release_clusters: np.ndarray, cap: int, top: int = 10
 ) -> tuple[pl.DataFrame, dict]:
     """(clusters table, stats). ``over_uniform`` = pool share x number of clusters (1.0 = its
-    fair share); the tail is every cluster with at most ``cap`` pool images (kept whole)."""
+    fair share), ``release_over_uniform`` the same in the release; the tail is every cluster with at most ``cap`` pool images (kept whole)."""
     table = share_table(pool_clusters.tolist(), release_clusters.tolist(), "image_cluster")
     k = max(table.height, 1)
-    table = table.with_columns((pl.col("pool_share") * k).alias("over_uniform"))
+    table = table.with_columns(
+        (pl.col("pool_share") * k).alias("over_uniform"),
+        (pl.col("release_share") * k).alias("release_over_uniform"),
+    )
     pool_sizes, rel_sizes = table["pool"].to_numpy(), table["release"].to_numpy()
     tail = table.filter(pl.col("pool") <= cap)
     stats = {
@@ -134,3 +137,16 @@ def precision_by_class(strata: pl.DataFrame, column: str = "size_class") -> pl.D
         p, lo, hi = wilson(k, n)
         rows.append({column: value, "n": n, "precision_at_1": p, "low": lo, "high": hi})
     return pl.DataFrame(rows).sort(column)
+
+
+def share_shift(previous: dict[str, float], now: dict[str, float]) -> pl.DataFrame:
+    """Per key, its share now vs before and the absolute change (keys in either)."""
+    keys = sorted(set(previous) | set(now))
+    return pl.DataFrame(
+        {
+            "source": keys,
+            "share_now": [now.get(k, 0.0) for k in keys],
+            "share_before": [previous.get(k, 0.0) for k in keys],
+        },
+        schema={"source": pl.String, "share_now": pl.Float64, "share_before": pl.Float64},
+    ).with_columns((pl.col("share_now") - pl.col("share_before")).abs().alias("abs_delta"))

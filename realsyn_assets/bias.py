@@ -13,6 +13,7 @@ from realsyn.bias import (
     cluster_report,
     concept_labels,
     precision_by_class,
+    share_shift,
     share_table,
     source_funnel,
     stage_counts,
@@ -94,23 +95,11 @@ def _human_precision(store, rounds: list[str]) -> pl.DataFrame:
     return pl.DataFrame()
 
 
-def _drift(previous: dict, now: dict) -> tuple[pl.DataFrame, dict]:
-    """Per source, the release share now vs at the previous materialization."""
-    keys = sorted(set(previous) | set(now))
-    frame = pl.DataFrame(
-        {
-            "source": keys,
-            "share_now": [now.get(k, 0.0) for k in keys],
-            "share_before": [previous.get(k, 0.0) for k in keys],
-        },
-        schema={"source": pl.String, "share_now": pl.Float64, "share_before": pl.Float64},
-    ).with_columns((pl.col("share_now") - pl.col("share_before")).abs().alias("abs_delta"))
-    return frame, {"max_source_share_shift": float(frame["abs_delta"].max() or 0.0)}
-
-
 class BiasReportConfig(dg.Config):
-    max_cluster_share: float = Field(
-        0.05, description="Warn when one image cluster holds more of the release than this."
+    max_over_uniform: float = Field(
+        3.0,
+        description="Warn when one image cluster holds more than this many times its fair "
+        "share (1 / clusters) of the release.",
     )
     max_source_share_shift: float = Field(
         0.1,
@@ -168,7 +157,10 @@ def build_bias_assets(scales: tuple[int, ...]) -> list:
             previous = read_manifest(store, "bias_report", key)["info"].get("source_shares", {})
         except PartitionNotFound:
             previous = {}
-        drift, drift_stats = _drift(previous, now) if previous else (pl.DataFrame(), {})
+        drift = share_shift(previous, now) if previous else pl.DataFrame()
+        drift_stats = (
+            {"max_source_share_shift": float(drift["abs_delta"].max() or 0.0)} if previous else {}
+        )
         tables = {"clusters": clusters, "concepts": concepts, "sources": sources, "funnel": funnel}
         manifest = write_partition(
             store, "bias_report", key, {**tables, **({"human": human} if human.height else {})},

@@ -9,6 +9,7 @@ from realsyn.bias import (
     cluster_report,
     concept_labels,
     precision_by_class,
+    share_shift,
     share_table,
     source_funnel,
     stage_counts,
@@ -32,6 +33,26 @@ def test_cluster_report_finds_the_over_represented_cluster_and_the_tail():
     assert stats["tail_release_share"] == pytest.approx(10 / 30)
     assert stats["gini_release"] < stats["gini_pool"]
     assert stats["top_cluster_pool_share"] == pytest.approx(60 / 90)
+    assert table["release_over_uniform"][0] == pytest.approx(10 / 30 * 5)
+
+
+def test_bias_checks_fire_on_an_over_represented_release():
+    from checks.gx import run_suite
+    from checks.review_suites import BIAS_REPORT_SUITE
+
+    pool = np.array([0] * 60 + [1] * 20 + [2] * 5 + [3] * 3 + [4] * 2)
+    params = {"t": 10, "max_over_uniform": 3.0}
+    capped, _ = cluster_report(pool, _capped(pool, 10), cap=10)
+    uncapped, _ = cluster_report(pool, pool, cap=10)
+    ok = {o.name: o.passed for o in run_suite(BIAS_REPORT_SUITE, {"clusters": capped}, params)}
+    bad = {o.name: o.passed for o in run_suite(BIAS_REPORT_SUITE, {"clusters": uncapped}, params)}
+    assert all(ok.values()) and not any(bad.values())
+
+
+def test_share_shift_between_materializations():
+    shift = share_shift({"pdf": 0.7, "html": 0.3}, {"pdf": 0.5, "html": 0.4, "epub": 0.1})
+    delta = dict(zip(shift["source"], shift["abs_delta"], strict=True))
+    assert delta == pytest.approx({"epub": 0.1, "html": 0.1, "pdf": 0.2})
 
 
 def test_share_table_ratio_says_who_lost_ground():
