@@ -18,17 +18,9 @@ from pydantic import Field
 
 from realsyn.balance import BalanceParams, cluster_images
 from realsyn.clip import encode_texts
+from realsyn.label_studio import RATER_GUIDE, label_config, tasks
 from realsyn.report import preview_markdown
-from realsyn.review import (
-    RATER_GUIDE,
-    ReviewParams,
-    default_band,
-    gold_table,
-    label_config,
-    sample_review,
-    tasks,
-    world_labels,
-)
+from realsyn.review import ReviewParams, default_band, gold_table, sample_review, world_labels
 from realsyn.schemas import image_blob_key
 from realsyn.storage import PartitionNotFound, read_partition_table, write_partition
 from realsyn.world_docs import TRUTH_DIR
@@ -194,6 +186,7 @@ def _write_folder(store, key: str, items: pl.DataFrame, config: ReviewSampleConf
         "raw_documents",
         "clean_images",
         "balanced_pool",
+        "clip_training",  # the clip_model resource's checkpoint encodes syn_text
     ],  # fmt: skip
     code_version="1",
     group_name="review",

@@ -18,9 +18,9 @@ from pydantic import Field
 
 from checks.dagster_checks import check_results, check_specs
 from checks.review_suites import HUMAN_VALIDATION_SUITE
+from realsyn.label_studio import labels_frames
 from realsyn.plots import line_svg, svg_markdown
 from realsyn.report import preview_markdown
-from realsyn.review import labels_frames
 from realsyn.review_stats import ValidationParams, recommended_params_toml, validate_round
 from realsyn.storage import PartitionNotFound, read_manifest, read_partition_table, write_partition
 from realsyn_assets.metadata import ui_order

@@ -14,19 +14,15 @@ import numpy as np
 import polars as pl
 import pytest
 
+from realsyn.label_studio import label_config, labels_frames, parse_export, simulate_export, tasks
 from realsyn.pipeline_eval import retrieval_precision
 from realsyn.review import (
     CHOICES,
     ReviewParams,
     cosine_bins,
     gold_table,
-    label_config,
-    labels_frames,
-    parse_export,
     sample_review,
-    simulate_export,
     size_classes,
-    tasks,
     world_labels,
 )
 from realsyn.review_stats import (

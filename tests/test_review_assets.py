@@ -8,14 +8,8 @@ import polars as pl
 import pytest
 from test_review import world  # noqa: F401  (the module-scoped generated world)
 
-from realsyn.review import (
-    ReviewParams,
-    gold_table,
-    sample_review,
-    simulate_export,
-    tasks,
-    world_labels,
-)
+from realsyn.label_studio import simulate_export, tasks
+from realsyn.review import ReviewParams, gold_table, sample_review, world_labels
 from realsyn.storage import LocalStorage, read_manifest, read_partition_table, write_partition
 from realsyn_assets.release import BalancedPoolConfig
 from realsyn_assets.review_labels import human_validation, review_labels_sensor
