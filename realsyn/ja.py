@@ -31,6 +31,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib import metadata
 
 from realsyn.cat import CatScore
 
@@ -165,22 +166,31 @@ class GinzaSettings:
 
 
 class GinzaCatParser:
-    """CAT for Japanese with GiNZA; the pipeline is loaded once per instance (~1 s)."""
+    """CAT for Japanese with GiNZA. The pipeline loads on the first parse (a few seconds, and
+    spaCy's thinc imports torch), so a corpus without Japanese never pays for it; the
+    constructor only checks that the packages are installed."""
+
+    PACKAGES = ("ja-ginza", "ginza", "spacy", "sudachipy")
 
     def __init__(self, settings: GinzaSettings | None = None) -> None:
         try:
-            import spacy
-
-            self._nlp = spacy.load("ja_ginza", exclude=["ner"])
-        except (ImportError, OSError) as err:
+            versions = [metadata.version(p) for p in self.PACKAGES]
+        except metadata.PackageNotFoundError as err:
             raise ParserUnavailable(
                 "GiNZA is not installed: pip install ginza==5.3.0 ja-ginza==5.3.0 "
                 f"(pyproject's dependencies) ({err})"
             ) from err
         self.settings = settings or GinzaSettings()
-        versions = [self._nlp.meta.get("name"), self._nlp.meta.get("version"), spacy.__version__]
         key = json.dumps([versions, dataclasses.astuple(self.settings)]).encode()
         self.identity = hashlib.sha256(key).hexdigest()[:16]  # for parse caches
+        self._nlp = None
+
+    def _pipeline(self):
+        if self._nlp is None:
+            import spacy
+
+            self._nlp = spacy.load("ja_ginza", exclude=["ner"])  # NER is not used by CAT
+        return self._nlp
 
     def score(self, text: str) -> CatScore | None:
         """None for text over ``max_chars`` (not parsed)."""
@@ -193,7 +203,9 @@ class GinzaCatParser:
         texts = list(texts)
         distinct = sorted({t for t in texts if len(t) <= self.settings.max_chars})
         scores: dict[str, CatScore] = {}
-        docs = self._nlp.pipe(distinct, batch_size=self.settings.batch_size)
+        if not distinct:
+            return [None] * len(texts)
+        docs = self._pipeline().pipe(distinct, batch_size=self.settings.batch_size)
         for done, (text, doc) in enumerate(zip(distinct, docs, strict=True), 1):
             scores[text] = score_doc(doc)
             if progress and (done % 256 == 0 or done == len(distinct)):

@@ -156,3 +156,10 @@ def test_parser_identity_names_model_and_settings(ginza):
     other = ja.GinzaCatParser(ja.GinzaSettings(max_chars=ginza.settings.max_chars + 1))
     assert other.identity != ginza.identity
     assert ja.GinzaCatParser(ginza.settings).identity == ginza.identity
+
+
+def test_pipeline_loads_on_the_first_parse_only():
+    parser = ja.GinzaCatParser()
+    assert parser._nlp is None  # constructing costs nothing: a corpus without Japanese
+    assert parser.score_many([]) == [] and parser._nlp is None
+    assert parser.score("犬が走る。").has_action and parser._nlp is not None
