@@ -118,6 +118,7 @@ def build_bias_assets(scales: tuple[int, ...]) -> list:
             "balanced_pool",
             dg.AssetDep("raw_documents", partition_mapping=ALL_SHARDS),
             dg.AssetDep("clean_images", partition_mapping=ALL_SHARDS),
+            dg.AssetDep("retrieval_pairs", partition_mapping=ALL_SHARDS),
             "image_dedup",
         ],
         check_specs=check_specs("bias_report", BIAS_REPORT_SUITE)

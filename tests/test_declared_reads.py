@@ -32,8 +32,10 @@ def _graph():
     return defs.resolve_asset_graph()
 
 
-def _names(node: ast.AST, env: dict, assets: set[str]) -> set[str]:
-    """Asset names ``node`` evaluates to, as far as it can be told without running it."""
+def _names(node: ast.AST, env: dict, assets: set[str], literals: bool = False) -> set[str]:
+    """Asset names ``node`` evaluates to, as far as it can be told without running it. A
+    literal list or tuple counts only where it is iterated (``literals``): as a call argument
+    it is usually column names (``["image_cluster", "pool", "release"]``)."""
     if isinstance(node, ast.Constant):
         return {node.value} & assets if isinstance(node.value, str) else set()
     if isinstance(node, ast.Name):
@@ -43,10 +45,10 @@ def _names(node: ast.AST, env: dict, assets: set[str]) -> set[str]:
         if isinstance(value, tuple | list | frozenset | set):
             return {v for v in value if isinstance(v, str)} & assets
         return set()
-    if isinstance(node, ast.Tuple | ast.List | ast.Set):
-        return set().union(*(_names(e, env, assets) for e in node.elts))
+    if isinstance(node, ast.Tuple | ast.List | ast.Set) and literals:
+        return set().union(*(_names(e, env, assets, literals) for e in node.elts))
     if isinstance(node, ast.Starred):
-        return _names(node.value, env, assets)
+        return _names(node.value, env, assets, literals)
     return set()
 
 
@@ -75,7 +77,7 @@ def code_reads(fn, assets: set[str], seen: set | None = None) -> set[str]:
                 seen.add(callee)
                 found |= code_reads(callee, assets, seen)
         elif isinstance(node, ast.For):
-            found |= _names(node.iter, env, assets)
+            found |= _names(node.iter, env, assets, literals=True)
     return found
 
 
