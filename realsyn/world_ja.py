@@ -11,6 +11,8 @@ Japanese word bounds are measured, see ``realsyn.language``). Sign words stay in
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from realsyn import world as w
 
@@ -176,6 +178,26 @@ assert len(BOILERPLATE_JA) == len(w.BOILERPLATE)
 
 def boilerplate_ja(rng: random.Random) -> w.Sentence:
     return w.Sentence(rng.choice(BOILERPLATE_JA), "boilerplate")
+
+
+@dataclass(frozen=True)
+class WorldTexts:
+    """One language's sentence makers, as ``realsyn.world_docs`` calls them (a bilingual shard
+    picks ``TEXTS[language]``; ``boilerplate`` is index-aligned across languages: 0 is the
+    navigation bar, 2 a URL, 3 emoji)."""
+
+    describe: Callable[[w.Scene, random.Random], w.Sentence]
+    narrative: Callable[[random.Random], w.Sentence]
+    boilerplate: tuple[str, ...]
+    alt_text: Callable[[w.Scene, int], str]
+
+
+TEXTS = {
+    "en": WorldTexts(
+        w.describe, w.narrative, w.BOILERPLATE, lambda scene, style: scene.alt_text(style)
+    ),
+    "ja": WorldTexts(describe_ja, narrative_ja, BOILERPLATE_JA, alt_text_ja),
+}
 
 
 def parallel_sentences(seed: int, n_scenes: int) -> list[tuple[str, str]]:

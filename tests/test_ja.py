@@ -163,3 +163,19 @@ def test_pipeline_loads_on_the_first_parse_only():
     assert parser._nlp is None  # constructing costs nothing: a corpus without Japanese
     assert parser.score_many([]) == [] and parser._nlp is None
     assert parser.score("犬が走る。").has_action and parser._nlp is not None
+
+
+def test_world_texts_per_language_are_aligned():
+    scene = w.Scene("star", "blue", 1, "large", "dotted", pos="left", sign="OPEN")
+    en, jp = wj.TEXTS["en"], wj.TEXTS["ja"]
+    assert en.describe(scene, random.Random(4)) == w.describe(scene, random.Random(4))
+    assert en.alt_text(scene, 1) == scene.alt_text(1)
+    assert jp.alt_text(scene, 1) == wj.alt_text_ja(scene, 1)
+    same = (
+        jp.describe(scene, random.Random(4)).concepts
+        == en.describe(scene, random.Random(4)).concepts
+    )
+    assert same
+    assert len(en.boilerplate) == len(jp.boilerplate)
+    assert "|" in en.boilerplate[0] and "|" in jp.boilerplate[0]  # the navigation bar
+    assert URL_RE.search(en.boilerplate[2]) and URL_RE.search(jp.boilerplate[2])
