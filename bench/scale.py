@@ -3,7 +3,8 @@ a fresh process), recall@3 against exact search, and a makespan projection to th
 
     python bench/scale.py [--sentences 25000] [--images 2500] [--scales 1,4,16] [--dim 64]
 
-Synthetic clustered unit vectors (``realsyn.clustered``) and Zipf word lists, in shards of a
+Synthetic clustered unit vectors (``realsyn.clustered``: topics of ~100 sentences grouped in
+domains of ~50 topics; ``--flat-topics`` drops the domains) and Zipf word lists, in shards of a
 fixed size (5,000 sentences, 500 images) with buckets of a fixed size (5,000 sentences: the
 coarse k grows with the corpus), all through ``LocalEngine`` (one task at a time, the per-task
 times are what a Ray worker would spend). Steps: sample (+ coarse k-means, the driver), assign
@@ -60,12 +61,13 @@ def generate(root: Path, state: dict) -> None:
     import numpy as np
     import polars as pl
 
-    from realsyn.clustered import clustered_vectors, unit_centers, write_shards
+    from realsyn.clustered import clustered_vectors, topic_centers, unit_centers, write_shards
     from realsyn.storage import LocalStorage, write_partition
 
     store = LocalStorage(root / "store")
     n, m, d = state["sentences"], state["images"], state["dim"]
-    centers = unit_centers(max(1, n // 100), d, seed=1)
+    make = unit_centers if state.get("flat_topics") else topic_centers
+    centers = make(max(1, n // 100), d, seed=1)
     shards, images = [], []
     for lo in range(0, n, SHARD):
         x, _ = clustered_vectors(min(SHARD, n - lo), centers, SPREAD, seed=10 + lo)
@@ -227,6 +229,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2_500)
     parser.add_argument("--scales", default="1,4,16")
     parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument(
+        "--flat-topics",
+        action="store_true",
+        help="topic centres without domains (no coarse structure)",
+    )
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.root)
@@ -237,7 +244,9 @@ def main() -> None:
             root.mkdir()
             n, m = args.sentences * scale, args.images * scale
             (root / "state.json").write_text(
-                json.dumps({"sentences": n, "images": m, "dim": args.dim})
+                json.dumps(
+                    {"sentences": n, "images": m, "dim": args.dim, "flat_topics": args.flat_topics}
+                )
             )
             spawn("generate", root)
             res = {"sentences": n, "images": m}

@@ -26,6 +26,20 @@ def unit_centers(k: int, d: int, seed: int) -> np.ndarray:
     return c / np.linalg.norm(c, axis=1, keepdims=True)
 
 
+def topic_centers(
+    k: int, d: int, seed: int, per_domain: int = 50, spread: float = 0.12
+) -> np.ndarray:
+    """``k`` unit topic centres grouped in domains of ~``per_domain`` (a domain's topics lie
+    around its own random direction): the coarse-then-fine structure real embeddings have and a
+    two-level codebook relies on. Topics without domains (``unit_centers``) split across coarse
+    buckets far more often (bench/scale.py's note gives both recalls)."""
+    rng = np.random.default_rng(seed)
+    domains = unit_centers(max(1, k // per_domain), d, seed + 1)
+    c = domains[rng.integers(0, len(domains), k)]
+    c = c + spread * rng.standard_normal((k, d)).astype(np.float32)
+    return (c / np.linalg.norm(c, axis=1, keepdims=True)).astype(np.float32)
+
+
 def write_shards(
     store: Storage,
     asset: str,
