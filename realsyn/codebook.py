@@ -71,11 +71,13 @@ class CodebookParams:
     """``sentences_per_cluster`` (fine), ``coarse_clusters`` (None: one bucket up to
     ``flat_up_to`` sentences, so a corpus one worker can cluster gets exactly the flat path's
     clusters; above it ceil(sqrt(fine K))), ``sample_size`` rows the coarse level is trained on,
-    k-means ``iterations`` and ``seed``."""
+    k-means ``iterations`` and ``seed``; ``n_clusters``: a total number of fine clusters instead
+    of ``sentences_per_cluster`` (exact with one bucket, as a share of rows per cluster else)."""
 
     sentences_per_cluster: int = 420
     coarse_clusters: int | None = None
     flat_up_to: int = 1_000_000
+    n_clusters: int | None = None
     sample_size: int = 100_000
     iterations: int = 20
     max_points_per_centroid: int = 256
@@ -90,6 +92,7 @@ class CodebookParams:
     def fine_params(self) -> ClusterParams:
         return ClusterParams(
             sentences_per_cluster=self.sentences_per_cluster,
+            n_clusters=self.n_clusters,
             iterations=self.iterations,
             max_points_per_centroid=self.max_points_per_centroid,
             seed=self.seed,
@@ -256,6 +259,9 @@ def build_codebook(
     shards = sorted(shards)
     coarse, counts = assign_all(engine, source, shards, store, prefix, params)
     rows = counts.sum(axis=0)
+    if params.n_clusters and len(coarse) > 1:  # a total k: the same share of rows per cluster
+        per = max(1, math.ceil(int(rows.sum()) / params.n_clusters))
+        params = replace(params, n_clusters=None, sentences_per_cluster=per)
     k = np.array([params.fine_params().k_for(int(n)) if n else 0 for n in rows], dtype=np.int64)
     cluster_base = np.concatenate([[0], np.cumsum(k)])
     tasks = [
@@ -272,7 +278,7 @@ def build_codebook(
         np.concatenate([[0], np.cumsum(rows)]),
     )
     write_codebook(store, prefix, book)
-    return book
+    return read_codebook(store, prefix)  # as stored: what the retrieval tasks read
 
 
 def write_codebook(store: Storage, prefix: str, book: Codebook) -> None:
@@ -283,8 +289,9 @@ def write_codebook(store: Storage, prefix: str, book: Codebook) -> None:
         {},
         info={"buckets": len(book.coarse), "clusters": len(book.fine)},
         files={
-            "coarse.npy": npy_bytes(book.coarse),
-            "fine.npy": npy_bytes(book.fine),
+            # float16 as every stored vector (the flat path's centroids.npy too)
+            "coarse.npy": npy_bytes(book.coarse.astype(np.float16)),
+            "fine.npy": npy_bytes(book.fine.astype(np.float16)),
             "bucket_rows.npy": npy_bytes(book.bucket_rows),
             "cluster_base.npy": npy_bytes(book.cluster_base),
             "row_base.npy": npy_bytes(book.row_base),
@@ -300,8 +307,8 @@ def read_codebook(store: Storage, prefix: str) -> Codebook:
         return npy_from_bytes(read_partition_file(store, asset, None, name))
 
     return Codebook(
-        load("coarse.npy"),
-        load("fine.npy"),
+        load("coarse.npy").astype(np.float32),
+        load("fine.npy").astype(np.float32),
         load("bucket_rows.npy"),
         load("cluster_base.npy"),
         load("row_base.npy"),
