@@ -102,8 +102,14 @@ def _is_verb(tag: str) -> bool:
 class CatParser:
     """Scores sentences with link-grammar; one dictionary per instance (load once)."""
 
+    DEFAULT_WHOLE_MAX_WORDS = 20
+
     def __init__(
-        self, max_null_count: int = 2, max_parse_time: int = 1, fallback_max_words: int = 20
+        self,
+        max_null_count: int = 2,
+        max_parse_time: int = 30,
+        fallback_max_words: int = 20,
+        whole_max_words: int = DEFAULT_WHOLE_MAX_WORDS,
     ):
         try:
             from linkgrammar import Dictionary, LG_TimerExhausted, ParseOptions, Sentence
@@ -123,6 +129,9 @@ class CatParser:
         self._clg = clg
         self._timeout = LG_TimerExhausted
         self._dictionary = Dictionary("en")
+        # max_parse_time is a safety net, not a rule: a sentence that reaches it is recorded as
+        # parse_timeout (its outcome would depend on the machine's load); the bounds that
+        # decide are counts (null words, words per parse), the same on any machine.
         self._strict = ParseOptions(
             min_null_count=0,
             max_null_count=0,
@@ -138,17 +147,23 @@ class CatParser:
             verbosity=0,
         )
         self.fallback_max_words = fallback_max_words
-        self.settings = (max_null_count, max_parse_time, fallback_max_words)
-        version = clg.linkgrammar_get_version()
-        self.identity = hashlib.sha256(json.dumps([version, self.settings]).encode()).hexdigest()[
-            :16
-        ]
+        self.whole_max_words = whole_max_words
+        self.max_parse_time = max_parse_time
+        self.settings = (max_null_count, max_parse_time, fallback_max_words, whole_max_words)
+        # what the scores depend on (the time limit only decides whether there is one)
+        decisive = [clg.linkgrammar_get_version(), max_null_count, fallback_max_words]
+        decisive.append(whole_max_words)
+        self.identity = hashlib.sha256(json.dumps(decisive).encode()).hexdigest()[:16]
 
     def score(self, text: str) -> CatScore | None:
-        """None when neither the sentence nor any of its clauses gets a linkage."""
+        """None when neither the sentence nor any of its clauses gets a linkage. A sentence of
+        more than ``whole_max_words`` words is scored clause by clause without trying the
+        whole (a failed whole-sentence parse of a long run-on sentence is the costliest
+        parse there is, and its clauses usually decide the same)."""
         try:
-            score = self._score_one(text)
-            if score is None and len(text.split()) > self.fallback_max_words:
+            n_words = len(text.split())
+            score = None if n_words > self.whole_max_words else self._score_one(text)
+            if score is None and n_words > self.fallback_max_words:
                 score = self._score_clauses(text)
         except self._timeout:
             return CatScore(0, 0, False, 0, timed_out=True)
@@ -263,6 +278,8 @@ def score_many(
     if not texts:
         return []
     workers = max(1, min(workers, -(-len(texts) // chunksize)))
+    if timeout_s is None:  # the outer safety net, beyond link-grammar's own time limit
+        timeout_s = 4 * parser.max_parse_time + 10
     with IsolatedPool(
         _score_in_worker,
         workers=workers,

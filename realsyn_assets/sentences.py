@@ -179,6 +179,17 @@ def sentences(
         },
     )
     context.log.info(f"{shard}: {stats}")
+    if stats.get("dropped_parser_crashed"):
+        context.log.warning(
+            f"{shard}: link-grammar crashed on {stats['dropped_parser_crashed']} sentence(s) "
+            "(isolated; the rows carry the reason parser_crashed)"
+        )
+    if stats.get("dropped_parse_timeout"):  # a load-dependent outcome: never silent
+        context.log.error(
+            f"{shard}: {stats['dropped_parse_timeout']} sentence(s) hit the parser's "
+            f"{parser.max_parse_time if parser else '?'} s safety net (reason parse_timeout); "
+            "their decision depends on the machine's load: re-materialize on a quieter machine"
+        )
     total = max(stats["total"], 1)
     sample = table.sample(min(table.height, 8), seed=0) if table.height else table
     drift_md, drift_checks = drift_outputs(

@@ -14,8 +14,9 @@ class CatParserResource(dg.ConfigurableResource):
 
     enabled: bool = True
     max_null_count: int = 2
-    max_parse_time_s: int = 1
+    max_parse_time_s: int = 30  # a safety net: a hit is the row's reason parse_timeout
     fallback_max_words: int = 20
+    whole_max_words: int = 20  # longer sentences are parsed clause by clause
     workers: int = 0  # parser processes; 0: one per CPU this process may use
 
     _parser: CatParser | None = PrivateAttr(default=None)
@@ -32,6 +33,7 @@ class CatParserResource(dg.ConfigurableResource):
                     max_null_count=self.max_null_count,
                     max_parse_time=self.max_parse_time_s,
                     fallback_max_words=self.fallback_max_words,
+                    whole_max_words=self.whole_max_words,
                 )
         return self._parser
 

@@ -50,7 +50,7 @@ def page(texts: list[str], doc_id: str = "d") -> pl.DataFrame:
 def test_the_sentence_really_crashes_link_grammar_in_process():
     code = (
         "import sys; from realsyn.cat import CatParser; "
-        "CatParser().score(sys.stdin.read()); print('survived')"
+        "CatParser(whole_max_words=1000).score(sys.stdin.read()); print('survived')"
     )
     run = subprocess.run(
         [sys.executable, "-c", code], input=CRASHER, capture_output=True, text=True, timeout=120
@@ -59,8 +59,18 @@ def test_the_sentence_really_crashes_link_grammar_in_process():
     assert "survived" not in run.stdout
 
 
+@pytest.fixture(scope="module")
+def whole_parser() -> CatParser:
+    """Parses even long sentences whole first: the path on which the sentence crashes (by
+    default a sentence over 20 words is parsed clause by clause, and its clauses do not)."""
+    return CatParser(whole_max_words=1000)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_page_with_a_crashing_sentence_completes_with_one_parser_crashed_row(parser, workers):
+def test_a_page_with_a_crashing_sentence_completes_with_one_parser_crashed_row(
+    whole_parser, workers
+):
+    parser = whole_parser
     texts = [GOOD[0], GOOD[1] + " " + CRASHER, GOOD[2], GOOD[0]]
     params = SentenceParams(code_filter=False, max_words=200)  # reach the parser with it
     table = curate_sentences(page(texts), "s", parser, params, workers=workers).table
@@ -137,3 +147,21 @@ def test_a_giant_repetitive_page_is_cut_and_counted_in_seconds(parser):
     table = result.table
     assert table["text"][0] == GOOD[0] and table["decision"][0] == "keep"
     assert elapsed < 30, elapsed
+
+
+def test_a_safety_net_hit_is_its_own_reason_and_is_not_cached(parser):
+    from realsyn.cat import parse_distinct
+    from realsyn.sentences import decide_sentences
+
+    table = curate_sentences(page(GOOD[:2]), "s", parser).table
+    hit = table.with_columns(pl.Series("parse_status", ["parse_timeout", "parsed"]))
+    assert decide_sentences(hit, SentenceParams())["reason"].to_list() == ["parse_timeout", None]
+    cache = ParseCache.from_table(parser.identity, hit)
+    assert len(cache) == 1  # a timeout depends on the machine's load: parsed again next time
+    _, counts = parse_distinct(parser, GOOD[:2], cache)
+    assert counts["parsed"] == 1
+
+
+def test_parser_identity_ignores_the_time_limit_but_not_the_decisive_settings():
+    assert CatParser(max_parse_time=5).identity == CatParser(max_parse_time=60).identity
+    assert CatParser(whole_max_words=30).identity != CatParser().identity
