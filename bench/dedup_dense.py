@@ -127,9 +127,9 @@ def run_child(args, algorithm: str, case: str, n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=200_000, help="cluster size for the new search")
-    parser.add_argument("--near-n", type=int, default=40_000, help="near cluster size, new")
+    parser.add_argument("--near-n", type=int, default=20_000, help="near cluster size, new")
     parser.add_argument("--baseline-n", type=int, default=2_000, help="cluster size, old vs new")
-    parser.add_argument("--background", type=int, default=20_000)
+    parser.add_argument("--background", type=int, default=5_000)
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--timeout", type=int, default=120, help="seconds per child")
     parser.add_argument("--cap-mb", type=int, default=6000, help="address-space cap per child")

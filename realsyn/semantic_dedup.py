@@ -67,7 +67,7 @@ def _nearest(
     if m <= EXACT_SEARCH_MAX:
         unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         block = max(1, (1 << 22) // m)  # 16 MB of similarities (+ 32 MB of ranks) a block
-        search = _exact_search(unit, rows, kk, block)
+        search = _exact_search(unit, rows, kk, block, threshold)
     else:
         index = Index(ndim=vectors.shape[1], metric="cos", dtype="f32")
         index.add(rows, vectors[rows])
@@ -87,14 +87,28 @@ def _nearest(
     return np.concatenate(found)
 
 
-def _exact_search(unit: np.ndarray, rows: np.ndarray, kk: int, block: int):
-    """Brute force (BLAS): the ``kk`` most similar of ``rows`` per query, (keys, distances)."""
+def _exact_search(unit: np.ndarray, rows: np.ndarray, kk: int, block: int, threshold: float):
+    """Brute force (BLAS): per query, up to ``kk`` of ``rows`` with cosine >= ``threshold``
+    (the ``kk`` most similar where more are), as (keys, distances) padded with inf."""
     base = unit[rows]
 
     def search(todo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sims = unit[todo] @ base.T
-        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        return rows[top].astype(np.int64), 1.0 - np.take_along_axis(sims, top, 1).astype(np.float64)
+        within = sims >= threshold - 1e-6
+        dense = within.sum(axis=1) > kk
+        keys = np.full((len(todo), kk), np.iinfo(np.int64).max, dtype=np.int64)
+        dist = np.full((len(todo), kk), np.inf)
+        within[dense] = False
+        r, c = np.nonzero(within)  # row-major: a row's hits are contiguous
+        slot = np.arange(len(r)) - np.searchsorted(r, r)
+        keys[r, slot], dist[r, slot] = rows[c], 1.0 - sims[r, c]
+        crowded_rows = np.nonzero(dense)[0]
+        if len(crowded_rows):  # only rows with more than kk hits need a partial sort
+            sub = sims[crowded_rows]
+            top = np.argpartition(-sub, kk - 1, axis=1)[:, :kk]
+            keys[crowded_rows] = rows[top]
+            dist[crowded_rows] = 1.0 - np.take_along_axis(sub, top, 1)
+        return keys, dist
 
     return search
 

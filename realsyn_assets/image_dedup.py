@@ -48,8 +48,8 @@ class ImageDedupConfig(dg.Config):
     )
     neighbours: int = Field(
         default=DedupParams.neighbours,
-        description="Links searched per distinct hash (doubled while all are within the "
-        "radius): the cap that keeps dense clusters linear.",
+        description="Nearest hashes within the radius linked per distinct hash (ties by label): "
+        "the cap that keeps dense clusters linear; groups join by transitivity.",
     )
     semantic_threshold: float | None = Field(
         default=None,
