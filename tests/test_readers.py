@@ -397,3 +397,33 @@ def test_one_invalid_byte_is_replaced_and_counted_not_the_page_rejected(corpus):
     texts = " ".join(result.tables()["items"]["text"].drop_nulls())
     assert texts.count(FR) == 2 and texts.count("\ufffd") == 1
     assert texts.replace("\ufffd", "").startswith(JA)
+
+
+def _warc_response(number: int, ctype: str, body: bytes) -> bytes:
+    payload = f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n\r\n".encode() + body
+    head = (
+        "WARC/1.0\r\nWARC-Type: response\r\n"
+        f"WARC-Target-URI: http://example.test/{number}\r\n"
+        "WARC-Date: 2024-01-01T00:00:00Z\r\n"
+        f"WARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{number:012d}>\r\n"
+        "Content-Type: application/http; msgtype=response\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload + b"\r\n\r\n"
+
+
+def test_warc_pages_decode_by_the_http_charset_then_the_page(corpus):
+    root, storage = corpus
+    zh = "这是一个简体中文的句子，用来测试编码。"
+    records = [
+        _warc_response(1, "text/html; charset=Shift_JIS", f"<p>{JA}</p>".encode("cp932")),
+        _warc_response(2, "text/html", f'<meta charset="gbk"><p>{zh}</p>'.encode("gb18030")),
+        _warc_response(3, "text/html", f"<p>{FR}</p>".encode()[:-9] + b"\xff</p>"),
+        _warc_response(4, "text/html", b"\x00\x01\x02\x03 binary " * 40),
+    ]
+    (root / "x.warc").write_bytes(b"".join(records))
+    result = read_shard(storage, "x.warc")
+    texts = " ".join(result.tables()["items"]["text"].drop_nulls())
+    assert JA in texts and zh in texts and FR[:-5] in texts
+    assert [r["reason"] for r in result.rejected] == ["unsupported_content"]
+    assert result.stats()["html_replaced_bytes"] == 1

@@ -4,14 +4,16 @@ replaced (and counted) instead of the page rejected.
 The encoding comes from, in order: a byte-order mark; the charset the transport declared (a
 WARC's HTTP ``Content-Type``); a ``<meta charset>`` / ``http-equiv`` declaration in the first
 ``PRESCAN_BYTES``; else the bytes themselves: UTF-8 when they hold at least as many valid
-multi-byte sequences as invalid bytes, else the best of charset-normalizer's candidates. Labels map as in the WHATWG Encoding standard where Python's codec
-of the same name is narrower (``Shift_JIS`` -> cp932, ``ISO-8859-1``/``ASCII`` -> cp1252, ``GBK``
--> gb18030). A declaration whose decoding replaces more than ``SUSPECT_SHARE`` of the bytes is
-checked against the detected encoding, and the one with fewer replacements wins (mislabelled
-pages are common). Each undecodable byte becomes U+FFFD and is counted.
+multi-byte sequences as invalid bytes, else the best of charset-normalizer's candidates. Labels
+map as in the WHATWG Encoding standard where Python's codec of the same name is narrower
+(``Shift_JIS`` -> cp932, ``ISO-8859-1``/``ASCII`` -> cp1252, ``GBK`` -> gb18030). A declaration
+whose decoding replaces more than ``SUSPECT_SHARE`` of the bytes is checked against the detected
+encoding, and the one with fewer replacements wins (mislabelled pages are common). Each
+undecodable byte becomes U+FFFD and is counted.
 
-Binary data is still refused: NUL bytes in a page that is not UTF-16/32, or more than
-``MAX_REPLACED_SHARE`` of the bytes undecodable, raise ``RecordRejected("unsupported_content")``.
+Binary data is still refused: NUL bytes (over ``MAX_NUL_SHARE`` of the page) in a page that is
+not UTF-16/32, or more than ``MAX_REPLACED_SHARE`` of the bytes undecodable, raise
+``RecordRejected("unsupported_content")``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import codecs
 import re
 from dataclasses import dataclass
 
-from realsyn.readers.base import RecordRejected
+from realsyn.readers.base import RecordRejected, ShardResult
 
 PRESCAN_BYTES = 4096  # the WHATWG prescan reads 1024; real pages put long heads before <meta>
 SUSPECT_SHARE = 0.01
 MAX_REPLACED_SHARE = 0.2
+MAX_NUL_SHARE = 0.01  # real pages carry a stray NUL now and then; binary files are full of them
 DETECT_BYTES = 256 * 1024  # charset-normalizer looks at this much of a page at most
 DETECTABLE = (  # legacy encodings still common on the web, most common first
     "cp1252",
@@ -131,7 +134,7 @@ def decode_html(raw: bytes, transport_charset: str | None = None) -> Decoded:
     encoding, source = _declared(raw, transport_charset)
     wide = encoding is not None and encoding.startswith(("utf-16", "utf-32"))
     nul = raw.count(b"\x00")
-    if nul and not wide:
+    if nul > MAX_NUL_SHARE * len(raw) and not wide:
         raise RecordRejected("unsupported_content", f"binary data, not text: {nul} NUL bytes")
     if source == "bom":
         raw = raw[len(next(b for b, e in _BOMS if e == encoding)) :]
@@ -154,3 +157,12 @@ def decode_html(raw: bytes, transport_charset: str | None = None) -> Decoded:
             f"binary data, not text: {bad} of {len(raw)} bytes undecodable as {encoding}",
         )
     return Decoded(text, encoding, source, bad)
+
+
+def note_decoding(result: ShardResult, decoded: Decoded) -> None:
+    """Count what decoding a kept page took: bytes replaced, encodings not declared."""
+    if decoded.replaced_bytes:
+        result.notes["html_pages_with_replaced_bytes"] += 1
+        result.notes["html_replaced_bytes"] += decoded.replaced_bytes
+    if decoded.source == "detected":
+        result.notes["html_pages_charset_detected"] += 1

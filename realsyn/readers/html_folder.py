@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 
 from realsyn.readers.base import RecordRejected, ShardResult, resolve_image_ref
-from realsyn.readers.charset import decode_html
+from realsyn.readers.charset import decode_html, note_decoding
 from realsyn.readers.html import extract_blocks
 from realsyn.storage import Storage, StorageError
 
@@ -21,15 +21,6 @@ HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 
 def html_pages(corpus: Storage, shard: str) -> list[str]:
     return [k for k in corpus.list_keys(shard) if k.lower().endswith(HTML_SUFFIXES)]
-
-
-def note_decoding(result: ShardResult, decoded) -> None:
-    """Count what decoding a kept page took: bytes replaced, encodings not declared."""
-    if decoded.replaced_bytes:
-        result.notes["html_pages_with_replaced_bytes"] += 1
-        result.notes["html_replaced_bytes"] += decoded.replaced_bytes
-    if decoded.source == "detected":
-        result.notes["html_pages_charset_detected"] += 1
 
 
 def read_html_folder(corpus: Storage, shard: str, result: ShardResult) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from realsyn.readers.base import RecordRejected, ShardError, ShardResult, resolve_image_ref
+from realsyn.readers.charset import decode_html, note_decoding
 from realsyn.readers.html import extract_blocks
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -33,17 +34,6 @@ def _sniff(path: Path) -> bytes:
         except (OSError, EOFError) as err:
             raise ShardError(f"{path.name}: gzip header unreadable ({err})") from err
     return head
-
-
-def _decode(body: bytes, charset: str | None) -> str:
-    for enc in (charset, "utf-8"):
-        if not enc:
-            continue
-        try:
-            return body.decode(enc)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return body.decode("utf-8", "replace")
 
 
 def read_warc(path: Path, shard: str, result: ShardResult, max_embedded_bytes: int) -> None:
@@ -83,7 +73,13 @@ def read_warc(path: Path, shard: str, result: ShardResult, max_embedded_bytes: i
                 ctype = ctype.split(";")[0].strip().lower()
                 status = rec.http_headers.status_code if rec.is_http_parsed else 200
                 if ctype in HTML_TYPES and status == 200:
-                    pages.append((index, url, _decode(body, rec.http_charset)))
+                    try:
+                        decoded = decode_html(body, rec.http_charset)
+                    except RecordRejected as rej:
+                        result.reject_record(index, rej.reason, f"{url}: {rej.detail}")
+                        continue
+                    note_decoding(result, decoded)
+                    pages.append((index, url, decoded.text))
                 elif ctype.startswith("image/") and status == 200:
                     if len(body) <= budget:
                         images[url] = body
