@@ -18,13 +18,21 @@ Runs against a persistent Dagster instance (``$DAGSTER_HOME``, default ``./.dags
 the materializations, checks and metadata appear in ``dagster dev`` afterwards.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
+import shlex
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from realsyn_assets.image_dedup import FUNNEL as IMAGE_FUNNEL
+
+if TYPE_CHECKING:
+    from realsyn_assets.settings import Settings
 
 # Per-shard funnels printed after the run: asset -> stats columns.
 SHARD_FUNNELS = {
@@ -194,6 +202,17 @@ def world_command(argv: list[str]) -> int:
     return 0
 
 
+def run_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """The environment's deployment profile with the command line's corpus and data root (the
+    Definitions are built from it: the process environment is left as it was)."""
+    from dataclasses import replace
+
+    from realsyn_assets.settings import Settings
+
+    given = {"corpus_root": args.corpus, "data_root": args.data_root}
+    return replace(Settings.from_env(env), **{k: v for k, v in given.items() if v})
+
+
 def run_main_job(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="realsyn run", description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", help="input corpus root (default: $REALSYN_CORPUS or the demo)")
@@ -224,20 +243,18 @@ def run_main_job(argv: list[str] | None = None) -> int:
             **({"documents": args.world_documents} if args.world_documents else {})
         )
         ensure_world(Path(args.corpus or os.environ.get("REALSYN_CORPUS") or DEMO_CORPUS), params)
-    if args.corpus:
-        os.environ["REALSYN_CORPUS"] = args.corpus
-    if args.data_root:
-        os.environ["REALSYN_DATA_ROOT"] = args.data_root
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
 
     import dagster as dg
 
     from realsyn.readers import discover_shards
-    from realsyn_assets.definitions import defs
+    from realsyn_assets.definitions import build_definitions
     from realsyn_assets.jobs import MAIN_JOB_PLAN
     from realsyn_assets.partitions import shard_partitions
+    from realsyn_assets.progress import progress_cadence
 
+    defs = build_definitions(run_settings(args, os.environ))
     # Resolved as a run resolves them (S3 keys may be dg.EnvVar, read only at run time).
     corpus = defs.resources["corpus"].process_config_and_initialize().get()
     storage = defs.resources["storage"].process_config_and_initialize().get()
@@ -289,7 +306,7 @@ def run_main_job(argv: list[str] | None = None) -> int:
     from realsyn_assets.refresh import run_step
 
     fresh = 0
-    os.environ.setdefault("REALSYN_PROGRESS_EVERY_S", "30")  # a line per 30 s in the terminal
+    every_s = float(os.environ.get("REALSYN_PROGRESS_EVERY_S") or 30)  # a line per 30 s
     for n, (job_name, shard) in enumerate(steps, 1):
         label = f"{job_name}[{shard}]" if shard else job_name
         print(f"[realsyn] {n}/{len(steps)} {label}: ", end="", flush=True)
@@ -303,9 +320,10 @@ def run_main_job(argv: list[str] | None = None) -> int:
             if args.train_epochs:
                 epochs = {"epochs": args.train_epochs, "bootstrap_epochs": args.train_epochs}
                 run_config["ops"] = {"clip_training": {"config": epochs}}
-        runs = run_step(
-            defs, instance, job_name, shard, run_config=run_config, only_stale=not args.all
-        )
+        with progress_cadence(every_s):  # the steps run in this process
+            runs = run_step(
+                defs, instance, job_name, shard, run_config=run_config, only_stale=not args.all
+            )
         if not runs:
             fresh += 1
             print(f"{again}up to date", flush=True)
@@ -328,7 +346,12 @@ def run_main_job(argv: list[str] | None = None) -> int:
         f"{time.perf_counter() - started:.1f} s; data under {storage.uri()}"
         + (f" ({fresh} up to date, skipped; --all re-runs them)" if fresh else "")
     )
-    print(f"Open the UI: DAGSTER_HOME={home} dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000")
+    given = {"REALSYN_CORPUS": args.corpus, "REALSYN_DATA_ROOT": args.data_root}
+    ui_env = " ".join(f"{k}={shlex.quote(v)}" for k, v in given.items() if v)
+    print(
+        f"Open the UI: DAGSTER_HOME={home} {ui_env + ' ' if ui_env else ''}"
+        "dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000"
+    )
     if failed:
         print(f"FAILED: {failed} (see the run logs in the UI)", file=sys.stderr)
         return 1

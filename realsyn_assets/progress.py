@@ -2,7 +2,23 @@
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+# The cadence a caller chose for the steps it runs in this thread (``realsyn run``: 30 s, one
+# line per half minute in the terminal); None: REALSYN_PROGRESS_EVERY_S or 5 s.
+_EVERY_S: ContextVar[float | None] = ContextVar("realsyn_progress_every_s", default=None)
+
+
+@contextmanager
+def progress_cadence(every_s: float) -> Iterator[None]:
+    """Progress loggers created inside this block (steps run in process) log every ``every_s``."""
+    token = _EVERY_S.set(every_s)
+    try:
+        yield
+    finally:
+        _EVERY_S.reset(token)
 
 
 def progress_logger(log: Callable[[str], None], what: str, every_s: float | None = None):
@@ -12,7 +28,9 @@ def progress_logger(log: Callable[[str], None], what: str, every_s: float | None
     last call), so a step of any length leaves its count, rate and total time in the run log;
     ``detail`` (e.g. the current loss) is appended to the line.
     """
-    if every_s is None:  # REALSYN_PROGRESS_EVERY_S (default 5): `realsyn run` prints them
+    if every_s is None:  # the caller's cadence, else REALSYN_PROGRESS_EVERY_S (default 5)
+        every_s = _EVERY_S.get()
+    if every_s is None:
         every_s = float(os.environ.get("REALSYN_PROGRESS_EVERY_S", "5"))
     started = time.perf_counter()
     last = [started]

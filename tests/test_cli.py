@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -12,9 +13,29 @@ import pytest
 from realsyn.storage import LocalStorage, read_manifest, read_partition_table
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow
+
+def test_run_settings_take_the_command_line_over_the_environment(monkeypatch, tmp_path):
+    """``realsyn run --corpus/--data-root`` build the Definitions from settings; the process
+    environment is left as it was."""
+    from realsyn_assets.cli import run_settings
+    from realsyn_assets.definitions import build_definitions
+
+    monkeypatch.setenv("REALSYN_CORPUS", str(tmp_path / "env-corpus"))
+    monkeypatch.setenv("REALSYN_DATA_ROOT", str(tmp_path / "env-data"))
+    monkeypatch.setenv("REALSYN_SCALES", "20,35")
+    before = dict(os.environ)
+    args = argparse.Namespace(corpus=str(tmp_path / "cli-corpus"), data_root=None)
+    settings = run_settings(args, os.environ)
+    assert settings.corpus_root == str(tmp_path / "cli-corpus")
+    assert settings.data_root == str(tmp_path / "env-data")  # not given: the environment's
+    assert settings.scales == (20, 35)
+    defs = build_definitions(settings)
+    assert defs.resources["corpus"].root == str(tmp_path / "cli-corpus")
+    assert defs.resources["storage"].root == str(tmp_path / "env-data")
+    assert dict(os.environ) == before
 
 
+@pytest.mark.slow
 def test_main_job_on_demo_corpus(tmp_path):
     from tests.fake_llm import fake_llm
 
@@ -135,6 +156,7 @@ def _run_main_job(tmp_path, captioner_url):
     assert "Train Epoch: 0 [8/8 (100%)]" in log, log[-2000:]
 
 
+@pytest.mark.slow
 def test_main_job_on_a_small_generated_world(tmp_path):
     """Generate a world, bootstrap the CLIP model on its alt texts, run everything, evaluate."""
     env = {

@@ -27,3 +27,29 @@ def test_zero_progress_says_eta_unknown(monkeypatch):
     clock[0] = 2.0
     report(0, 10)
     assert lines == ["fit: 0/10 (0%), 0.0/s, ETA unknown"]
+
+
+def test_cadence_reaches_a_step_run_in_process(monkeypatch):
+    """``realsyn run`` sets the cadence around its in-process runs (never os.environ)."""
+    import dagster as dg
+
+    from realsyn_assets.progress import progress_cadence
+
+    monkeypatch.delenv("REALSYN_PROGRESS_EVERY_S", raising=False)
+    clock = [0.0]
+    monkeypatch.setattr(progress_module.time, "perf_counter", lambda: clock[0])
+    lines: list[str] = []
+
+    @dg.asset
+    def counted() -> None:
+        report = progress_logger(lines.append, "items")
+        for done in range(1, 101):  # 1 s per item
+            clock[0] += 1.0
+            report(done, 100)
+
+    with progress_cadence(30.0):
+        assert dg.materialize([counted]).success
+    assert len(lines) == 4  # after 30, 60 and 90 s, and at the end
+    lines.clear()
+    assert dg.materialize([counted]).success  # outside the block: the default 5 s
+    assert len(lines) == 20
