@@ -215,3 +215,61 @@ def test_a_hash_whose_indexed_content_left_still_links_its_copies():
     rows = {r["image_id"]: r for r in group_images(later, state, RADIUS6).to_dicts()}
     assert rows["c:1"]["survives"] and rows["b:1"]["duplicate_of"] == "c:1"
     assert rows["b:1"]["reason"] == "near_dup"
+
+
+def test_sentence_dedup_asset_searches_distinct_texts_only(dagster_home, tmp_path):
+    import dagster as dg
+
+    from realsyn.embeddings import vectors_to_bytes
+    from realsyn.storage import LocalStorage, read_partition_table, write_partition
+    from realsyn_assets.partitions import shard_partitions
+    from realsyn_assets.text_corpus import sentence_dedup
+    from resources.stage_params import StageParamsResource
+    from resources.storage import StorageResource
+
+    rng = np.random.default_rng(0)
+    unit = lambda x: (x / np.linalg.norm(x)).astype(np.float32)  # noqa: E731
+    cart, bike, sea = (unit(rng.normal(size=64)) for _ in range(3))
+    bike2 = unit(bike + 0.02 * unit(rng.normal(size=64)))  # cosine ~0.9998: a semantic copy
+    shards = {
+        "a.jsonl": [("Add to cart", cart)] * 3000 + [("A red bike leans on a wall.", bike)],
+        "b.jsonl": [("add to CART!", cart)] * 2000
+        + [("A red bike is leaning on a wall.", bike2), ("The sea is calm tonight.", sea)],
+    }
+    store = LocalStorage(tmp_path / "out")
+    for shard, rows in shards.items():
+        ids = [f"{shard[0]}{i:05d}" for i in range(len(rows))]
+        semantics = pl.DataFrame(
+            {
+                "sentence_id": ids,
+                "shard": [shard] * len(rows),
+                "text": [t for t, _ in rows],
+                "decision": ["keep"] * len(rows),
+            }
+        )
+        write_partition(store, "sentence_semantics", shard, {"semantics": semantics})
+        write_partition(
+            store,
+            "sentence_embeddings",
+            shard,
+            {"keys": semantics.select("sentence_id", pl.col("text").alias("key"))},
+            info={"model": "realsyn-tiny@trained"},  # calibrated text threshold 0.999
+            files={"vectors.npy": vectors_to_bytes(np.stack([v for _, v in rows]))},
+        )
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions(shard_partitions.name, list(shards))
+    result = dg.materialize(
+        [sentence_dedup],
+        instance=instance,
+        resources={
+            "storage": StorageResource(root=str(tmp_path / "out")),
+            "stage_params": StageParamsResource(),
+        },
+    )
+    assert result.success
+    meta = result.asset_materializations_for_node("sentence_dedup")[0].metadata
+    assert meta["survivors"].value == 3 and meta["semantic_dup"].value == 1
+    assert meta["exact_dup"].value == 4999 and meta["semantic_pairs"].value == 1
+    # 5,004 sentences, 4 distinct texts: the search (and its stored state) saw 4 vectors
+    searched = read_partition_table(store, "sentence_embeddings_pairs_state", None, "keys")
+    assert searched.height == 4
