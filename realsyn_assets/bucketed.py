@@ -25,6 +25,7 @@ from realsyn.storage import (
     PartitionNotFound,
     Storage,
     partition_dir,
+    read_manifest,
     read_partition_file,
     read_partition_table,
 )
@@ -86,10 +87,11 @@ def codebook_params(params: ClusterParams) -> CodebookParams:
 
 
 def embedded_shards(store: Storage, shards: list[str]) -> list[str]:
+    """The ``shards`` (sorted) whose sentence_embeddings partition is committed."""
     out = []
     for shard in sorted(shards):
         try:
-            read_partition_table(store, "sentence_embeddings", shard, "keys")
+            read_manifest(store, "sentence_embeddings", shard)
         except PartitionNotFound:
             continue
         out.append(shard)
