@@ -157,7 +157,9 @@ def update_index(
     )
     index = state.index
     if fresh_hashes.height:
-        index.add(fresh_hashes["label"].to_numpy(), pack(fresh_hashes["phash"].to_numpy()))
+        index.add(  # one thread: a threaded HNSW build differs from run to run
+            fresh_hashes["label"].to_numpy(), pack(fresh_hashes["phash"].to_numpy()), threads=1
+        )
     if params.radius > state.search_radius:
         queried = _distinct_hashes(contents)  # a wider radius: search every stored hash again
         edges = _search_pairs(

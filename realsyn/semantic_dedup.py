@@ -70,7 +70,7 @@ def _nearest(
         search = _exact_search(unit, rows, kk, block, threshold)
     else:
         index = Index(ndim=vectors.shape[1], metric="cos", dtype="f32")
-        index.add(rows, vectors[rows])
+        index.add(rows, vectors[rows], threads=1)  # threaded HNSW builds differ run to run
         search, block = _index_search(index, vectors, kk), QUERY_BLOCK
     max_distance = 1.0 - threshold + 1e-6
     found = []

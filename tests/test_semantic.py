@@ -229,3 +229,19 @@ def test_exact_copies_are_searched_once_and_inherit_their_representatives_group(
     assert {reasons[i] for i in cart_ids} == {"semantic_dup"}  # all inherit the pair of reps
     assert {dup_of[i] for i in cart_ids | basket_ids - {basket}} == {basket}
     assert out.equals(dedup_sentences(kept, semantic))  # keyed is only a shortcut
+
+
+def test_hnsw_path_is_deterministic_and_groups_like_the_exact_one(monkeypatch):
+    import numpy as np
+
+    from realsyn import semantic_dedup
+    from realsyn.semantic_dedup import components, cosine_pairs
+
+    x, truth = _dense_world(1000, 1000, 1000, seed=7)
+    exact = components(len(x), cosine_pairs(x, 0.95))
+    monkeypatch.setattr(semantic_dedup, "EXACT_SEARCH_MAX", 100)  # force the HNSW index
+    first, second = cosine_pairs(x, 0.95), cosine_pairs(x, 0.95)
+    assert np.array_equal(first, second)  # a one-thread build: same graph, same links
+    approx = components(len(x), first)
+    assert len(set(approx)) == len(set(exact)) == 2 + 1000
+    assert all(len(set(approx[truth == c])) == 1 for c in (0, 1))
