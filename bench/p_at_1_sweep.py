@@ -67,10 +67,10 @@ BASE_MODEL = "realsyn-tiny"
 def prepare(data_root: str, corpus: str, out: str) -> None:
     import polars as pl
 
+    from realsyn.bootstrap import alt_text_pairs
     from realsyn.readers import discover_shards
     from realsyn.schemas import image_blob_key
     from realsyn.storage import PartitionNotFound, open_storage, read_partition_table
-    from realsyn.train import alt_text_pairs
     from realsyn.world_docs import TRUTH_DIR
 
     store = open_storage(data_root)
@@ -280,8 +280,9 @@ def _refined_rows(bundle: dict, model_name: str, params, refine: dict, device: s
     ``refine["window"]`` that round 1 ranks in its ``top_k`` of the pool join its texts."""
     from dataclasses import replace
 
+    from realsyn.bootstrap import rank_context_texts
     from realsyn.clip import encode_images, encode_texts, load_clip
-    from realsyn.train import rank_context_texts, train_clip
+    from realsyn.train import train_clip
 
     alt = dict(bundle["windows"][0])
     near = dict(bundle["windows"][refine.get("window", 2)])
@@ -320,7 +321,7 @@ def _refined_rows(bundle: dict, model_name: str, params, refine: dict, device: s
 
 
 def _polars_placeholder() -> None:
-    """A GPU machine may lack polars; ``sweep`` never calls it, but ``realsyn.train`` and
+    """A GPU machine may lack polars; ``sweep`` never calls it, but ``realsyn.bootstrap`` and
     ``realsyn.evaluation`` import it at module level. Bench-only: the library is untouched."""
     try:
         import polars  # noqa: F401

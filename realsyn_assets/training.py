@@ -13,6 +13,7 @@ from pydantic import Field
 
 from checks.corpus_suites import CLIP_TRAINING_SUITE
 from checks.dagster_checks import check_results, check_specs
+from realsyn.bootstrap import alt_text_pairs, context_sentences, refine_pairs, subset_pairs
 from realsyn.clip import load_clip
 from realsyn.plots import line_svg, svg_markdown
 from realsyn.report import preview_markdown
@@ -25,14 +26,7 @@ from realsyn.storage import (
     read_partition_table,
     write_partition,
 )
-from realsyn.train import (
-    TrainParams,
-    alt_text_pairs,
-    context_sentences,
-    refine_pairs,
-    subset_pairs,
-    train_clip,
-)
+from realsyn.train import TrainParams, train_clip
 from realsyn_assets.automation import ACCELERATOR_POOL, retry_transient_io
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions

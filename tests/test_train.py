@@ -9,18 +9,20 @@ import polars as pl
 import pytest
 
 from realsyn import world as w
-from realsyn.clip import decode_at_model_resolution, encode_images, encode_texts, load_clip
-from realsyn.train import (
-    TrainParams,
+from realsyn.bootstrap import (
     alt_text_pairs,
     context_sentences,
-    jitter_crops,
-    lr_at,
-    negative_clip_loss,
     rank_context_texts,
     refine_pairs,
     select_context_texts,
     subset_pairs,
+)
+from realsyn.clip import decode_at_model_resolution, encode_images, encode_texts, load_clip
+from realsyn.train import (
+    TrainParams,
+    jitter_crops,
+    lr_at,
+    negative_clip_loss,
     train_clip,
     use_bf16,
 )
