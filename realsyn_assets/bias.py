@@ -25,7 +25,7 @@ from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from resources.storage import StorageResource
 
-ALL_SHARDS = dg.AllPartitionMapping()
+ALL_PARTITIONS = dg.AllPartitionMapping()  # every shard, every review round
 
 
 def _doc_sources(context, store) -> tuple[dict, list[pl.DataFrame], list[pl.DataFrame], list]:
@@ -116,10 +116,11 @@ def build_bias_assets(scales: tuple[int, ...]) -> list:
         deps=[
             "scaled_subsets",
             "balanced_pool",
-            dg.AssetDep("raw_documents", partition_mapping=ALL_SHARDS),
-            dg.AssetDep("clean_images", partition_mapping=ALL_SHARDS),
-            dg.AssetDep("retrieval_pairs", partition_mapping=ALL_SHARDS),
+            dg.AssetDep("raw_documents", partition_mapping=ALL_PARTITIONS),
+            dg.AssetDep("clean_images", partition_mapping=ALL_PARTITIONS),
+            dg.AssetDep("retrieval_pairs", partition_mapping=ALL_PARTITIONS),
             "image_dedup",
+            dg.AssetDep("human_validation", partition_mapping=ALL_PARTITIONS),
         ],
         check_specs=check_specs("bias_report", BIAS_REPORT_SUITE)
         + [dg.AssetCheckSpec("bias_report_source_shares_stable", asset="bias_report")],
