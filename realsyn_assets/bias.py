@@ -1,5 +1,9 @@
 """bias_report per scale: what the release over- and under-represents, and who was filtered out.
 
+Human precision head vs tail is in each review round's ``human_validation`` (its strata carry
+the image-cluster size class), not here: reading it would make a failed blocking check of a
+round block the release's report.
+
 ``build_bias_assets(scales)`` makes it with the same scale partitions as ``scaled_subsets``.
 """
 
@@ -12,7 +16,6 @@ from checks.review_suites import BIAS_REPORT_SUITE
 from realsyn.bias import (
     cluster_report,
     concept_labels,
-    precision_by_class,
     share_shift,
     share_table,
     source_funnel,
@@ -25,7 +28,7 @@ from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from resources.storage import StorageResource
 
-ALL_PARTITIONS = dg.AllPartitionMapping()  # every shard, every review round
+ALL_SHARDS = dg.AllPartitionMapping()
 
 
 def _doc_sources(context, store) -> tuple[dict, list[pl.DataFrame], list[pl.DataFrame], list]:
@@ -85,16 +88,6 @@ def _funnel(read: tuple, pool: pl.DataFrame, subset: pl.DataFrame, key: str) -> 
     return source_funnel(stages)
 
 
-def _human_precision(store, rounds: list[str]) -> pl.DataFrame:
-    for round_key in sorted(rounds, reverse=True):
-        try:
-            strata = read_partition_table(store, "human_validation", round_key, "strata")
-        except PartitionNotFound:
-            continue
-        return precision_by_class(strata).with_columns(pl.lit(round_key).alias("round"))
-    return pl.DataFrame()
-
-
 class BiasReportConfig(dg.Config):
     max_over_uniform: float = Field(
         3.0,
@@ -116,11 +109,10 @@ def build_bias_assets(scales: tuple[int, ...]) -> list:
         deps=[
             "scaled_subsets",
             "balanced_pool",
-            dg.AssetDep("raw_documents", partition_mapping=ALL_PARTITIONS),
-            dg.AssetDep("clean_images", partition_mapping=ALL_PARTITIONS),
-            dg.AssetDep("retrieval_pairs", partition_mapping=ALL_PARTITIONS),
+            dg.AssetDep("raw_documents", partition_mapping=ALL_SHARDS),
+            dg.AssetDep("clean_images", partition_mapping=ALL_SHARDS),
+            dg.AssetDep("retrieval_pairs", partition_mapping=ALL_SHARDS),
             "image_dedup",
-            dg.AssetDep("human_validation", partition_mapping=ALL_PARTITIONS),
         ],
         check_specs=check_specs("bias_report", BIAS_REPORT_SUITE)
         + [dg.AssetCheckSpec("bias_report_source_shares_stable", asset="bias_report")],
@@ -153,7 +145,6 @@ def build_bias_assets(scales: tuple[int, ...]) -> list:
             "source",
         )
         funnel = _funnel(read, pool, subset, key)
-        human = _human_precision(store, context.instance.get_dynamic_partitions("review_rounds"))
         now = dict(zip(sources["source"], sources["release_share"], strict=True))
         try:
             previous = read_manifest(store, "bias_report", key)["info"].get("source_shares", {})
@@ -165,7 +156,7 @@ def build_bias_assets(scales: tuple[int, ...]) -> list:
         )
         tables = {"clusters": clusters, "concepts": concepts, "sources": sources, "funnel": funnel}
         manifest = write_partition(
-            store, "bias_report", key, {**tables, **({"human": human} if human.height else {})},
+            store, "bias_report", key, tables,
             info={"stats": stats, "source_shares": now},
         )  # fmt: skip
         shift = drift_stats.get("max_source_share_shift")
@@ -210,14 +201,6 @@ def build_bias_assets(scales: tuple[int, ...]) -> list:
                         preview_markdown(
                             funnel.to_dicts(), ["stage", "source", "entered", "kept", "drop_rate"]
                         )
-                    ),
-                    "human_precision_preview": dg.MetadataValue.md(
-                        preview_markdown(
-                            human.to_dicts(),
-                            ["round", "size_class", "n", "precision_at_1", "low", "high"],
-                        )
-                        if human.height
-                        else "no review round is labelled yet"
                     ),
                     **{k: dg.MetadataValue.float(float(v)) for k, v in stats.items()},
                     **{k: dg.MetadataValue.float(v) for k, v in drift_stats.items()},

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from checks.dagster_checks import check_results, check_specs
 from checks.review_suites import HUMAN_VALIDATION_SUITE
+from realsyn.bias import precision_by_class
 from realsyn.label_studio import labels_frames
 from realsyn.plots import line_svg, svg_markdown
 from realsyn.report import preview_markdown
@@ -177,6 +178,7 @@ def human_validation(
     params = ValidationParams(band_bins=config.band_bins, band_target=config.band_target)
     report = validate_round(items, labels, gold, params)
     summary = report["summary"]
+    size_classes = precision_by_class(report["strata"])
     low, high = summary["recommended_band_low"], summary["recommended_band_high"]
     toml = recommended_params_toml(None if low is None else (low, high), key, summary)
     store.write_bytes(f"{review_folder(key)}/recommended_params.toml", toml.encode())
@@ -188,7 +190,7 @@ def human_validation(
     manifest = write_partition(
         store, "human_validation", key,
         {"strata": report["strata"], "bins": report["bins"], "raters": report["raters"],
-         "summary": table},
+         "size_classes": size_classes, "summary": table},
         info={"summary": {k: (None if isinstance(v, float) and v != v else v)
                           for k, v in summary.items()}},
         files={"recommended_params.toml": toml.encode()},
@@ -229,6 +231,14 @@ def human_validation(
                     )
                     if bins.height
                     else "no pair labels"
+                ),
+                "head_vs_tail_preview": dg.MetadataValue.md(
+                    preview_markdown(
+                        size_classes.to_dicts(),
+                        ["size_class", "n", "precision_at_1", "low", "high"],
+                    )
+                    if size_classes.height
+                    else "no labelled strata"
                 ),
                 "raters_preview": dg.MetadataValue.md(
                     preview_markdown(report["raters"].to_dicts(), ["rater", "answers", "accuracy"])

@@ -86,6 +86,9 @@ def test_human_validation_checks_and_recommended_params(tmp_path, world, noise):
     assert checks["human_validation_gold_accuracy"] is careful
     summary = read_partition_table(store, "human_validation", "r001", "summary")
     assert summary["labelled_items"][0] == items.filter(~pl.col("is_gold")).height
+    head_tail = read_partition_table(store, "human_validation", "r001", "size_classes")
+    assert set(head_tail["size_class"]) <= {"head", "torso", "tail"}
+    assert head_tail["n"].sum() == summary["labelled_items"][0]
     path = tmp_path / "data" / "review" / "r001" / "recommended_params.toml"
     params = load_stage_params(path)
     validate_stage_params(params, {"balanced_pool": BalancedPoolConfig})
