@@ -95,6 +95,13 @@ def test_human_validation_checks_and_recommended_params(tmp_path, world, noise):
     if careful:
         band = params["balanced_pool"]
         assert 0.0 <= band["pair_band_low"] < band["pair_band_high"] <= 1.0
+        # REALSYN_PARAMS takes the file as it is: balanced_pool's code version carries it
+        from realsyn_assets.definitions import build_definitions
+        from realsyn_assets.settings import Settings
+
+        defs = build_definitions(Settings.from_env({"REALSYN_PARAMS": str(path)}))
+        node = defs.resolve_asset_graph().get(dg.AssetKey("balanced_pool"))
+        assert "+p" in node.code_version
     meta = result.asset_materializations_for_node("human_validation")[0].metadata
     assert "metrics_table" in meta and "precision_by_cosine_plot" in meta
     assert json.loads(json.dumps(meta["params"].data))["kappa_error"] == 0.4
