@@ -111,3 +111,14 @@ def run_suite(
     params: Mapping[str, Any] | None = None,
 ) -> list[CheckOutcome]:
     return [run_check(check, tables, params) for check in suite]
+
+
+def decision_consistency(frame: pl.DataFrame, flag: str, positive) -> pl.DataFrame:
+    """``consistent``: the row's flag says keep exactly when it has no reason."""
+    return frame.with_columns(
+        consistent=(positive(pl.col(flag)) == pl.col("reason").is_null()).fill_null(False)
+    )
+
+
+# A row condition: the expectation holds for the kept rows only.
+KEEP = {"row_condition": 'decision=="keep"'}

@@ -11,8 +11,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from checks.bias_suites import BIAS_REPORT_SUITE
 from checks.dagster_checks import check_results, check_specs
-from checks.review_suites import BIAS_REPORT_SUITE
 from realsyn.bias import (
     cluster_report,
     concept_labels,

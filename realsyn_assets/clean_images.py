@@ -4,9 +4,9 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from checks.clean_images_suites import CLEAN_IMAGES_SUITE
 from checks.dagster_checks import check_results, check_specs
 from checks.drift import drift_outputs, drift_spec
-from checks.image_suites import CLEAN_IMAGES_SUITE
 from realsyn.drift import images_profile
 from realsyn.image_decode import DecodeParams
 from realsyn.images import ImageFilterParams, curate_images, decide_images, image_stats

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from checks.dagster_checks import check_results, check_specs
-from checks.embedding_suites import IMAGE_EMBEDDINGS_SUITE, SENTENCE_EMBEDDINGS_SUITE, health_frame
+from checks.embeddings_suites import IMAGE_EMBEDDINGS_SUITE, SENTENCE_EMBEDDINGS_SUITE, health_frame
 from realsyn.clip import encode_images, encode_texts
 from realsyn.embeddings import embed_with_cache, vectors_from_bytes, vectors_to_bytes
 from realsyn.plots import histogram_markdown_svg

@@ -5,7 +5,7 @@ import polars as pl
 from pydantic import Field
 
 from checks.dagster_checks import check_results, check_specs
-from checks.image_suites import IMAGE_DEDUP_SUITE
+from checks.image_dedup_suites import IMAGE_DEDUP_SUITE
 from realsyn.dedup import DedupParams, PhashIndex, dedup_stats, group_images, update_index
 from realsyn.plots import histogram_markdown_svg
 from realsyn.report import funnel_markdown, preview_markdown

@@ -5,7 +5,7 @@ from pydantic import Field
 
 from checks.dagster_checks import check_results, check_specs
 from checks.drift import drift_outputs, drift_spec
-from checks.suites import RAW_DOCUMENTS_SUITE
+from checks.raw_documents_suites import RAW_DOCUMENTS_SUITE
 from realsyn.drift import documents_profile
 from realsyn.plots import histogram_markdown_svg
 from realsyn.readers import ShardError, read_shard

@@ -10,10 +10,9 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from checks.corpus_suites import BALANCED_POOL_SUITE, RELEASE_SUITE
 from checks.dagster_checks import check_results, check_specs
 from checks.drift import drift_outputs, drift_spec
-from checks.release_suites import SCALED_SUBSETS_SUITE
+from checks.release_suites import BALANCED_POOL_SUITE, RELEASE_SUITE, SCALED_SUBSETS_SUITE
 from realsyn.balance import BalanceParams, balance_pool, gini, scaled_subset
 from realsyn.clip import encode_texts
 from realsyn.drift import pool_profile

@@ -17,7 +17,7 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from pydantic import Field
 
 from checks.dagster_checks import check_results, check_specs
-from checks.review_suites import HUMAN_VALIDATION_SUITE
+from checks.review_labels_suites import HUMAN_VALIDATION_SUITE
 from realsyn.bias import precision_by_class
 from realsyn.label_studio import labels_frames
 from realsyn.plots import line_svg, svg_markdown

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from checks.dagster_checks import check_results, check_specs
 from checks.drift import drift_outputs, drift_spec
-from checks.text_suites import SENTENCES_SUITE
+from checks.sentences_suites import SENTENCES_SUITE
 from realsyn.cat import ParseCache
 from realsyn.drift import sentences_profile
 from realsyn.isolation import default_workers

@@ -7,10 +7,13 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from checks.corpus_suites import WORD_FREQUENCIES_SUITE
 from checks.dagster_checks import check_results, check_specs
 from checks.drift import drift_outputs, drift_spec
-from checks.text_suites import SENTENCE_DEDUP_SUITE, SENTENCE_SEMANTICS_SUITE
+from checks.text_corpus_suites import (
+    SENTENCE_DEDUP_SUITE,
+    SENTENCE_SEMANTICS_SUITE,
+    WORD_FREQUENCIES_SUITE,
+)
 from realsyn.drift import semantics_profile
 from realsyn.plots import histogram_markdown_svg, line_svg, svg_markdown
 from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown

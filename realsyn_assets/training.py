@@ -11,8 +11,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from checks.corpus_suites import CLIP_TRAINING_SUITE
 from checks.dagster_checks import check_results, check_specs
+from checks.training_suites import CLIP_TRAINING_SUITE
 from realsyn.bootstrap import alt_text_pairs, context_sentences, refine_pairs, subset_pairs
 from realsyn.clip import load_clip
 from realsyn.plots import line_svg, svg_markdown

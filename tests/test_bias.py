@@ -37,8 +37,8 @@ def test_cluster_report_finds_the_over_represented_cluster_and_the_tail():
 
 
 def test_bias_checks_fire_on_an_over_represented_release():
+    from checks.bias_suites import BIAS_REPORT_SUITE
     from checks.gx import run_suite
-    from checks.review_suites import BIAS_REPORT_SUITE
 
     pool = np.array([0] * 60 + [1] * 20 + [2] * 5 + [3] * 3 + [4] * 2)
     params = {"t": 10, "max_over_uniform": 3.0}

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from checks.gx import run_check
-from checks.suites import RAW_DOCUMENTS_SUITE
+from checks.raw_documents_suites import RAW_DOCUMENTS_SUITE
 from realsyn.readers import read_shard
 from realsyn.storage import LocalStorage
 from tests.conftest import DEMO_CORPUS
@@ -74,7 +74,8 @@ def test_text_item_without_text_fails_well_formed(good_tables):
 
 # --- clean_images and image_dedup --------------------------------------------------------------
 
-from checks.image_suites import CLEAN_IMAGES_SUITE, IMAGE_DEDUP_SUITE  # noqa: E402
+from checks.clean_images_suites import CLEAN_IMAGES_SUITE  # noqa: E402
+from checks.image_dedup_suites import IMAGE_DEDUP_SUITE  # noqa: E402
 from realsyn.dedup import DedupParams, PhashIndex, group_images, update_index  # noqa: E402
 from realsyn.images import ImageFilterParams, curate_images  # noqa: E402
 
@@ -150,11 +151,8 @@ def test_bounds_check_uses_the_run_parameters(image_tables):
 
 # --- sentences, sentence_semantics, sentence_dedup --------------------------------------------
 
-from checks.text_suites import (  # noqa: E402
-    SENTENCE_DEDUP_SUITE,
-    SENTENCE_SEMANTICS_SUITE,
-    SENTENCES_SUITE,
-)
+from checks.sentences_suites import SENTENCES_SUITE  # noqa: E402
+from checks.text_corpus_suites import SENTENCE_DEDUP_SUITE, SENTENCE_SEMANTICS_SUITE  # noqa: E402
 from realsyn.cat import CatParser  # noqa: E402
 from realsyn.semantic import SemanticParams, decide_semantic  # noqa: E402
 from realsyn.sentences import SentenceParams, curate_sentences  # noqa: E402

@@ -5,13 +5,10 @@ import math
 import polars as pl
 import pytest
 
-from checks.corpus_suites import (
-    BALANCED_POOL_SUITE,
-    CLIP_TRAINING_SUITE,
-    RELEASE_SUITE,
-    WORD_FREQUENCIES_SUITE,
-)
 from checks.gx import run_check
+from checks.release_suites import BALANCED_POOL_SUITE, RELEASE_SUITE
+from checks.text_corpus_suites import WORD_FREQUENCIES_SUITE
+from checks.training_suites import CLIP_TRAINING_SUITE
 from realsyn.semantic import word_probabilities
 
 SUITES = {c.name: c for c in (*WORD_FREQUENCIES_SUITE, *BALANCED_POOL_SUITE, *RELEASE_SUITE)}

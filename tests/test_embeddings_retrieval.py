@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from checks.embedding_suites import IMAGE_EMBEDDINGS_SUITE, health_frame
+from checks.embeddings_suites import IMAGE_EMBEDDINGS_SUITE, health_frame
 from checks.gx import run_check
 from checks.retrieval_suites import RETRIEVAL_PAIRS_SUITE
 from realsyn.clip import encode_images, encode_texts, load_clip

@@ -229,7 +229,7 @@ GATES = {"min_labelled_items": 100, "kappa_error": 0.4, "kappa_warn": 0.6,
 
 def _outcomes(summary: dict) -> dict[str, bool]:
     from checks.gx import run_suite
-    from checks.review_suites import HUMAN_VALIDATION_SUITE
+    from checks.review_labels_suites import HUMAN_VALIDATION_SUITE
 
     table = pl.DataFrame([summary]).with_columns(pl.col("kappa").fill_nan(None))
     return {o.name: o.passed for o in run_suite(HUMAN_VALIDATION_SUITE, {"summary": table}, GATES)}

@@ -1,0 +1,128 @@
+"""GX suites of the corpus-wide text assets: word_frequencies, sentence_semantics and
+sentence_dedup."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from checks.gx import KEEP, CheckDef, Expect, decision_consistency
+from realsyn.schemas import (
+    SEMANTIC_REASONS,
+    SENTENCE_DEDUP_REASONS,
+)
+
+WORD_FREQUENCIES_SUITE: tuple[CheckDef, ...] = (
+    CheckDef(
+        name="word_frequencies_words_unique",
+        table="words",
+        description="Every word is non-null and counted once.",
+        expectations=lambda t, p: [
+            Expect("ExpectColumnValuesToNotBeNull", {"column": "word"}),
+            Expect("ExpectColumnValuesToBeUnique", {"column": "word"}),
+        ],
+    ),
+    CheckDef(
+        name="word_frequencies_probabilities_sum_to_one",
+        table="words",
+        description="Counts are positive; probabilities lie in (0, 1] and sum to 1.",
+        expectations=lambda t, p: [
+            Expect("ExpectColumnValuesToBeBetween", {"column": "count", "min_value": 1}),
+            Expect(
+                "ExpectColumnValuesToBeBetween", {"column": "p", "min_value": 0, "max_value": 1}
+            ),
+            Expect(
+                "ExpectColumnSumToBeBetween",
+                {"column": "p", "min_value": 0.999, "max_value": 1.001},
+            ),
+        ],
+    ),
+)
+
+
+SENTENCE_SEMANTICS_SUITE: tuple[CheckDef, ...] = (
+    CheckDef(
+        name="sentence_semantics_entropy_above_threshold",
+        table="semantics",
+        description="Kept sentences have word-frequency entropy >= min_entropy.",
+        expectations=lambda t, p: [
+            Expect(
+                "ExpectColumnValuesToBeBetween",
+                {"column": "entropy", "min_value": p["min_entropy"], **KEEP},
+            ),
+        ],
+    ),
+    CheckDef(
+        name="sentence_semantics_perplexity_in_band",
+        table="semantics",
+        description="Kept sentences with a perplexity lie within [min_perplexity, max_perplexity].",
+        expectations=lambda t, p: [
+            Expect(
+                "ExpectColumnValuesToBeBetween",
+                {
+                    "column": "perplexity",
+                    "min_value": p["min_perplexity"],
+                    "max_value": p["max_perplexity"],
+                    **KEEP,
+                },
+            ),
+        ],
+    ),
+    CheckDef(
+        name="sentence_semantics_perplexity_applied",
+        table="semantics",
+        description="A language model scored perplexity; a warning when none is configured.",
+        expectations=lambda t, p: [
+            Expect("ExpectColumnValuesToNotBeNull", {"column": "perplexity"})
+        ],
+        severity="WARN",
+        blocking=False,
+    ),
+    CheckDef(
+        name="sentence_semantics_decision_consistent",
+        table="semantics",
+        description="A known reason is given exactly for dropped sentences.",
+        prepare=lambda f: decision_consistency(f, "decision", lambda c: c == "keep"),
+        expectations=lambda t, p: [
+            Expect("ExpectColumnValuesToBeInSet", {"column": "consistent", "value_set": [True]}),
+            Expect(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "reason", "value_set": list(SEMANTIC_REASONS)},
+            ),
+        ],
+    ),
+)
+
+
+SENTENCE_DEDUP_SUITE: tuple[CheckDef, ...] = (
+    CheckDef(
+        name="sentence_dedup_ids_unique",
+        table="survival",
+        description="Each sentence appears once in the survival table.",
+        expectations=lambda t, p: [
+            Expect("ExpectColumnValuesToNotBeNull", {"column": "sentence_id"}),
+            Expect("ExpectColumnValuesToBeUnique", {"column": "sentence_id"}),
+        ],
+    ),
+    CheckDef(
+        name="sentence_dedup_duplicates_point_to_survivors",
+        table="survival",
+        description="duplicate_of always names a surviving sentence; survivors' texts differ.",
+        expectations=lambda t, p: [
+            Expect(
+                "ExpectColumnValuesToBeInSet",
+                {
+                    "column": "duplicate_of",
+                    "value_set": t["survival"].filter(pl.col("survives"))["sentence_id"].to_list(),
+                },
+            ),
+            Expect(
+                "ExpectColumnValuesToBeUnique",
+                {"column": "norm_key", "row_condition": "survives==True"},
+            ),
+            Expect(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "reason", "value_set": list(SENTENCE_DEDUP_REASONS)},
+            ),
+        ],
+    ),
+)
