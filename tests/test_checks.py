@@ -221,3 +221,43 @@ def _break_text(t, name):
 def test_each_text_check_fails_on_a_crafted_frame(text_tables, name):
     outcome = run_check(TEXT_CHECKS[name], _break_text(text_tables, name), TEXT_PARAMS)
     assert not outcome.passed, name
+
+
+def test_each_suite_lives_beside_its_asset_module():
+    """``checks/<stem>_suites.py`` holds the suites of ``realsyn_assets/<stem>.py`` (and only
+    those): an asset's checks are found by its module's name."""
+    import ast
+
+    from tests.conftest import REPO
+
+    def suites_imported(path):
+        tree = ast.parse(path.read_text())
+        return {
+            (node.module, alias.name)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("checks.")
+            for alias in node.names
+            if alias.name.endswith("_SUITE")
+        }
+
+    defined = {}
+    for path in sorted((REPO / "checks").glob("*_suites.py")):
+        stem = path.name.removesuffix("_suites.py")
+        assert (REPO / "realsyn_assets" / f"{stem}.py").is_file(), f"{path.name}: no asset module"
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            targets = (
+                node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            )
+            for t in targets:
+                if isinstance(t, ast.Name) and t.id.endswith("_SUITE"):
+                    defined[t.id] = stem
+    assert defined, "no suites found"
+    used = set()
+    for path in sorted((REPO / "realsyn_assets").glob("*.py")):
+        for module, name in suites_imported(path):
+            assert module == f"checks.{path.stem}_suites", (
+                f"{path.name} imports {name} from {module}: expected checks.{path.stem}_suites"
+            )
+            used.add(name)
+    assert set(defined) == used, f"suites no asset module uses: {sorted(set(defined) - used)}"
