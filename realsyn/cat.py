@@ -14,17 +14,22 @@ link-grammar parse (words tagged ``.n``/``.v``/...; links typed S, O, J, MV, M, 
 * **action**: a verb or gerund (tags ``v*``, ``g``) that is not a form of *be* and takes part
   in at least one link.
 
-Parsing web text is costly when no complete linkage exists (measured on the MMC4 sample: 105
-sentences/s with no unlinked words allowed, 15/s allowing up to 3). So every sentence is first
-parsed strictly; only short ones (<= ``fallback_max_words`` words: fragments such as captions)
-that fail are parsed again allowing up to ``max_null_count`` unlinked words (bracketed by
-link-grammar; they count for nothing): 81 sentences/s on one core for 395 of 600 parsed. A
-longer sentence without a complete linkage is scored clause by clause (split at , ; : ( ) and
+Parsing web text is costly when no complete linkage exists. So a sentence is first parsed
+strictly; only short ones (<= ``fallback_max_words`` words: fragments such as captions) that
+fail are parsed again allowing up to ``max_null_count`` unlinked words (bracketed by
+link-grammar; they count for nothing). A sentence of more than ``whole_max_words`` words, or a
+shorter one without a complete linkage, is scored clause by clause (split at , ; : ( ) and
 dashes; objects and relations add up, one action suffices): run-on web sentences are usually
-several well-formed clauses. A sentence for which nothing links fails CAT as ``no_linkage``; a
-parse that runs out of time is recorded as such. ``score_many`` parses in worker processes
-(``realsyn.isolation``): a sentence that crashes link-grammar (it can die with SIGILL on a failed
-assertion) gets a :class:`ParseFailure` and costs nothing else.
+several well-formed clauses, and a failed whole parse of a long sentence is the costliest parse
+there is. A sentence for which nothing links fails CAT as ``no_linkage``.
+
+Every bound that decides is a count (unlinked words, words per parse), so a decision is the
+same on a quiet or a loaded machine; link-grammar's ``max_parse_time`` is only a safety net
+whose hits are recorded as ``parse_timeout`` (never cached). ``score_many`` parses in worker
+processes (``realsyn.isolation``): a sentence that crashes link-grammar (it can die with SIGILL
+on a failed assertion) gets a :class:`ParseFailure` and costs nothing else; ``parse_distinct``
+parses each distinct sentence once and skips those a :class:`ParseCache` of the same parser
+identity (decisive settings + link-grammar version) already holds.
 """
 
 from __future__ import annotations
