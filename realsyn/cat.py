@@ -238,6 +238,9 @@ def _index(clg, linkage, link) -> tuple[int, int]:
 
 
 _WORKER: CatParser | None = None
+# Address space of a parser worker (RLIMIT_AS): a worker needs well under 100 MB; a parse that
+# needs gigabytes is a runaway, recorded as parser_crashed instead of starving the machine.
+PARSER_MEMORY_LIMIT = 2 << 30
 
 
 def _init_worker(settings: tuple) -> None:
@@ -292,13 +295,14 @@ def score_many(
         initializer=_init_worker,
         initargs=(parser.settings,),
         timeout_s=timeout_s,
+        memory_limit_bytes=PARSER_MEMORY_LIMIT,
     ) as pool:
         outcomes = pool.map(texts, progress)
     return [_from_outcome(o) for o in outcomes]
 
 
 def _from_outcome(outcome: Outcome) -> Parse:
-    if outcome.kind == "crashed":
+    if outcome.kind in ("crashed", "out_of_memory"):  # the sentence's parse, not the run
         return ParseFailure("parser_crashed", outcome.message)
     if outcome.kind == "timed_out":
         return ParseFailure("parse_timeout", outcome.message)

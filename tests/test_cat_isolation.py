@@ -165,3 +165,56 @@ def test_a_safety_net_hit_is_its_own_reason_and_is_not_cached(parser):
 def test_parser_identity_ignores_the_time_limit_but_not_the_decisive_settings():
     assert CatParser(max_parse_time=5).identity == CatParser(max_parse_time=60).identity
     assert CatParser(whole_max_words=30).identity != CatParser().identity
+
+
+def test_the_asset_completes_a_shard_with_a_crashing_sentence_and_reuses_its_parses(
+    dagster_home, tmp_path
+):
+    import json
+
+    import dagster as dg
+
+    from realsyn.storage import LocalStorage, read_manifest, read_partition_table
+    from realsyn_assets.partitions import shard_partitions
+    from realsyn_assets.raw_documents import raw_documents
+    from realsyn_assets.sentences import sentences
+    from resources.drift import DriftResource
+    from resources.stage_params import StageParamsResource
+    from resources.storage import StorageResource
+    from resources.text_models import CatParserResource
+
+    shard = "mmc4/crash-00000.jsonl"
+    corpus = tmp_path / "corpus"
+    (corpus / "mmc4").mkdir(parents=True)
+    record = {"url": "https://docs.invalid/kmeans", "text_list": [*GOOD, CRASHER], "image_info": []}
+    (corpus / shard).write_text(json.dumps(record) + "\n")
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions(shard_partitions.name, [shard])
+    resources = {
+        "corpus": StorageResource(root=str(corpus)),
+        "storage": StorageResource(root=str(tmp_path / "data")),
+        "drift": DriftResource(),
+        "stage_params": StageParamsResource(),
+        "cat_parser": CatParserResource(workers=1, whole_max_words=1000),
+    }
+    store = LocalStorage(tmp_path / "data")
+
+    def run(selection, config):
+        result = dg.materialize(
+            selection,
+            partition_key=shard,
+            instance=instance,
+            resources=resources,
+            run_config={"ops": {"sentences": {"config": config}}},
+        )
+        assert result.success
+
+    run([raw_documents, sentences], {"code_filter": False, "max_words": 200})
+    table = read_partition_table(store, "sentences", shard, "sentences")
+    assert table["reason"].to_list() == [None, None, None, "parser_crashed"]
+    stats = read_manifest(store, "sentences", shard)["info"]["stats"]
+    assert stats["dropped_parser_crashed"] == 1 and stats["parsed"] == 4
+    # A scoring setting changes: the shard is split again, but nothing is parsed again.
+    run([sentences], {"code_filter": False, "max_words": 200, "max_sentence_repeats": 2})
+    stats = read_manifest(store, "sentences", shard)["info"]["stats"]
+    assert stats["rescored"] == 1 and stats["parsed"] == 0 and stats["parse_cache_hits"] == 4
