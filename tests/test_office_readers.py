@@ -478,3 +478,31 @@ def test_the_world_as_office_documents_reads_back_to_its_truth(tmp_path):
                 for w in want
             ]
         assert got == want, key
+
+
+def test_legacy_encoded_markdown_and_html_pages_in_a_documents_folder(tmp_path):
+    """HTML and Markdown inside a documents folder decode by declared or detected charset
+    (Shift_JIS, cp1252), like an HTML folder's pages, instead of being rejected as invalid_utf8."""
+    ja = "取扱説明書\n\n本製品の電源を入れる前に、必ず安全上の注意をお読みください。\n"
+    page = (
+        '<html><head><meta charset="shift_jis"></head><body>'
+        "<p>このマニュアルについて説明します。</p></body></html>"
+    )
+    _write(
+        tmp_path,
+        {
+            "pilot/manual.md": ja.encode("shift_jis"),
+            "pilot/page.html": page.encode("shift_jis"),
+            "pilot/cafe.md": "Caf\u00e9 cr\u00e8me costs \u20ac3.\n".encode("cp1252"),
+        },
+    )
+    storage = LocalStorage(tmp_path)
+    result = _read(storage, "pilot", DocumentLimits())
+    texts = {
+        key: " ".join(i.get("text") or "" for i in _doc(result, key))
+        for key in ("pilot/manual.md", "pilot/page.html", "pilot/cafe.md")
+    }
+    assert "安全上の注意" in texts["pilot/manual.md"]
+    assert "このマニュアル" in texts["pilot/page.html"]
+    assert "Café crème costs €3." in texts["pilot/cafe.md"]
+    assert not [r for r in result.rejected if r["reason"] == "invalid_utf8"]

@@ -28,9 +28,9 @@ from realsyn.readers.base import (
     RecordRejected,
     ShardError,
     ShardResult,
-    decode_utf8,
     resolve_image_ref,
 )
+from realsyn.readers.charset import decode_html
 from realsyn.readers.sniff import DOCUMENT_SUFFIXES
 from realsyn.storage import Storage, StorageError
 
@@ -84,7 +84,7 @@ def document_files(corpus: Storage, shard: str) -> list[str]:
 def _html_blocks(raw: bytes, key: str) -> list[dict]:
     from realsyn.readers.html import extract_blocks
 
-    _canonical, raw_blocks = extract_blocks(decode_utf8(raw))
+    _canonical, raw_blocks = extract_blocks(decode_html(raw).text)
     base_dir = posixpath.dirname(key)
     return [
         {**b, "ref": resolve_image_ref(b["src"], base_dir)} if b["kind"] == "image" else b

@@ -17,7 +17,8 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import unquote
 
-from realsyn.readers.base import ImageRef, RecordRejected, decode_utf8, resolve_image_ref
+from realsyn.readers.base import ImageRef, RecordRejected, resolve_image_ref
+from realsyn.readers.charset import decode_html
 from realsyn.readers.html import extract_blocks
 from realsyn.readers.office import check_package
 
@@ -88,7 +89,7 @@ def read_epub(path: Path, limits, notes: Counter) -> list[dict]:
             except KeyError:
                 notes["epub_page_missing"] += 1
                 continue
-            _canonical, raw_blocks = extract_blocks(decode_utf8(raw))
+            _canonical, raw_blocks = extract_blocks(decode_html(raw).text)
             for block in raw_blocks:
                 if block["kind"] == "image":
                     block = {**block, "ref": _image(zf, page, block.pop("src"), notes)}
@@ -102,7 +103,7 @@ def markdown_blocks(raw: bytes, key: str) -> list[dict]:
     """A Markdown file's blocks; image paths resolve relative to the file (corpus keys)."""
     from markdown_it import MarkdownIt
 
-    html = MarkdownIt("commonmark").enable("table").render(decode_utf8(raw))
+    html = MarkdownIt("commonmark").enable("table").render(decode_html(raw).text)
     _canonical, raw_blocks = extract_blocks(f"<html><body>{html}</body></html>")
     base_dir = posixpath.dirname(key)
     return [
