@@ -104,6 +104,7 @@ def test_policies_on_the_assets():
     assert list(NIGHT_HOURS_UTC) == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow  # walks the whole plan
 def test_nightly_refresh_walks_the_plan_one_step_per_tick(dagster_home, tmp_path):
     instance = dg.DagsterInstance.get()
     shards = ["html/museum", "warc/demo-00000.warc.gz"]

@@ -105,6 +105,7 @@ def webhook():
     server.shutdown()
 
 
+@pytest.mark.slow  # runs on several partitions, sensor ticks
 def test_shifted_partition_alerts_and_unshifted_do_not(dagster_home, tmp_path, webhook):
     corpus = tmp_path / "corpus"
     normal = [f"site/normal-{i}.jsonl" for i in range(4)]
@@ -172,6 +173,7 @@ def test_shifted_partition_alerts_and_unshifted_do_not(dagster_home, tmp_path, w
     assert len(received) == 1
 
 
+@pytest.mark.slow  # runs on several partitions, sensor ticks
 def test_alert_webhook_failure_keeps_the_cursor(dagster_home, tmp_path):
     """An unreachable webhook fails the tick and leaves the cursor, so alerts are retried."""
     from realsyn.alerts import AlertDeliveryError

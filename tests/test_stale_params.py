@@ -70,6 +70,7 @@ def _refresh(defs, instance, shards) -> list[tuple[str, str | None]]:
     return sorted(ran, key=str)
 
 
+@pytest.mark.slow  # the ingest and text steps on two shards, twice
 def test_word_bound_change_reruns_exactly_its_downstream(dagster_home, tmp_path):
     instance = dg.DagsterInstance.get()
     shards = [
@@ -174,6 +175,7 @@ def test_run_config_still_wins_over_the_deployment_value():
     assert resource.apply("clean_images", SentencesConfig()).max_words == 81
 
 
+@pytest.mark.slow  # ingest steps, then CLIP training
 def test_clip_training_is_reused_when_its_pairs_do_not_change(dagster_home, tmp_path):
     """A sentence-filter change makes clip_training stale (it depends on sentences for its
     optional context window), but with the same pairs it re-uses the stored model: same data
@@ -215,6 +217,7 @@ def test_clip_training_is_reused_when_its_pairs_do_not_change(dagster_home, tmp_
     assert reused is True and again == first
 
 
+@pytest.mark.slow  # ingest steps, then CLIP training
 def test_clip_training_safety_net_hit_is_loud_and_never_reused(dagster_home, tmp_path):
     """Training is bounded by steps; when the wall-clock safety net cuts it short the blocking
     check fails (so nothing downstream embeds with it), the metadata says why, and the next run
