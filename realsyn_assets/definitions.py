@@ -44,6 +44,7 @@ from realsyn_assets.text_corpus import (
     word_frequencies,
 )
 from realsyn_assets.training import ClipTrainingConfig, clip_training
+from resources.engine import engine_from_env
 from resources.stage_params import validate_stage_params, with_param_versions
 
 # Assets whose parameters the deployment may set in REALSYN_PARAMS (tracked in code versions).
@@ -113,7 +114,7 @@ def build_definitions(settings: Settings, env=os.environ) -> dg.Definitions:
         assets=with_param_versions(assets, settings.stage_params or {}),
         jobs=JOBS,
         sensors=[new_shard_sensor, check_alert_sensor, nightly_refresh, review_labels_sensor],
-        resources=settings.resources(),
+        resources={**settings.resources(), "engine": engine_from_env(env)},
         executor=executor_from_env(env),
     )
 

@@ -1,4 +1,6 @@
-"""sentence_clusters (k-means over the sentence pool) and retrieval_pairs (top_k texts per image)."""
+"""sentence_clusters (k-means over the sentence pool) and retrieval_pairs (top_k texts per image),
+both on the bucketed path (realsyn.codebook, realsyn.buckets) run by the ``engine`` resource
+(``REALSYN_ENGINE=local|ray``): the pool is stored per coarse bucket, never as one file."""
 
 import dagster as dg
 import numpy as np
@@ -8,6 +10,7 @@ from pydantic import Field
 from checks.dagster_checks import check_results, check_specs
 from checks.drift import drift_outputs, drift_spec
 from checks.retrieval_suites import RETRIEVAL_PAIRS_SUITE, SENTENCE_CLUSTERS_SUITE
+from realsyn.codebook import flat_pool, read_codebook
 from realsyn.drift import cluster_profile, retrieval_profile
 from realsyn.embeddings import vectors_from_bytes, vectors_to_bytes
 from realsyn.plots import histogram_markdown_svg
@@ -17,9 +20,7 @@ from realsyn.retrieval import (
     RetrievalParams,
     SentenceClusters,
     clusters_report,
-    fit_clusters,
     pairs_report,
-    retrieve,
 )
 from realsyn.schemas import MAX_TOP_K, RELEASE_TEXTS
 from realsyn.storage import (
@@ -30,11 +31,11 @@ from realsyn.storage import (
     write_partition,
 )
 from realsyn_assets.automation import ACCELERATOR_POOL, SHARD_BACKFILL, retry_transient_io
+from realsyn_assets.bucketed import POOL, cluster_buckets, embedded_shards, retrieve_shard
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
-from realsyn_assets.progress import progress_logger
-from realsyn_assets.vectors import load_all_vectors
 from resources.drift import DriftResource
+from resources.engine import EngineResource
 from resources.stage_params import StageParamsResource, params_from_config
 from resources.storage import StorageResource
 
@@ -64,7 +65,7 @@ class SentenceClustersConfig(dg.Config):
         *check_specs("sentence_clusters", SENTENCE_CLUSTERS_SUITE),
         drift_spec("sentence_clusters"),
     ],
-    code_version="1",
+    code_version="2",
     group_name="retrieval",
     kinds={"faiss", "numpy"},
     pool=ACCELERATOR_POOL,
@@ -76,27 +77,30 @@ def sentence_clusters(
     stage_params: StageParamsResource,
     storage: StorageResource,
     drift: DriftResource,
+    engine: EngineResource,
 ) -> dg.MaterializeResult:
     """k-means over the surviving sentences' embeddings: centroids and cluster members."""
     config = stage_params.apply("sentence_clusters", config)
     store = storage.get()
-    members, x, texts, model, survivors = _cluster_inputs(context, store)
+    shards, model, survivors = _cluster_inputs(context, store)
     params = params_from_config(config, ClusterParams)
-    context.log.info(
-        f"sentence_clusters: k-means of {len(x):,} sentences into {params.k_for(len(x))}"
+    context.log.info(f"sentence_clusters: {len(shards)} shard(s) on the {engine.engine} engine")
+    book, members = cluster_buckets(engine.get(), store, shards, params)
+    labels = members["cluster"].to_numpy()
+    offsets = np.searchsorted(labels, np.arange(len(book.fine) + 1))
+    clusters = SentenceClusters(book.fine, labels, np.arange(len(labels)), offsets)
+    report = clusters_report(
+        members.select("sentence_id", "shard"), clusters, members.select("sentence_id", "text")
     )
-    clusters = fit_clusters(x, params, progress_logger(context.log.info, "sentences assigned"))
-    report = clusters_report(members, clusters, texts)
     manifest = write_partition(
         store,
         "sentence_clusters",
         None,
         {"members": report.members},
-        info={"model": model, "stats": report.stats},
+        info={"model": model, "stats": report.stats, "buckets": len(book.coarse), "pool": POOL},
         files={
-            "centroids.npy": vectors_to_bytes(clusters.centroids),
-            "vectors.npy": vectors_to_bytes(x[clusters.order]),
-            "offsets.npy": _int_bytes(clusters.offsets),
+            "centroids.npy": vectors_to_bytes(book.fine),
+            "offsets.npy": _int_bytes(offsets),
         },
     )
     drift_md, drift_checks = drift_outputs(
@@ -115,23 +119,22 @@ def sentence_clusters(
     )
 
 
-def _cluster_inputs(context, store):
-    """(surviving sentences' sentence_id and shard, their vectors, their texts, the embedding
-    model, how many sentences survive dedup)."""
-    keys, vectors, model = load_all_vectors(context, store, "sentence_embeddings")
-    if model is None:
-        raise dg.Failure(description="no sentence_embeddings partition is materialized yet")
-    survival = read_partition_table(store, "sentence_dedup", None, "survival")
-    survivors = set(survival.filter(pl.col("survives"))["sentence_id"].to_list())
-    mask = np.array([sid in survivors for sid in keys["sentence_id"].to_list()], dtype=bool)
-    members = keys.filter(pl.Series(mask)).select("sentence_id", "shard")
-    texts = pl.concat(
-        read_partition_table(store, "sentence_semantics", shard, "semantics").select(
-            "sentence_id", "text"
-        )
-        for shard in members["shard"].unique().sort().to_list()
+def _cluster_inputs(context, store) -> tuple[list[str], str, int]:
+    """(the shards with sentence embeddings, their model, how many sentences survive dedup);
+    the map tasks read each shard's vectors, survivors and texts themselves."""
+    shards = embedded_shards(
+        store, list(context.instance.get_dynamic_partitions(shard_partitions.name))
     )
-    return members, vectors[mask], texts, model, len(survivors)
+    models = {read_manifest(store, "sentence_embeddings", s)["info"].get("model") for s in shards}
+    if not shards:
+        raise dg.Failure(description="no sentence_embeddings partition is materialized yet")
+    if len(models) > 1:
+        raise dg.Failure(
+            description=f"sentence_embeddings partitions were made by different models "
+            f"{sorted(map(str, models))}: re-materialize them with one model"
+        )
+    survival = read_partition_table(store, "sentence_dedup", None, "survival")
+    return shards, models.pop(), int(survival["survives"].sum())
 
 
 def _clusters_metadata(report, drift_md, model, config, survivors: int, manifest) -> dict:
@@ -181,21 +184,9 @@ def _int_bytes(a: np.ndarray) -> bytes:
 
 
 def _load_clusters(store) -> tuple[SentenceClusters, np.ndarray, pl.DataFrame, str]:
-    import io
-
+    """The whole bucketed pool as one cluster-sorted matrix (benchmarks at small scale only)."""
     manifest = read_manifest(store, "sentence_clusters", None)
-    centroids = vectors_from_bytes(
-        read_partition_file(store, "sentence_clusters", None, "centroids.npy")
-    )
-    vectors = vectors_from_bytes(
-        read_partition_file(store, "sentence_clusters", None, "vectors.npy")
-    )
-    offsets = np.load(
-        io.BytesIO(read_partition_file(store, "sentence_clusters", None, "offsets.npy"))
-    )
-    members = read_partition_table(store, "sentence_clusters", None, "members")
-    labels = members["cluster"].to_numpy()
-    clusters = SentenceClusters(centroids, labels, np.arange(len(labels)), offsets)
+    clusters, vectors, members = flat_pool(store, POOL, read_codebook(store, POOL))
     return clusters, vectors, members, manifest["info"]["model"]
 
 
@@ -225,7 +216,7 @@ class RetrievalConfig(dg.Config):
         *check_specs("retrieval_pairs", RETRIEVAL_PAIRS_SUITE),
         drift_spec("retrieval_pairs"),
     ],
-    code_version="1",
+    code_version="2",
     group_name="retrieval",
     kinds={"parquet", "numpy"},
 )
@@ -236,23 +227,16 @@ def retrieval_pairs(
     stage_params: StageParamsResource,
     storage: StorageResource,
     drift: DriftResource,
+    engine: EngineResource,
 ) -> dg.MaterializeResult:
     """Each surviving image of the shard with its top_k (3) most similar sentences of the corpus."""
     config = stage_params.apply("retrieval_pairs", config)
     shard, store = context.partition_key, storage.get()
-    clusters, sentence_vectors, members, model = _load_clusters(store)
-    images, image_vectors = _shard_images(store, shard, model)
+    model = read_manifest(store, "sentence_clusters", None)["info"]["model"]
+    images, _vectors = _shard_images(store, shard, model)
     params = params_from_config(config, RetrievalParams)
-    result = retrieve(
-        image_vectors,
-        sentence_vectors,
-        clusters,
-        params,
-        progress_logger(context.log.info, f"{shard} clusters searched"),
-    )
-    report = pairs_report(
-        images, result, members["sentence_id"].to_list(), members["text"].to_list(), model
-    )
+    result, sentence_ids, texts = retrieve_shard(engine.get(), store, shard, model, params)
+    report = pairs_report(images, result, sentence_ids, texts, model)
     manifest = write_partition(
         store,
         "retrieval_pairs",

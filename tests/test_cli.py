@@ -196,7 +196,45 @@ def test_main_job_on_a_small_generated_world(tmp_path):
         read_partition_table(store, "retrieval_pairs", s, "pairs").height
         for s in ("world/obelics/world-00000.parquet", "world/obelics/world-00001.parquet")
     )
+    _same_pool_and_rows_on_ray(env, corpus, store)
     # the same world is not generated twice
     again = [cmd[0], "world", "--out", str(corpus), "--documents", "40"]
     proc = subprocess.run(again, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "is up to date" in proc.stdout, proc.stdout + proc.stderr
+
+
+RAY_RERUN = """
+import os, sys
+import dagster as dg
+from realsyn_assets.definitions import build_definitions
+from realsyn_assets.refresh import run_step
+from realsyn_assets.settings import Settings
+defs = build_definitions(Settings.from_env(os.environ), os.environ)
+assert defs.resources["engine"].engine == "ray"
+instance = dg.DagsterInstance.get()
+quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+runs = run_step(defs, instance, "sentence_pool", None, run_config=quiet, only_stale=False)
+for shard in sys.argv[1:]:
+    runs += run_step(defs, instance, "retrieval_shards", shard, run_config=quiet, only_stale=False)
+assert runs and all(ok for _, ok in runs), runs
+"""
+
+
+def _same_pool_and_rows_on_ray(env, corpus, store):
+    """sentence_clusters and retrieval_pairs again with REALSYN_ENGINE=ray (a local Ray cluster
+    started by the step's process): the same bytes as the local engine's."""
+    shards = [
+        "world/html/shapes-blog",
+        "world/obelics/world-00000.parquet",
+        "world/obelics/world-00001.parquet",
+    ]
+    before = {s: read_manifest(store, "retrieval_pairs", s)["version"] for s in shards}
+    clusters = read_manifest(store, "sentence_clusters", None)["version"]
+    ray_env = {**env, "REALSYN_ENGINE": "ray", "REALSYN_CORPUS": str(corpus)}
+    proc = subprocess.run(
+        [sys.executable, "-c", RAY_RERUN, *shards],
+        cwd=REPO, env=ray_env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert read_manifest(store, "sentence_clusters", None)["version"] == clusters
+    assert {s: read_manifest(store, "retrieval_pairs", s)["version"] for s in shards} == before

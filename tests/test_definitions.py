@@ -138,6 +138,7 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "drift",
         "alerts",
         "stage_params",
+        "engine",
     }
     dg.Definitions.validate_loadable(defs)
 

@@ -397,3 +397,24 @@ def test_a_corpus_one_worker_can_cluster_gets_the_flat_clusters(tmp_path):
         members["row"].to_numpy() + 1000 * members["shard"].str.slice(2).cast(int).to_numpy(),
         flat.order,
     )
+
+
+@pytest.mark.slow
+def test_ray_starts_in_a_process_that_loaded_the_definitions(tmp_path):
+    """The Dagster step process has usearch loaded before Ray (realsyn/__init__.py says why
+    that aborted ray.init); a fresh process, as a step's, starts Ray and runs a task."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import realsyn_assets.definitions\n"
+        "from realsyn.engine import RayEngine\n"
+        "print(list(RayEngine(init_cpus=1).map(abs, [-4])))\n"
+    )
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "REALSYN_DATA_ROOT": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("[4]")
