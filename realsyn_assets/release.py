@@ -29,6 +29,7 @@ from realsyn.storage import (
 from realsyn_assets.automation import retry_transient_io
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
+from realsyn_assets.synthetic import with_syn_text
 from realsyn_assets.vectors import is_random_model, load_all_vectors
 from resources.clip_model import ClipModelResource
 from resources.drift import DriftResource
@@ -72,11 +73,7 @@ def _pairs(context, store) -> pl.DataFrame:
         except PartitionNotFound:
             context.log.warning(f"{shard} has no retrieval_pairs yet")
             continue
-        try:
-            syn = read_partition_table(store, "synthetic_texts", shard, "syn")
-            pairs = pairs.join(syn.select("image_id", "syn_text"), on="image_id", how="left")
-        except PartitionNotFound:
-            pairs = pairs.with_columns(pl.lit(None, dtype=pl.String).alias("syn_text"))
+        pairs = with_syn_text(store, shard, pairs)
         frames.append(pairs)
     if not frames:
         raise dg.Failure(description="no retrieval_pairs partition is materialized yet")

@@ -27,6 +27,7 @@ from realsyn.world_docs import TRUTH_DIR
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.release import BalancedPoolConfig
+from realsyn_assets.synthetic import with_syn_text
 from realsyn_assets.vectors import is_random_model, load_all_vectors
 from resources.clip_model import ClipModelResource
 from resources.stage_params import StageParamsResource
@@ -50,11 +51,7 @@ def _shard_frames(context, store) -> pl.DataFrame:
         except PartitionNotFound:
             context.log.warning(f"{shard}: no retrieval_pairs yet, not sampled")
             continue
-        try:
-            syn = read_partition_table(store, "synthetic_texts", shard, "syn")
-            pairs = pairs.join(syn.select("image_id", "syn_text"), on="image_id", how="left")
-        except PartitionNotFound:
-            pairs = pairs.with_columns(pl.lit(None, dtype=pl.String).alias("syn_text"))
+        pairs = with_syn_text(store, shard, pairs)
         fmt = images.select("sha256", "format").unique("sha256", keep="first")
         frames.append(
             pairs.join(docs.select("doc_id", "source_format"), on="doc_id", how="left")

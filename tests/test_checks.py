@@ -255,6 +255,7 @@ def test_each_suite_lives_beside_its_asset_module():
     assert defined, "no suites found"
     used = set()
     for path in sorted((REPO / "realsyn_assets").glob("*.py")):
+        assert "CheckDef(" not in path.read_text(), f"{path.name}: suites belong in checks/"
         for module, name in suites_imported(path):
             assert module == f"checks.{path.stem}_suites", (
                 f"{path.name} imports {name} from {module}: expected checks.{path.stem}_suites"
