@@ -28,7 +28,7 @@ def _square_or_die(x: int) -> int:
 
 def _sleepy(x: int) -> int:
     if x == 2:
-        time.sleep(30)
+        time.sleep(60)
     return x
 
 
@@ -83,7 +83,8 @@ def test_a_pool_is_reused_and_survives_crashes_between_calls():
 
 
 def test_the_timeout_safety_net_reports_timed_out_items():
-    out = isolated_map(_sleepy, [1, 2, 3], workers=1, chunksize=3, timeout_s=1.5)
+    # the chunk overruns (3 x 2 s), then each item runs alone with 2 s
+    out = isolated_map(_sleepy, [1, 2, 3], workers=1, chunksize=3, timeout_s=2.0)
     assert [o.kind for o in out] == ["ok", "timed_out", "ok"]
     assert "safety net" in out[1].message
 
