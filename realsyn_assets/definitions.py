@@ -20,6 +20,7 @@ from realsyn_assets.clean_images import CleanImagesConfig, clean_images
 from realsyn_assets.embeddings import image_embeddings, sentence_embeddings
 from realsyn_assets.evaluation import clip_evaluation, pipeline_evaluation
 from realsyn_assets.executors import executor_from_env
+from realsyn_assets.finetune import build_finetune_assets
 from realsyn_assets.image_dedup import ImageDedupConfig, image_dedup
 from realsyn_assets.jobs import JOBS
 from realsyn_assets.raw_documents import RawDocumentsConfig, raw_documents
@@ -109,6 +110,8 @@ def build_definitions(settings: Settings, env=os.environ) -> dg.Definitions:
         review_labels,
         human_validation,
         *build_bias_assets(settings.scales),
+        # the measured gain: fine-tune on a scale, before vs after (job `gain`)
+        *build_finetune_assets(settings.scales),
     ]
     return dg.Definitions(
         assets=with_param_versions(assets, settings.stage_params or {}),

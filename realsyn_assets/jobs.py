@@ -83,6 +83,13 @@ JOBS = [
         "Per scale: the nested balanced subset, its export (parquet, webdataset, card) and its "
         "bias report.",
     ),
+    _job(
+        "gain",
+        ["clip_finetune", "gain_evaluation"],
+        False,
+        "Per scale: fine-tune the CLIP model on the release (3 seeds, held-out images kept "
+        "out), then before vs after on held-out pairs. Not in the main job (minutes of CPU).",
+    ),
 ]
 # In the order the main job runs them: (job name, partitions: "shards", "scales" or None)
 MAIN_JOB_PLAN = [

@@ -36,6 +36,8 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "review_labels",
         "human_validation",
         "bias_report",
+        "clip_finetune",
+        "gain_evaluation",
     }
     drift = {
         f"{a}_distribution_stable"
@@ -107,6 +109,10 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "bias_report_release_within_cap",
         "bias_report_top_cluster_share",
         "bias_report_source_shares_stable",
+        "clip_finetune_ran_all_steps",
+        "clip_finetune_split_one_side",
+        "gain_evaluation_enough_queries",
+        "gain_evaluation_no_regression",
     }
     assert drift <= {c.name for c in graph.asset_check_keys}
     assert [s.name for s in defs.sensors] == [
@@ -126,6 +132,7 @@ def test_definitions_load_with_every_asset_check_sensor_and_job():
         "retrieval_shards",
         "release_pool",
         "release_scales",
+        "gain",
     }
     assert set(defs.resources) == {
         "storage",
