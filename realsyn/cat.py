@@ -316,33 +316,79 @@ def text_key(text: str) -> str:
     return hashlib.blake2b(" ".join(text.split()).encode(), digest_size=16).hexdigest()
 
 
+CACHE_COLUMNS = ("key", "parse_status", "n_objects", "n_relations", "has_action", "null_words")
+
+
 class ParseCache:
     """Parses by sentence for one parser identity (settings + link-grammar version).
 
-    Built from a previous run's stored sentences (:meth:`from_table`), so a re-run parses only
-    sentences it has not seen. Timeouts are not cached: they depend on the machine's load.
+    Built from a previous run's stored sentences (:meth:`from_table`) and from a corpus-wide
+    table of the most requested sentences (:meth:`from_frame` / :meth:`to_frame`), so a re-run
+    or another shard parses only sentences not seen before. ``uses`` counts, per sentence, the
+    runs that asked for it (what the corpus-wide table keeps). Timeouts are not cached: they
+    depend on the machine's load.
     """
 
     def __init__(self, identity: str, entries: dict[str, Parse] | None = None):
         self.identity = identity
         self.entries: dict[str, Parse] = dict(entries or {})
+        self.uses: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def _add(self, key: str, status, n_obj, n_rel, action, nulls) -> None:
+        if status in ("parsed", "parsed_clauses"):
+            clauses = int(status == "parsed_clauses")
+            self.entries[key] = CatScore(n_obj, n_rel, bool(action), nulls, False, clauses)
+        elif status in ("no_linkage", "parser_crashed"):
+            self.entries[key] = ParseFailure(status)
 
     @classmethod
     def from_table(cls, identity: str, table) -> ParseCache:
         """From a sentences table (columns text, parse_status and the scores)."""
         cache = cls(identity)
-        columns = ["text", "parse_status", "n_objects", "n_relations", "has_action", "null_words"]
-        for text, status, n_obj, n_rel, action, nulls in table.select(columns).iter_rows():
-            if status in ("parsed", "parsed_clauses"):
-                clauses = int(status == "parsed_clauses")
-                score = CatScore(n_obj, n_rel, bool(action), nulls, False, clauses=clauses)
-                cache.entries[text_key(text)] = score
-            elif status in ("no_linkage", "parser_crashed"):
-                cache.entries[text_key(text)] = ParseFailure(status)
+        columns = ["text", *CACHE_COLUMNS[1:]]
+        for text, *row in table.select(columns).iter_rows():
+            cache._add(text_key(text), *row)
         return cache
+
+    @classmethod
+    def from_frame(cls, identity: str, frame) -> ParseCache:
+        """From :meth:`to_frame`'s table."""
+        cache = cls(identity)
+        for row in frame.select(*CACHE_COLUMNS, "uses").iter_rows():
+            cache._add(*row[:-1])
+            cache.uses[row[0]] = row[-1]
+        return cache
+
+    def merge(self, other: ParseCache) -> None:
+        """Add ``other``'s entries (same identity only) and its use counts."""
+        if other.identity != self.identity:
+            return
+        self.entries.update(other.entries)
+        for key, n in other.uses.items():
+            self.uses[key] = self.uses.get(key, 0) + n
+
+    def to_frame(self, limit: int):
+        """The ``limit`` most used entries (ties by key: the same table for the same cache)."""
+        import polars as pl
+
+        ranked = sorted(self.entries, key=lambda k: (-self.uses.get(k, 0), k))[:limit]
+        rows = []
+        for key in ranked:
+            cols = self.entries[key].columns()
+            rows.append([key, *(cols.get(c) for c in CACHE_COLUMNS[1:]), self.uses.get(key, 0)])
+        schema = {
+            "key": pl.String,
+            "parse_status": pl.String,
+            "n_objects": pl.Int16,
+            "n_relations": pl.Int16,
+            "has_action": pl.Boolean,
+            "null_words": pl.Int16,
+            "uses": pl.Int64,
+        }
+        return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def parse_distinct(
@@ -361,6 +407,9 @@ def parse_distinct(
     first: dict[str, str] = {}
     for key, text in zip(keys, texts, strict=True):
         first.setdefault(key, text)
+    if cache is not None:
+        for key in first:
+            cache.uses[key] = cache.uses.get(key, 0) + 1
     missing = [k for k in first if k not in known]
     fresh = score_many(parser, [first[k] for k in missing], workers, progress)
     parsed = dict(zip(missing, fresh, strict=True))

@@ -1,8 +1,10 @@
 """sentences: split a shard's text into sentences; URL/emoji/length/CAT quality filter."""
 
+import io
 from typing import Literal
 
 import dagster as dg
+import polars as pl
 from pydantic import Field
 
 from checks.dagster_checks import check_results, check_specs
@@ -24,6 +26,7 @@ from realsyn.sentences import (
 )
 from realsyn.storage import (
     PartitionNotFound,
+    parquet_bytes,
     partition_prefix,
     read_manifest,
     read_partition_table,
@@ -50,6 +53,8 @@ SCORING_FIELDS = (
     "max_sentence_repeats",
     "code_filter",
 )
+SHARED_CACHE = "sentences_parse_cache"  # storage prefix of the corpus-wide parse table
+SHARED_CACHE_ENTRIES = 200_000  # the most requested sentences (boilerplate) across shards
 RUN_STATS = (*LIMIT_STATS, "parse_requests", "parse_distinct", "parse_cache_hits", "parsed")
 LENGTH_BINS = [0, 3, 5, 10, 20, 40, 82, 200, 10**6]
 
@@ -103,6 +108,37 @@ def _previous_parses(store, shard: str, identity: str) -> ParseCache:
         return ParseCache(identity)
 
 
+def _shared_key(identity: str) -> str:
+    return f"{SHARED_CACHE}/{identity}.parquet"
+
+
+def _shared_parses(store, identity: str) -> ParseCache:
+    """The corpus-wide table of the most requested sentences' parses (same parser only)."""
+    if not store.exists(_shared_key(identity)):
+        return ParseCache(identity)
+    frame = pl.read_parquet(io.BytesIO(store.read_bytes(_shared_key(identity))))
+    return ParseCache.from_frame(identity, frame)
+
+
+def _run_cache(store, shard: str, identity: str) -> ParseCache:
+    """This shard's earlier parses and the corpus-wide ones; ``uses`` start at zero so that
+    they count this run's requests only."""
+    cache = _previous_parses(store, shard, identity)
+    cache.entries = {**_shared_parses(store, identity).entries, **cache.entries}
+    return cache
+
+
+def _save_shared(store, cache: ParseCache) -> None:
+    """Merge this run's parses into the corpus-wide table, keep the most used, write it
+    atomically. Shards finishing at the same moment may drop each other's new entries: it is a
+    cache (a parse never depends on it), so that costs parses later, never a different row."""
+    shared = _shared_parses(store, cache.identity)
+    shared.merge(cache)
+    store.write_bytes(
+        _shared_key(cache.identity), parquet_bytes(shared.to_frame(SHARED_CACHE_ENTRIES))
+    )
+
+
 @dg.asset(
     name=ASSET,
     partitions_def=shard_partitions,
@@ -147,6 +183,7 @@ def sentences(
         run_stats = {k: previous.get(k, 0) for k in LIMIT_STATS} | {"parsed": 0}
     else:  # split and score; sentences parsed by the same parser before are not parsed again
         items = read_partition_table(store, "raw_documents", shard, "items")
+        cache = _run_cache(store, shard, identity) if parser else None
         result = curate_sentences(
             items,
             shard,
@@ -154,8 +191,10 @@ def sentences(
             params,
             progress=progress_logger(context.log.info, f"{shard} sentences parsed"),
             workers=cat_parser.workers or default_workers(),
-            cache=_previous_parses(store, shard, identity) if parser else None,
+            cache=cache,
         )
+        if cache is not None:
+            _save_shared(store, cache)
         table, word_counts = result.table, result.word_counts
         run_stats = {k: v for k, v in result.stats.items() if k in RUN_STATS}
         stored = None

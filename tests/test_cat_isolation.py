@@ -183,13 +183,15 @@ def test_the_asset_completes_a_shard_with_a_crashing_sentence_and_reuses_its_par
     from resources.storage import StorageResource
     from resources.text_models import CatParserResource
 
-    shard = "mmc4/crash-00000.jsonl"
+    shard, other = "mmc4/crash-00000.jsonl", "mmc4/crash-00001.jsonl"
     corpus = tmp_path / "corpus"
     (corpus / "mmc4").mkdir(parents=True)
     record = {"url": "https://docs.invalid/kmeans", "text_list": [*GOOD, CRASHER], "image_info": []}
     (corpus / shard).write_text(json.dumps(record) + "\n")
+    record = {"url": "https://docs.invalid/b", "text_list": [GOOD[1], "A cat sleeps on the mat."]}
+    (corpus / other).write_text(json.dumps({**record, "image_info": []}) + "\n")
     instance = dg.DagsterInstance.get()
-    instance.add_dynamic_partitions(shard_partitions.name, [shard])
+    instance.add_dynamic_partitions(shard_partitions.name, [shard, other])
     resources = {
         "corpus": StorageResource(root=str(corpus)),
         "storage": StorageResource(root=str(tmp_path / "data")),
@@ -199,10 +201,10 @@ def test_the_asset_completes_a_shard_with_a_crashing_sentence_and_reuses_its_par
     }
     store = LocalStorage(tmp_path / "data")
 
-    def run(selection, config):
+    def run(selection, config, partition=shard):
         result = dg.materialize(
             selection,
-            partition_key=shard,
+            partition_key=partition,
             instance=instance,
             resources=resources,
             run_config={"ops": {"sentences": {"config": config}}},
@@ -218,3 +220,19 @@ def test_the_asset_completes_a_shard_with_a_crashing_sentence_and_reuses_its_par
     run([sentences], {"code_filter": False, "max_words": 200, "max_sentence_repeats": 2})
     stats = read_manifest(store, "sentences", shard)["info"]["stats"]
     assert stats["rescored"] == 1 and stats["parsed"] == 0 and stats["parse_cache_hits"] == 4
+    # Another shard: a sentence the first one parsed comes from the corpus-wide table.
+    run([raw_documents, sentences], {"code_filter": False, "max_words": 200}, other)
+    stats = read_manifest(store, "sentences", other)["info"]["stats"]
+    assert stats["parse_cache_hits"] == 1 and stats["parsed"] == 1
+
+
+def test_the_corpus_wide_table_keeps_the_most_used_parses(parser):
+    cache = ParseCache(parser.identity)
+    parse_distinct(parser, [GOOD[0], GOOD[1]], cache)
+    parse_distinct(parser, [GOOD[1], GOOD[2], GOOD[1]], cache)
+    frame = cache.to_frame(limit=2)
+    assert frame.height == 2 and frame["uses"].to_list() == [2, 1]  # GOOD[1], then a tie by key
+    again = ParseCache.from_frame(parser.identity, frame)
+    _, counts = parse_distinct(parser, GOOD, again)
+    assert counts["parse_cache_hits"] == 2 and counts["parsed"] == 1
+    assert again.to_frame(10).filter(pl.col("uses") > 0).height == 3
