@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import dagster as dg
 import numpy as np
 import polars as pl
 
@@ -29,6 +30,7 @@ from realsyn.storage import (
     read_partition_file,
     read_partition_table,
 )
+from realsyn_assets.partitions import shard_partitions
 
 POOL = "sentence_clusters_buckets"  # <POOL>_assign / _pool / _codebook: the bucketed pool
 
@@ -140,6 +142,28 @@ def retrieve_shard(
     )
     result, ids = compact(found, "sentence_id")
     return result, ids, found.sentences["text"].to_list()
+
+
+def materialized_shards(context, store: Storage, asset: str) -> tuple[list[str], list[str]]:
+    """(shards whose ``asset`` partition is committed, shards without one: warned); fails
+    when no shard has one. Reads manifests only: the map tasks read the tables."""
+    have, missing = [], []
+    for shard in sorted(context.instance.get_dynamic_partitions(shard_partitions.name)):
+        try:
+            read_manifest(store, asset, shard)
+            have.append(shard)
+        except PartitionNotFound:
+            missing.append(shard)
+    if missing:
+        context.log.warning(f"{len(missing)} shard(s) have no {asset} yet: {missing[:10]}")
+    if not have:
+        raise dg.Failure(description=f"no {asset} partition is materialized yet")
+    return have, missing
+
+
+def shard_word_counts(store: Storage, shard: str) -> pl.DataFrame:
+    """One shard's (word, count) table of ``sentences`` (a word_frequencies map task)."""
+    return read_partition_table(store, "sentences", shard, "word_counts")
 
 
 __all__ = ["ShardSource", "cluster_buckets", "retrieve_shard", "embedded_shards"]

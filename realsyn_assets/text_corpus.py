@@ -2,6 +2,7 @@
 and exact sentence de-duplication across shards."""
 
 import math
+from functools import partial
 
 import dagster as dg
 import polars as pl
@@ -14,11 +15,12 @@ from checks.text_corpus_suites import (
     SENTENCE_SEMANTICS_SUITE,
     WORD_FREQUENCIES_SUITE,
 )
+from realsyn.buckets import sum_word_counts
 from realsyn.drift import semantics_profile
 from realsyn.plots import histogram_markdown_svg, line_svg, svg_markdown
 from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
 from realsyn.schemas import SEMANTIC_REASONS
-from realsyn.semantic import SemanticParams, decide_semantic, score_semantics, word_probabilities
+from realsyn.semantic import SemanticParams, decide_semantic, score_semantics
 from realsyn.storage import (
     PartitionNotFound,
     partition_prefix,
@@ -27,6 +29,7 @@ from realsyn.storage import (
 )
 from realsyn.text_dedup import dedup_sentences, distinct_representatives, normalized_keys
 from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
+from realsyn_assets.bucketed import materialized_shards, shard_word_counts
 from realsyn_assets.metadata import share_values, ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
@@ -34,6 +37,7 @@ from realsyn_assets.rescoring import stored_scores, upstream_version
 from realsyn_assets.sentences import sentences
 from realsyn_assets.vectors import semantic_pairs
 from resources.drift import DriftResource
+from resources.engine import EngineResource
 from resources.stage_params import StageParamsResource, params_from_config
 from resources.storage import StorageResource
 from resources.text_models import LanguageModelResource
@@ -74,14 +78,16 @@ def _zipf_markdown(counts: list[int]) -> str:
 )
 @retry_transient_io
 def word_frequencies(
-    context: dg.AssetExecutionContext, storage: StorageResource
+    context: dg.AssetExecutionContext, storage: StorageResource, engine: EngineResource
 ) -> dg.MaterializeResult:
     """Word counts and probabilities over every sentence of every shard (for the entropy filter)."""
     store = storage.get()
-    frames, missing = materialized(context, store, "sentences", "word_counts")
-    table = word_probabilities(pl.concat(frames)).sort(["count", "word"], descending=[True, False])
+    shards, missing = materialized_shards(context, store, "sentences")
+    # a streaming sum of the shards' counts (map tasks on the engine): the vocabulary, not
+    # every shard's table, is what this step holds
+    table = sum_word_counts(engine.get(), partial(shard_word_counts, store), shards)
     manifest = write_partition(
-        store, "word_frequencies", None, {"words": table}, info={"shards": len(frames)}
+        store, "word_frequencies", None, {"words": table}, info={"shards": len(shards)}
     )
     top = table.head(15).to_dicts()
     return dg.MaterializeResult(
@@ -90,7 +96,7 @@ def word_frequencies(
             {
                 "vocabulary": dg.MetadataValue.int(table.height),
                 "total_words": dg.MetadataValue.int(int(table["count"].sum())),
-                "shards": dg.MetadataValue.int(len(frames)),
+                "shards": dg.MetadataValue.int(len(shards)),
                 "shards_missing": dg.MetadataValue.int(len(missing)),
                 "funnel": dg.MetadataValue.md(
                     funnel_markdown(

@@ -236,5 +236,6 @@ def _same_pool_and_rows_on_ray(env, corpus, store):
         cwd=REPO, env=ray_env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Started a local Ray instance" in proc.stderr  # the tasks did run on Ray
     assert read_manifest(store, "sentence_clusters", None)["version"] == clusters
     assert {s: read_manifest(store, "retrieval_pairs", s)["version"] for s in shards} == before
