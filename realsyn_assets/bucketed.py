@@ -126,7 +126,7 @@ def retrieve_shard(
 ) -> tuple[RetrievalResult, list[str], list[str]]:
     """One shard's retrieval against the bucketed pool: (result indexing the returned lists of
     sentence ids and texts). Its routes and hits are the shard's own (``<POOL>_work/<shard>``),
-    so shards retrieved at the same time never share a file."""
+    so shards retrieved at the same time never share a file, and are deleted once merged."""
     work = f"{POOL}_work/{partition_dir(shard)}"
     found: ShardRetrieval = next(
         retrieve_bucketed(
@@ -140,6 +140,8 @@ def retrieve_shard(
             work=work,
         )
     )
+    for part in ("routes", "hits"):  # scratch: c copies of the shard's vectors, not kept
+        store.delete_prefix(f"{work}_{part}")
     result, ids = compact(found, "sentence_id")
     return result, ids, found.sentences["text"].to_list()
 
