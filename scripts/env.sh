@@ -60,3 +60,22 @@ else
   fi
   rm -f "$log"
 fi
+# Label Studio for the review round trip in a real browser (tests/test_label_studio_browser.py):
+# its pins (redis<5.3, pyarrow<25) clash with ours, so it gets its own venv, keyed by the pinned
+# version (REALSYN_LABEL_STUDIO_VENV overrides the folder). A failed install only warns: the test
+# skips without it (or fails under REALSYN_REQUIRE_BROWSER=1).
+ls_version=1.23.2
+ls_venv="${REALSYN_LABEL_STUDIO_VENV:-$HOME/.cache/realsyn/label-studio-$ls_version}"
+if [ ! -f "$ls_venv/.realsyn-installed" ]; then
+  echo "[realsyn] installing label-studio $ls_version in its own venv ($ls_venv)"
+  ls_start=$(date +%s)
+  mkdir -p "$(dirname "$ls_venv")"
+  if ( "$py" -m venv "$ls_venv" && "$ls_venv/bin/python" -m pip install -q --upgrade pip \
+       && "$ls_venv/bin/python" -m pip install -q "label-studio==$ls_version" ) >"$ls_venv.log" 2>&1; then
+    echo "$ls_version" > "$ls_venv/.realsyn-installed"
+    echo "[realsyn] label-studio installed in $(( $(date +%s) - ls_start )) s"
+  else
+    tail -5 "$ls_venv.log"
+    echo "[realsyn] WARNING: could not install label-studio; the Label Studio browser test will skip (or fail under REALSYN_REQUIRE_BROWSER=1)"
+  fi
+fi
