@@ -21,6 +21,7 @@ from realsyn_assets.refresh import run_step, stale_or_missing
 from realsyn_assets.sentences import sentences
 from realsyn_assets.text_corpus import sentence_semantics, word_frequencies
 from resources.drift import DriftResource
+from resources.engine import EngineResource
 from resources.fetcher import ImageFetcherResource
 from resources.stage_params import (
     StageParamsResource,
@@ -54,6 +55,7 @@ def _defs(out, params: dict) -> dg.Definitions:
             "cat_parser": CatParserResource(workers=1),
             "language_model": LanguageModelResource(),
             "drift": DriftResource(),
+            "engine": EngineResource(),
             "stage_params": StageParamsResource(values_json=json.dumps(params)),
         },
     )
