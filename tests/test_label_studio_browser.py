@@ -21,6 +21,7 @@ import os
 import time
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import pytest
 from PIL import Image
@@ -50,7 +51,9 @@ LABELLED_TASKS = 3  # tasks labelled in the browser
 FIELDS = ("text1", "text2", "text3")  # syn_text is "(none)" in this round: left unanswered
 
 
+@pytest.fixture(scope="module", autouse=True)
 def _require() -> None:
+    """Skip (or fail under REALSYN_REQUIRE_BROWSER=1) before the world is built."""
     problems = []
     if reason := lss.missing():
         problems.append(reason)
@@ -148,7 +151,6 @@ def _tick(instance, store, cursor=None):
 
 
 def test_review_round_through_label_studio_in_a_browser(tmp_path, world):  # noqa: F811
-    _require()
     store = LocalStorage(tmp_path / "data")
     items = _round(store, world)
     folder = tmp_path / "data" / "review" / ROUND
@@ -238,4 +240,8 @@ def test_review_round_through_label_studio_in_a_browser(tmp_path, world):  # noq
     gold_items = set(items.filter(pl.col("is_gold"))["item_id"].to_list())
     labelled_items = {t["data"]["item_id"] for t in labelled} - gold_items
     assert summary["labelled_items"][0] == len(labelled_items)
+    leads = [a["lead_time"] for t in json.loads(exports["JSON"]) for a in t["annotations"]]
+    assert summary["lead_time_median_s"][0] == pytest.approx(float(np.median(leads)))
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["human_validation_enough_labels"] is False  # a few tasks are not a round
     assert read_manifest(store, "human_validation", ROUND)["info"]["summary"]
