@@ -170,6 +170,7 @@ def test_review_round_through_label_studio_in_a_browser(tmp_path, world):  # noq
         ).json()["id"]
         # images: a Local Files source storage over the round's folder (never synced: the tasks
         # come from tasks.json) lets Label Studio serve /data/local-files/?d=review/<round>/...
+        # (without one, those URLs answer 404)
         server.api(
             "POST",
             "/api/storages/localfiles/",
