@@ -12,6 +12,7 @@ from pydantic import Field
 from checks.dagster_checks import check_results, check_specs
 from checks.finetune_suites import CLIP_FINETUNE_SUITE, GAIN_EVALUATION_SUITE
 from realsyn.finetune import (
+    SPLIT_SALT,
     FinetuneParams,
     bundle_from_bytes,
     compare,
@@ -136,7 +137,8 @@ def build_finetune_assets(scales: tuple[int, ...]) -> list:
         manifest = write_partition(
             store, "clip_finetune", key, {"split": split, "runs": table},
             info={"start_identity": identity, "model_name": config.model_name,
-                  "seeds": list(params.seeds), "split": stats, "params": config.model_dump()},
+                  "seeds": list(params.seeds), "split": stats, "split_salt": SPLIT_SALT,
+                  "params": config.model_dump()},
             files={START: start, **{f"seed{s}.pt": ckpt for s, ckpt, _ in runs}},
         )  # fmt: skip
         return dg.MaterializeResult(
