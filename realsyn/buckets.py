@@ -215,7 +215,9 @@ def merge_shard(store, work: str, top_k: int, carry: tuple[str, ...], task: Merg
     sentences = (
         pl.concat(found).unique("row").filter(pl.col("row").is_in(list(used))).sort("row")
         if found
-        else pl.DataFrame({"row": []}, schema={"row": pl.Int64})
+        else pl.DataFrame(  # a shard with no images (or no hits): no rows, same columns
+            schema={"row": pl.Int64, **{c: pl.String for c in carry}}
+        )
     )
     result = RetrievalResult(best_i, best_s, nearest.astype(np.int64), candidates)
     return ShardRetrieval(task.shard, result, sentences)

@@ -418,3 +418,33 @@ def test_ray_starts_in_a_process_that_loaded_the_definitions(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith("[4]")
+
+
+def test_an_image_shard_without_images_gets_an_empty_result_with_its_columns(local_run, tmp_path):
+    """A shard with no kept image (the demo's museum folder) merges to no rows, with the carried
+    columns present, so the release rows can be built from it like any other."""
+    from realsyn.bucket_io import npy_bytes
+    from realsyn.storage import write_partition
+
+    store, _book, _found, _images = local_run
+    empty = pl.DataFrame(schema={"image_id": pl.String, "text": pl.String})
+    write_partition(
+        store,
+        "images_in",
+        "i-empty",
+        {"members": empty},
+        files={"vectors.npy": npy_bytes(np.zeros((0, 32), dtype=np.float32))},
+    )
+    (found,) = retrieve_bucketed(
+        LocalEngine(),
+        StoredShards(store, "images_in", id_column="image_id"),
+        ["i-empty"],
+        store,
+        "t",
+        RetrievalParams(top_k=3, clusters_searched=2),
+        carry=("sentence_id", "text"),
+        work=str(tmp_path.name),
+    )
+    result, texts = compact(found, "text")
+    assert result.indices.shape == (0, 3) and texts == []
+    assert found.sentences.columns == ["row", "sentence_id", "text"]
