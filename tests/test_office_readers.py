@@ -185,12 +185,13 @@ def test_same_input_same_output(pdf_shard):
 
 
 def test_timeout_is_a_loud_rejected_row(tmp_path):
-    _write(tmp_path, {"docs/a.pdf": fx.pdf_two_columns(), "docs/b.pdf": fx.pdf_many_images(10_000)})
+    """The per-document time limit is a safety net: a hit is a reader_timeout row, counted and
+    warned about, never a failed shard. 10,000 image objects cannot be parsed within 1 ms on any
+    machine, so this hit does not depend on the machine's speed or load."""
+    _write(tmp_path, {"docs/b.pdf": fx.pdf_many_images(10_000)})
     storage = LocalStorage(tmp_path)
-    # Rendering 10,000 image boxes one by one takes minutes; the small report (and a cold
-    # worker's imports) a fraction of the 5 s.
     limits = DocumentLimits(
-        timeout_s=5.0,
+        timeout_s=0.001,
         max_extract_pixels=0,
         max_images_per_page=100_000,
         max_images_per_document=100_000,
@@ -199,7 +200,7 @@ def test_timeout_is_a_loud_rejected_row(tmp_path):
         result = _read(storage, "docs", limits)
     assert _reason(result, "docs/b.pdf") == "reader_timeout"
     assert result.notes["reader_timeout"] == 1
-    assert _doc(result, "docs/a.pdf")
+    assert not result.documents
 
 
 def test_a_memory_limit_too_small_to_load_the_parsers_is_a_clear_shard_error(tmp_path):
