@@ -117,14 +117,22 @@ def build_finetune_assets(scales: tuple[int, ...]) -> list:
         if pairs.height < 2:
             raise dg.Failure(description=f"{key}: only {pairs.height} pair(s) to fine-tune on")
         start, identity = _start(store, config)
-        report = progress_logger(context.log.info, f"clip_finetune {key} steps")
+        loggers: dict[int, object] = {}  # one per seed: each reports its own rate and ETA
+
+        def report(seed: int, step: int, total: int, loss: float) -> None:
+            if seed not in loggers:
+                loggers[seed] = progress_logger(
+                    context.log.info, f"clip_finetune {key} seed {seed}"
+                )
+            loggers[seed](step, total, f"loss {loss:.3f}")
+
         runs = finetune_seeds(
             config.model_name,
             start,
             [store.read_bytes(image_blob_key(s)) for s in pairs["sha256"].to_list()],
             pairs["texts"].to_list(),
             params,
-            lambda seed, step, total, loss: report(step, total, f"seed {seed} loss {loss:.3f}"),
+            report,
         )
         table = pl.DataFrame(
             [{"seed": s, **{k: st[k] for k in ("samples", "steps", "planned_steps")},
