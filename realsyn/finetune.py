@@ -31,6 +31,7 @@ from realsyn import world as w
 from realsyn.bootstrap import subset_pairs
 from realsyn.clip import ClipBundle, encode_images, encode_texts, load_clip
 from realsyn.evaluation import COLOUR_PROMPTS, SHAPE_PROMPTS
+from realsyn.review import world_labels
 from realsyn.train import TrainParams, train_clip
 
 SPLIT_SALT = "realsyn-finetune-v1"
@@ -195,6 +196,26 @@ def describes_pairs(items: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
         first.join(long, on=["item_id", "field"])
         .filter(pl.col("text").is_not_null() & (pl.col("text") != ""))
         .select("sha256", "text")
+        .unique()
+        .sort("sha256", "text")
+    )
+
+
+def truth_pairs(
+    rows: pl.DataFrame, truth_images: pl.DataFrame, truth_sentences: pl.DataFrame
+) -> pl.DataFrame:
+    """(sha256, text) pairs of release ``rows`` whose text truly describes the image on a
+    generated world (:func:`realsyn.review.world_labels`): the demo's perfect rater, judged
+    like :func:`describes_pairs` (syn_text has no truth: left out)."""
+    labels = world_labels(rows, truth_images, truth_sentences)
+    out = [
+        (row["sha256"], row[field])
+        for row in rows.iter_rows(named=True)
+        for field, label in labels.get(row["image_id"], {}).items()
+        if label == "describes"
+    ]
+    return (
+        pl.DataFrame(out, schema={"sha256": pl.String, "text": pl.String}, orient="row")
         .unique()
         .sort("sha256", "text")
     )

@@ -22,6 +22,7 @@ from realsyn.finetune import (
     pair_hits,
     split_images,
     start_checkpoint,
+    truth_pairs,
     without_trained,
     world_hits,
 )
@@ -180,6 +181,7 @@ def build_finetune_assets(scales: tuple[int, ...]) -> list:
         partitions_def=scale_partitions,
         deps=[
             clip_finetune,
+            "scaled_subsets",
             dg.AssetDep("review_sample", partition_mapping=dg.AllPartitionMapping()),
             dg.AssetDep("review_labels", partition_mapping=dg.AllPartitionMapping()),
         ],
@@ -206,6 +208,9 @@ def build_finetune_assets(scales: tuple[int, ...]) -> list:
             .to_list()
         )
         sets, stats = _evaluation_sets(context, store, corpus.get(), trained)
+        release = _release_truth_set(store, corpus.get(), key, trained)
+        if release is not None:
+            sets["release_truth"], stats["release_truth_pairs"] = release
         if not sets:
             raise dg.Failure(
                 description="nothing held out to evaluate on: no generated world in the corpus "
@@ -287,6 +292,24 @@ def _evaluation_sets(context, store, corpus, trained: set[str]) -> tuple[dict, d
                 bundle, kept, lambda s: store.read_bytes(image_blob_key(s))
             )
     return sets, stats
+
+
+def _release_truth_set(store, corpus, key: str, trained: set[str]):
+    """On a generated world: the scale's held-out images with the texts that truly describe
+    them, as (bundle -> hits, pair count); None without truth or without such pairs."""
+    truth_images, truth_sentences = _truth(corpus, "images"), _truth(corpus, "sentences")
+    if truth_images is None or truth_sentences is None:
+        return None
+    subset = read_partition_table(store, "scaled_subsets", key, "subset")
+    pairs = truth_pairs(
+        subset.filter(~pl.col("sha256").is_in(sorted(trained))), truth_images, truth_sentences
+    )
+    if not pairs.height:
+        return None
+    return (
+        lambda bundle: pair_hits(bundle, pairs, lambda s: store.read_bytes(image_blob_key(s))),
+        pairs.height,
+    )
 
 
 def _gain_markdown(summary: pl.DataFrame) -> str:

@@ -182,19 +182,31 @@ def test_clip_finetune_and_gain_evaluation_on_a_small_world(tmp_path, small_worl
     from realsyn.clip import load_clip
     from realsyn.schemas import image_blob_key
     from realsyn.storage import LocalStorage, read_manifest, read_partition_table, write_partition
+    from realsyn.world import describes
     from realsyn.world_docs import TRUTH_DIR
     from realsyn_assets.finetune import build_finetune_assets
     from resources.storage import StorageResource
 
     world, truth = small_world
     store, corpus = LocalStorage(tmp_path / "data"), LocalStorage(tmp_path / "corpus")
-    corpus.write_bytes(f"{TRUTH_DIR}/eval.parquet", world.files[f"{TRUTH_DIR}/eval.parquet"])
+    for name in ("eval", "images", "sentences"):
+        corpus.write_bytes(
+            f"{TRUTH_DIR}/{name}.parquet", world.files[f"{TRUTH_DIR}/{name}.parquet"]
+        )
     for sha, file in truth.select("sha256", "file").iter_rows():
         store.write_bytes(image_blob_key(sha), world.files[file])
+    sentences = pl.read_parquet(io.BytesIO(world.files[f"{TRUTH_DIR}/sentences.parquet"]))
+    sentences = sentences.filter(pl.col("label") == "description")
+    # text1: a sentence that truly describes the image where the world has one; text2: none does
+    text1 = [
+        next((t for t, c in sentences.select("text", "concepts").iter_rows() if describes(c, img)),
+             " ".join(img))
+        for img in truth["concepts"].to_list()
+    ]  # fmt: skip
     texts = [" ".join(c) for c in truth["concepts"].to_list()]
     subset = pl.DataFrame(
-        {"sha256": truth["sha256"], "text1": texts, "text2": texts, "text3": texts,
-         "syn_text": texts}
+        {"image_id": [f"i{n}" for n in range(truth.height)], "sha256": truth["sha256"],
+         "text1": text1, "text2": texts, "text3": texts, "syn_text": texts}
     )  # fmt: skip
     write_partition(store, "scaled_subsets", "t20", {"subset": subset})
     split = split_images(truth["sha256"].to_list(), 0.3)
@@ -237,7 +249,14 @@ def test_clip_finetune_and_gain_evaluation_on_a_small_world(tmp_path, small_worl
     runs = read_partition_table(store, "clip_finetune", "t20", "runs")
     assert runs["seed"].to_list() == [0, 1] and runs["samples"][0] == len(trained)
     summary = read_partition_table(store, "gain_evaluation", "t20", "summary")
-    assert set(summary["evaluation_set"]) == {"world", "human"}
+    assert set(summary["evaluation_set"]) == {"world", "human", "release_truth"}
+    described = {
+        s for s, t in zip(subset["sha256"], text1, strict=True) if t in set(sentences["text"])
+    }
+    release = summary.filter(pl.col("evaluation_set") == "release_truth")
+    assert release.filter(pl.col("metric") == "image_to_text_r1")["queries"][0] == len(
+        described & set(held)
+    )
     assert set(summary["metric"]) >= {"image_to_text_r1", "text_to_image_r5", "shape_accuracy"}
     human = summary.filter(pl.col("evaluation_set") == "human")
     assert human.filter(pl.col("metric") == "image_to_text_r1")["queries"][0] == 6
