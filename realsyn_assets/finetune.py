@@ -5,6 +5,8 @@
 fine-tuning cost minutes on CPU.
 """
 
+import io
+
 import dagster as dg
 import polars as pl
 from pydantic import Field
@@ -35,6 +37,7 @@ from realsyn.storage import (
     read_partition_table,
     write_partition,
 )
+from realsyn.world_docs import TRUTH_DIR
 from realsyn_assets.automation import ACCELERATOR_POOL, retry_transient_io
 from realsyn_assets.evaluation import _truth
 from realsyn_assets.metadata import ui_order
@@ -297,9 +300,13 @@ def _evaluation_sets(context, store, corpus, trained: set[str]) -> tuple[dict, d
 def _release_truth_set(store, corpus, key: str, trained: set[str]):
     """On a generated world: the scale's held-out images with the texts that truly describe
     them, as (bundle -> hits, pair count); None without truth or without such pairs."""
-    truth_images, truth_sentences = _truth(corpus, "images"), _truth(corpus, "sentences")
-    if truth_images is None or truth_sentences is None:
+    # the world's truth files (not the assets of the same names)
+    keys = (f"{TRUTH_DIR}/images.parquet", f"{TRUTH_DIR}/sentences.parquet")
+    if not all(corpus.exists(k) for k in keys):
         return None
+    truth_images, truth_sentences = (
+        pl.read_parquet(io.BytesIO(corpus.read_bytes(k))) for k in keys
+    )
     subset = read_partition_table(store, "scaled_subsets", key, "subset")
     pairs = truth_pairs(
         subset.filter(~pl.col("sha256").is_in(sorted(trained))), truth_images, truth_sentences
