@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 from checks.gx import KEEP, CheckDef, Expect, decision_consistency
+from realsyn.language import CONTINUOUS_SCRIPT, rules_for
 from realsyn.schemas import (
     PARSE_STATUSES,
     SENTENCE_REASONS,
 )
 
+
+def _word_bounds(p) -> list[Expect]:
+    ja = rules_for("ja", p["min_words"], p["max_words"])
+    others = f'{KEEP["row_condition"]} and lang!="ja" and lang not in {sorted(CONTINUOUS_SCRIPT)}'
+    return [
+        Expect(
+            "ExpectColumnValuesToBeBetween",
+            {"column": "n_words", "min_value": lo, "max_value": hi, "row_condition": rows},
+        )
+        for lo, hi, rows in (
+            (p["min_words"], p["max_words"], others),
+            (ja.min_words, ja.max_words, f'{KEEP["row_condition"]} and lang=="ja"'),
+        )
+    ]
+
+
 SENTENCES_SUITE: tuple[CheckDef, ...] = (
     CheckDef(
         name="sentences_word_counts_within_bounds",
         table="sentences",
-        description="Kept sentences have between min_words and max_words words.",
-        expectations=lambda t, p: [
-            Expect(
-                "ExpectColumnValuesToBeBetween",
-                {
-                    "column": "n_words",
-                    "min_value": p["min_words"],
-                    "max_value": p["max_words"],
-                    **KEEP,
-                },
-            )
-        ],
+        description="Kept sentences have between min_words and max_words words (Japanese: "
+        "the bounds mapped to morphemes; no bound for languages without a word counter).",
+        expectations=lambda t, p: _word_bounds(p),
     ),
     CheckDef(
         name="sentences_no_url_or_emoji_kept",

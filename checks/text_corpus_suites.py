@@ -11,20 +11,28 @@ from realsyn.schemas import (
     SENTENCE_DEDUP_REASONS,
 )
 
+
+def _languages(words) -> int:
+    return words["lang"].n_unique() if "lang" in words.columns else 1
+
+
 WORD_FREQUENCIES_SUITE: tuple[CheckDef, ...] = (
     CheckDef(
         name="word_frequencies_words_unique",
         table="words",
-        description="Every word is non-null and counted once.",
+        description="Every word is non-null and counted once (per language).",
         expectations=lambda t, p: [
             Expect("ExpectColumnValuesToNotBeNull", {"column": "word"}),
-            Expect("ExpectColumnValuesToBeUnique", {"column": "word"}),
+            Expect("ExpectCompoundColumnsToBeUnique", {"column_list": ["lang", "word"]})
+            if "lang" in t["words"].columns
+            else Expect("ExpectColumnValuesToBeUnique", {"column": "word"}),
         ],
     ),
     CheckDef(
         name="word_frequencies_probabilities_sum_to_one",
         table="words",
-        description="Counts are positive; probabilities lie in (0, 1] and sum to 1.",
+        description="Counts are positive; probabilities lie in (0, 1] and sum to 1 (in each "
+        "language).",
         expectations=lambda t, p: [
             Expect("ExpectColumnValuesToBeBetween", {"column": "count", "min_value": 1}),
             Expect(
@@ -32,7 +40,11 @@ WORD_FREQUENCIES_SUITE: tuple[CheckDef, ...] = (
             ),
             Expect(
                 "ExpectColumnSumToBeBetween",
-                {"column": "p", "min_value": 0.999, "max_value": 1.001},
+                {
+                    "column": "p",
+                    "min_value": 0.999 * _languages(t["words"]),
+                    "max_value": 1.001 * _languages(t["words"]),
+                },
             ),
         ],
     ),

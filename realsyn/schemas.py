@@ -244,6 +244,7 @@ SENTENCES_SCHEMA: dict[str, pl.DataType] = {
     "sentence_index": pl.Int32(),
     "shard": pl.String(),
     "text": pl.String(),
+    "lang": pl.String(),
     "n_words": pl.Int32(),
     "n_chars": pl.Int32(),
     "has_url": pl.Boolean(),
@@ -296,6 +297,7 @@ PARSE_STATUSES = (
     "repeated",
     "parser_crashed",
     "parse_timeout",
+    "no_parser_for_language",
 )
 
 SENTENCE_SEMANTICS_SCHEMA: dict[str, pl.DataType] = {

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from realsyn import language
 from realsyn.schemas import SENTENCE_SEMANTICS_SCHEMA, decide
 from realsyn.sentences import WORD_RE
 
@@ -31,7 +32,10 @@ class SemanticParams:
 
 
 def word_probabilities(counts: pl.DataFrame) -> pl.DataFrame:
-    """(word, count) summed over partitions -> (word, p)."""
+    """(word, count) summed over partitions -> (word, p); with a ``lang`` column, p within
+    each language (``realsyn.language.language_probabilities``)."""
+    if "lang" in counts.columns:
+        return language.language_probabilities(counts)
     total = counts["count"].sum() or 1
     return (
         counts.group_by("word")
@@ -41,7 +45,10 @@ def word_probabilities(counts: pl.DataFrame) -> pl.DataFrame:
 
 
 def entropy_scores(sentences: pl.DataFrame, probabilities: pl.DataFrame) -> pl.Series:
-    """theta for each row of ``sentences`` (column ``text``), in row order."""
+    """theta for each row of ``sentences`` (column ``text``), in row order; per language
+    when both tables have ``lang`` (Japanese words are morphemes)."""
+    if "lang" in sentences.columns and "lang" in probabilities.columns:
+        return language.entropy_scores(sentences, probabilities, language.WordCounter())
     tokens = (
         sentences.select(pl.int_range(pl.len()).alias("row"), pl.col("text").str.to_lowercase())
         .with_columns(pl.col("text").str.extract_all(WORD_RE.pattern).alias("word"))
@@ -128,8 +135,14 @@ def score_semantics(
     table = kept.select("sentence_id", "shard", "text").with_columns(
         entropy_scores(kept, probabilities).alias("entropy")
     )
-    perplexity = (
-        scorer.score(table["text"].to_list(), progress) if scorer else [None] * table.height
-    )
+    # the language model is English: other languages' perplexity is not applied (null)
+    english = (kept["lang"] == "en").to_list() if "lang" in kept.columns else [True] * kept.height
+    perplexity: list[float | None] = [None] * table.height
+    if scorer:
+        rows = [i for i, is_en in enumerate(english) if is_en]
+        texts = table["text"].to_list()
+        values = scorer.score([texts[i] for i in rows], progress)
+        for i, value in zip(rows, values, strict=True):
+            perplexity[i] = value
     table = table.with_columns(pl.Series("perplexity", perplexity, dtype=pl.Float64))
     return decide_semantic(table, params).select(list(SENTENCE_SEMANTICS_SCHEMA))

@@ -37,6 +37,18 @@ import polars as pl
 import pysbd
 
 from realsyn.cat import CatParser, ParseCache, parse_distinct
+from realsyn.language import (
+    CAT_NOT_APPLIED,
+    JA_MORPHEMES_PER_EN_WORD,
+    LanguageIdentifier,
+    LanguageSplitter,
+    WordCounter,
+    language_stats,
+    looks_like_code,
+    rules_for,
+    token_counts,
+    word_bound_exprs,
+)
 from realsyn.schemas import SENTENCES_SCHEMA, decide, frame_from_rows, stable_id
 
 WORD_RE = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
@@ -166,13 +178,17 @@ def split_items(
     limits = Counter() if limits is None else limits
     docs: dict[str, _Document] = {}
     rows = []
+    by_language = LanguageSplitter(splitter.split, LanguageIdentifier())
+    counter = WordCounter()
     texts = items.filter(pl.col("kind") == "text").select("doc_id", "position", "text")
+    doc_langs = _document_languages(texts, by_language)
     for doc_id, position, text in texts.iter_rows():
         doc = docs.setdefault(doc_id, _Document())
         text = _cut(text or "", doc, params, limits)
         if not text:
             continue
-        for index, sentence in enumerate(splitter.split(text)):
+        _item, sentences = by_language.split(text, doc_langs[doc_id])
+        for index, (sentence, tag) in enumerate(sentences):
             if doc.sentences >= params.max_document_sentences:
                 limits["document_sentences_cut"] += 1
                 continue
@@ -187,7 +203,8 @@ def split_items(
                     "sentence_index": index,
                     "shard": shard,
                     "text": sentence,
-                    "n_words": len(words(sentence)),
+                    "lang": tag.lang,
+                    "n_words": len(counter.tokens(sentence, tag.lang)),
                     "n_chars": len(sentence),
                     "has_url": bool(URL_RE.search(sentence)),
                     "has_emoji": emoji.emoji_count(sentence) > 0,
@@ -199,14 +216,34 @@ def split_items(
     return rows
 
 
+def _document_languages(texts: pl.DataFrame, by_language: LanguageSplitter) -> dict[str, str]:
+    """Each document's language from its first text items (the fallback of its items)."""
+    firsts: dict[str, list[str]] = {}
+    sizes: Counter = Counter()
+    for doc_id, _position, text in texts.iter_rows():
+        if sizes[doc_id] < by_language.ident.item_chars:
+            firsts.setdefault(doc_id, []).append(text or "")
+            sizes[doc_id] += len(text or "")
+        else:
+            firsts.setdefault(doc_id, [])
+    return {d: by_language.document_language(t).lang for d, t in firsts.items()}
+
+
 def passes_cheap_rules(row: dict, params: SentenceParams) -> bool:
     """True when only the parse can still reject the sentence (the rules before CAT)."""
+    rules = rules_for(row.get("lang") or "en", params.min_words, params.max_words)
+    bounded = rules.word_unit is None or rules.min_words <= row["n_words"] <= rules.max_words
     return (
         not row["has_url"]
         and not row["has_emoji"]
-        and params.min_words <= row["n_words"] <= params.max_words
+        and bounded
         and row.get("parse_status") not in ("repeated", "code_like")
     )
+
+
+def _code_like(text: str, lang: str) -> bool:
+    # CODE_RE's ``::`` and ``name()`` marks match Japanese prose that names functions
+    return looks_like_code(text) if lang == "ja" else is_code_like(text)
 
 
 def score_cat(
@@ -216,38 +253,61 @@ def score_cat(
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
     cache: ParseCache | None = None,
+    ja_parser=None,
 ) -> dict[str, int]:
     """Add parse scores in place to the sentences the cheap rules pass; each distinct text is
-    parsed once (``cache``: scores from earlier runs). Returns parse counts."""
-    todo = []
+    parsed once (``cache``: scores from earlier runs) by its language's parser
+    (link-grammar for English, ``ja_parser``, a ``realsyn.ja.GinzaCatParser``, for Japanese;
+    other languages: ``no_parser_for_language``). Returns parse counts."""
+    todo, todo_ja = [], []
+    parsers = {"link-grammar": parser, "ginza": ja_parser}
     for r in rows:
-        if params.code_filter and r.get("parse_status") != "repeated" and is_code_like(r["text"]):
+        lang = r.get("lang") or "en"
+        code = params.code_filter and _code_like(r["text"], lang)
+        if code and r.get("parse_status") != "repeated":
             r["parse_status"] = "code_like"
         if r.get("parse_status") in ("repeated", "code_like"):
             continue
-        if parser is None:
+        rules = rules_for(lang, params.min_words, params.max_words)
+        if rules.cat_parser is None:
+            r["parse_status"] = CAT_NOT_APPLIED
+        elif parsers[rules.cat_parser] is None:
             r["parse_status"] = "unavailable"
         elif not passes_cheap_rules(r, params):
             r["parse_status"] = "not_parsed"
-        elif r["n_words"] > params.parse_max_words:
+        elif r["n_words"] > _parse_max_words(lang, params):
             r["parse_status"] = "too_long"
         else:
-            todo.append(r)
-    if parser is None:
-        return {"parse_requests": 0, "parse_distinct": 0, "parse_cache_hits": 0, "parsed": 0}
-    scores, counts = parse_distinct(
-        parser, [r["text"] for r in todo], cache, workers=workers, progress=progress
-    )
-    for r, score in zip(todo, scores, strict=True):
-        r.update(score.columns())
+            (todo_ja if lang == "ja" else todo).append(r)
+    counts = {"parse_requests": 0, "parse_distinct": 0, "parse_cache_hits": 0, "parsed": 0}
+    if parser is not None:
+        scores, counts = parse_distinct(
+            parser, [r["text"] for r in todo], cache, workers=workers, progress=progress
+        )
+        for r, score in zip(todo, scores, strict=True):
+            r.update(score.columns())
+    counts["parsed_ja"] = len({r["text"] for r in todo_ja})
+    if ja_parser is not None and todo_ja:
+        scores_ja = ja_parser.score_many([r["text"] for r in todo_ja])
+        for r, score in zip(todo_ja, scores_ja, strict=True):
+            r.update(score.columns() if score is not None else {"parse_status": "too_long"})
     return counts
+
+
+def _parse_max_words(lang: str, params: SentenceParams) -> int:
+    if lang == "ja":
+        return round(params.parse_max_words * JA_MORPHEMES_PER_EN_WORD)
+    return params.parse_max_words
 
 
 def decide_sentences(table: pl.DataFrame, params: SentenceParams) -> pl.DataFrame:
     """(Re)derive decision/reason from stored scores. Unparsed sentences (no parser) pass CAT."""
+    if "lang" not in table.columns:  # stored before languages were identified: English rules
+        table = table.with_columns(pl.lit("en").alias("lang"))
     status = pl.col("parse_status")
     parsed = status.is_in(["parsed", "parsed_clauses"])
-    no_cat = status == "unavailable"
+    no_cat = status.is_in(["unavailable", CAT_NOT_APPLIED])
+    min_words, max_words = word_bound_exprs(params.min_words, params.max_words)
     reason = (
         pl.when(pl.col("has_url"))
         .then(pl.lit("has_url"))
@@ -255,9 +315,9 @@ def decide_sentences(table: pl.DataFrame, params: SentenceParams) -> pl.DataFram
         .then(pl.lit("has_emoji"))
         .when(status == "code_like")
         .then(pl.lit("code_like"))
-        .when(pl.col("n_words") < params.min_words)
+        .when(pl.col("n_words") < min_words)
         .then(pl.lit("too_few_words"))
-        .when(pl.col("n_words") > params.max_words)
+        .when(pl.col("n_words") > max_words)
         .then(pl.lit("too_many_words"))
         .when(status == "repeated")
         .then(pl.lit("repeated_in_document"))
@@ -284,7 +344,7 @@ def needs_parsing(table: pl.DataFrame, params: SentenceParams) -> bool:
             (pl.col("parse_status") == "not_parsed")
             & ~pl.col("has_url")
             & ~pl.col("has_emoji")
-            & pl.col("n_words").is_between(params.min_words, params.max_words)
+            & pl.col("n_words").is_between(*word_bound_exprs(params.min_words, params.max_words))
         ).height
     )
 
@@ -305,6 +365,7 @@ def curate_sentences(
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
     cache: ParseCache | None = None,
+    ja_parser=None,
 ) -> SentenceResult:
     """One ``raw_documents`` partition's text items -> scored, decided sentences.
 
@@ -316,7 +377,7 @@ def curate_sentences(
     started = time.perf_counter()
     limits: Counter = Counter()
     rows = split_items(items, shard, params, limits)
-    parse_counts = score_cat(rows, parser, params, progress, workers, cache)
+    parse_counts = score_cat(rows, parser, params, progress, workers, cache, ja_parser)
     table = decide_sentences(frame_from_rows(rows, SENTENCES_SCHEMA), params)
     stats = sentence_stats(table)
     stats.update({k: int(limits[k]) for k in LIMIT_STATS})
@@ -326,7 +387,10 @@ def curate_sentences(
 
 
 def count_words(table: pl.DataFrame) -> pl.DataFrame:
-    """Word counts over every sentence of the partition (the corpus statistics for entropy)."""
+    """Word counts over every sentence of the partition (the corpus statistics for entropy):
+    (lang, word, count), words in their language's units (``realsyn.language``)."""
+    if "lang" in table.columns:
+        return token_counts(table.select("text", "lang"), WordCounter())
     tokens = table.select(pl.col("text").str.to_lowercase().str.extract_all(WORD_RE.pattern))
     return (
         tokens.explode("text")
@@ -345,4 +409,7 @@ def sentence_stats(table: pl.DataFrame) -> dict[str, int]:
     stats.update(
         {f"dropped_{r['reason']}": r["len"] for r in sorted(reasons, key=lambda r: r["reason"])}
     )
+    if "lang" in table.columns:  # sentences per language; rows whose language has no parser
+        stats.update(language_stats(table["lang"]))
+        stats["cat_not_applied"] = int((table["parse_status"] == CAT_NOT_APPLIED).sum())
     return stats

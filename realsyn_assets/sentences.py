@@ -167,10 +167,16 @@ def sentences(
     if parser is None:
         context.log.warning(f"CAT rule not applied: {cat_parser.unavailable_reason()}")
     identity = parser.identity if parser else None
+    ja_parser = cat_parser.get_japanese()
+    if ja_parser is None:
+        context.log.warning(
+            f"CAT rule not applied to Japanese: {cat_parser.japanese_unavailable_reason()}"
+        )
     scoring_key = {  # what the rows and scores depend on; word-count bounds only re-decide
         "raw_documents": upstream_version(store, "raw_documents", shard),
         **{k: getattr(config, k) for k in SCORING_FIELDS},
         "parser": list(parser.settings) if parser else None,
+        "ja_parser": ja_parser.identity if ja_parser else None,
     }
     stored = stored_scores(store, ASSET, shard, "sentences", scoring_key)
     previous = (
@@ -192,6 +198,7 @@ def sentences(
             progress=progress_logger(context.log.info, f"{shard} sentences parsed"),
             workers=cat_parser.workers or default_workers(),
             cache=cache,
+            ja_parser=ja_parser,
         )
         if cache is not None:
             _save_shared(store, cache)

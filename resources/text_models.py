@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from realsyn.cat import CatParser, load_cat_parser
+from realsyn.ja import GinzaCatParser, load_ginza_parser
 from realsyn.semantic import PerplexityScorer
 
 
@@ -18,10 +19,14 @@ class CatParserResource(dg.ConfigurableResource):
     fallback_max_words: int = 20
     whole_max_words: int = 20  # longer sentences are parsed clause by clause
     workers: int = 0  # parser processes; 0: one per CPU this process may use
+    japanese: bool = True  # GiNZA (ja_ginza) for Japanese sentences' CAT rule
 
     _parser: CatParser | None = PrivateAttr(default=None)
     _why: str | None = PrivateAttr(default=None)
     _loaded: bool = PrivateAttr(default=False)
+    _ja: GinzaCatParser | None = PrivateAttr(default=None)
+    _ja_why: str | None = PrivateAttr(default=None)
+    _ja_loaded: bool = PrivateAttr(default=False)
 
     def get(self) -> CatParser | None:
         if not self._loaded:
@@ -40,6 +45,21 @@ class CatParserResource(dg.ConfigurableResource):
     def unavailable_reason(self) -> str | None:
         self.get()
         return self._why
+
+    def get_japanese(self) -> GinzaCatParser | None:
+        """GiNZA for Japanese sentences (its pipeline loads on the first one); None: CAT is not
+        applied to them (reported)."""
+        if not self._ja_loaded:
+            self._ja_loaded = True
+            if not self.japanese:
+                self._ja_why = "Japanese parsing disabled in the resource configuration"
+            else:
+                self._ja, self._ja_why = load_ginza_parser()
+        return self._ja
+
+    def japanese_unavailable_reason(self) -> str | None:
+        self.get_japanese()
+        return self._ja_why
 
 
 class LanguageModelResource(dg.ConfigurableResource):

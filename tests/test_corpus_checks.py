@@ -96,3 +96,22 @@ def test_the_band_is_enforced_when_applied():
     assert run_check(check, _good(), {"band_low": None, "band_high": None}).passed
     assert not run_check(check, _good(), {"band_low": 0.5, "band_high": 0.6}).passed
     assert set(BREAKS) == set(SUITES)
+
+
+def test_word_frequencies_checks_per_language():
+    counts = pl.DataFrame(
+        {
+            "lang": ["en", "en", "ja", "ja"],
+            "word": ["the", "cat", "猫", "the"],
+            "count": [3, 1, 2, 2],
+        }
+    )
+    words = word_probabilities(counts)
+    for check in WORD_FREQUENCIES_SUITE:
+        assert run_check(check, {"words": words}).passed, check.name
+    doubled = pl.concat([words, words.head(1)])
+    outcomes = {c.name: run_check(c, {"words": doubled}).passed for c in WORD_FREQUENCIES_SUITE}
+    assert outcomes == {
+        "word_frequencies_words_unique": False,
+        "word_frequencies_probabilities_sum_to_one": False,
+    }
