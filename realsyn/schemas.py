@@ -92,6 +92,7 @@ REJECT_REASONS = (
     "warc_bad_record",
     "warc_truncated",
     "stream_truncated",
+    "parquet_row_group_corrupt",
     "html_parse_error",
     "unsupported_content",
     "record_error",

@@ -427,3 +427,19 @@ def test_warc_pages_decode_by_the_http_charset_then_the_page(corpus):
     assert JA in texts and zh in texts and FR[:-5] in texts
     assert [r["reason"] for r in result.rejected] == ["unsupported_content"]
     assert result.stats()["html_replaced_bytes"] == 1
+
+
+def test_a_corrupt_parquet_row_group_costs_its_rows_not_the_shard(corpus):
+    from tests.hostile_fixtures import obelics_rows, parquet_with_corrupt_row_group
+
+    root, storage = corpus
+    (root / "images").mkdir()
+    (root / "obelics").mkdir()
+    data = parquet_with_corrupt_row_group(obelics_rows(40), rows_per_group=10, bad_group=2)
+    (root / "obelics" / "bad.parquet").write_bytes(data)
+    result = read_shard(storage, "obelics/bad.parquet")
+    assert result.stats()["documents"] == 30  # groups 0, 1 and 3 (was 0: one batch spanned all)
+    [rej] = result.rejected
+    assert rej["reason"] == "parquet_row_group_corrupt" and rej["record_index"] == 20
+    assert rej["detail"].startswith("row group 2: 10 of 10 rows unreadable")
+    assert rej["reason"] in REJECT_REASONS

@@ -79,7 +79,9 @@ def obelics_blocks(obj: dict, base_dir: str) -> tuple[str | None, list[dict]]:
 def read_obelics_parquet(
     path: Path, shard: str, result: ShardResult, batch_rows: int = 1024
 ) -> None:
-    """Read an OBELICS parquet shard batch by batch (memory bounded by ``batch_rows``)."""
+    """Read an OBELICS parquet shard batch by batch (memory bounded by ``batch_rows``), one row
+    group at a time: an unreadable row group is one ``parquet_row_group_corrupt`` rejection
+    (its lost rows counted) and the groups after it are still read."""
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as err:
@@ -92,15 +94,26 @@ def read_obelics_parquet(
         )
     columns = [c for c in READ_COLUMNS if c in names]
     base_dir = posixpath.dirname(shard)
-    index = 0
-    try:
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-            for row in batch.to_pylist():
-                try:
-                    url, blocks = obelics_blocks(row, base_dir)
-                    result.add_document(index, url, blocks)
-                except RecordRejected as rej:
-                    result.reject_record(index, rej.reason, rej.detail, str(row)[:200])
-                index += 1
-    except (pa.ArrowInvalid, OSError) as err:
-        result.reject_record(index, "stream_truncated", f"parquet read stopped: {err}")
+    start = 0  # a row group at a time: a corrupt one costs its own rows, not the shard's
+    for group in range(pf.num_row_groups):
+        rows = pf.metadata.row_group(group).num_rows
+        index = start
+        try:
+            for batch in pf.iter_batches(
+                batch_size=batch_rows, columns=columns, row_groups=[group]
+            ):
+                for row in batch.to_pylist():
+                    try:
+                        url, blocks = obelics_blocks(row, base_dir)
+                        result.add_document(index, url, blocks)
+                    except RecordRejected as rej:
+                        result.reject_record(index, rej.reason, rej.detail, str(row)[:200])
+                    index += 1
+        except (pa.ArrowInvalid, OSError) as err:
+            lost = start + rows - index
+            result.reject_record(
+                index,
+                "parquet_row_group_corrupt",
+                f"row group {group}: {lost} of {rows} rows unreadable ({err})",
+            )
+        start += rows
