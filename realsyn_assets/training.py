@@ -257,6 +257,144 @@ def _train_rounds(context, store, config, rounds, pairs, candidates, pool):
     return checkpoint, stats, pairs, losses, round_rows
 
 
+def _training_inputs(context, store, config, rounds):
+    """The pairs (and, for the bootstrap, the refinement candidates and sentence pool) to train on."""
+    candidates, pool = pl.DataFrame(), []
+    if config.source == "alt_text":
+        pairs, candidates, pool = _bootstrap_inputs(
+            context, store, config.context_window, config.refine_window if rounds > 1 else 0
+        )
+    else:
+        pairs = subset_pairs(read_partition_table(store, "scaled_subsets", config.scale, "subset"))
+    if pairs.height < 2:
+        raise dg.Failure(description=f"only {pairs.height} image-text pair(s) from {config.source}")
+    return pairs, candidates, pool
+
+
+def _reusable_model(store, pairs, candidates, pool, config):
+    """(input_key, the stored manifest when it was trained on the same inputs and parameters)."""
+    # Same inputs and parameters as the stored checkpoint (e.g. only a dropped sentence's reason
+    # changed upstream): re-use it instead of retraining, so the data version stays and nothing
+    # downstream turns stale.
+    input_key = hashlib.sha256(
+        parquet_bytes(pairs)
+        + parquet_bytes(candidates)
+        + "\n".join(pool).encode()
+        + json.dumps(config.model_dump(), sort_keys=True).encode()
+    ).hexdigest()[:16]
+    try:
+        previous = read_manifest(store, ASSET, None)
+    except PartitionNotFound:
+        previous = None
+    reused = bool(
+        previous
+        and previous["info"].get("input_key") == input_key
+        and not previous["info"]["stats"].get("stopped_early")  # an incomplete model is retrained
+    )
+    return input_key, (previous if reused else None)
+
+
+def _write_model(store, config, input_key, checkpoint, stats, pairs, losses, round_rows):
+    """Write the trained checkpoint with its samples and info: (identity, manifest)."""
+    identity = f"{config.model_name}@sha256:{hashlib.sha256(checkpoint).hexdigest()[:16]}"
+    samples = pairs.with_columns(pl.col("texts").list.len().alias("n_texts"))
+    info = {
+        "model_name": config.model_name,
+        "identity": identity,
+        "source": config.source,
+        "stats": stats,
+        "input_key": input_key,
+        "losses": losses,
+        "rounds": round_rows,
+    }
+    manifest = write_partition(
+        store, ASSET, None, {"samples": samples}, info=info, files={CHECKPOINT: checkpoint}
+    )
+    return identity, manifest
+
+
+def _stats_frame(stats: dict) -> pl.DataFrame:
+    """The one-row frame CLIP_TRAINING_SUITE validates."""
+    return pl.DataFrame(
+        {
+            "steps": [stats["steps"]],
+            "final_loss": [stats["final_loss"]],
+            "temperature": [stats["temperature"]],
+            # models stored before the safety net was recorded ran every step
+            "total_steps": [stats.get("total_steps", stats["steps"])],
+            "total_planned_steps": [
+                stats.get("total_planned_steps", stats.get("total_steps", stats["steps"]))
+            ],
+        },
+        schema={
+            "steps": pl.Int64,
+            "final_loss": pl.Float64,
+            "temperature": pl.Float64,
+            "total_steps": pl.Int64,
+            "total_planned_steps": pl.Int64,
+        },
+    )
+
+
+def _metadata(
+    store, config, stats, identity, reused, round_rows, samples_height, losses, pairs, manifest
+):
+    """The asset page: model identity, stats, the funnel by round, the loss curve, examples."""
+    return ui_order(
+        {
+            "model": identity,
+            "source": config.source
+            if config.source == "alt_text"
+            else f"scaled_subsets[{config.scale}]",
+            "samples": dg.MetadataValue.int(stats["samples"]),
+            "steps": dg.MetadataValue.int(stats["steps"]),
+            "final_loss": dg.MetadataValue.float(stats["final_loss"]),
+            "temperature": dg.MetadataValue.float(stats["temperature"]),
+            "seconds": dg.MetadataValue.float(stats["seconds"]),
+            "stopped_early": stats.get("stop_reason") or "no: every planned step ran",
+            "reused": reused,  # same pairs and parameters as the stored model: not retrained
+            "params": dg.MetadataValue.json(config.model_dump()),
+            "rounds": dg.MetadataValue.int(stats.get("rounds", 1)),
+            "chosen_page_sentences": dg.MetadataValue.int(
+                sum(r["chosen_page_sentences"] for r in round_rows)
+            ),
+            "funnel": dg.MetadataValue.md(
+                preview_markdown(
+                    round_rows
+                    or [{"round": 1, "samples": samples_height, "steps": stats["steps"]}],
+                    list((round_rows or [{"round": 1, "samples": 0, "steps": 0}])[0]),
+                )
+            ),
+            "loss_plot": dg.MetadataValue.md(
+                svg_markdown(
+                    line_svg(
+                        [s for s, _ in losses], [v for _, v in losses], "training loss by step"
+                    ),
+                    "training loss",
+                )
+                if losses
+                else "no steps"
+            ),
+            "examples": dg.MetadataValue.md(
+                preview_markdown(
+                    pairs.head(5)
+                    .with_columns(
+                        pl.col("sha256").str.slice(0, 12), pl.col("texts").list.join(" / ")
+                    )
+                    .to_dicts(),
+                    ["sha256", "texts"],
+                    width=80,
+                )
+            ),
+            "loss_curve": dg.MetadataValue.md(_loss_table(losses)),
+            "checkpoint": dg.MetadataValue.path(
+                store.uri(partition_file_key(ASSET, None, manifest["version"], CHECKPOINT))
+            ),
+            "version": manifest["version"],
+        }
+    )
+
+
 @dg.asset(
     name=ASSET,
     deps=["clean_images", "raw_documents", "sentences"],
@@ -280,33 +418,9 @@ def clip_training(
     rounds = 1 + (config.refine_rounds if config.source == "alt_text" else 0)
     if config.refine_rounds < 0 or config.refine_top_k < 1:
         raise dg.Failure(description="refine_rounds must be >= 0 and refine_top_k >= 1")
-    candidates, pool = pl.DataFrame(), []
-    if config.source == "alt_text":
-        pairs, candidates, pool = _bootstrap_inputs(
-            context, store, config.context_window, config.refine_window if rounds > 1 else 0
-        )
-    else:
-        pairs = subset_pairs(read_partition_table(store, "scaled_subsets", config.scale, "subset"))
-    if pairs.height < 2:
-        raise dg.Failure(description=f"only {pairs.height} image-text pair(s) from {config.source}")
-    # Same inputs and parameters as the stored checkpoint (e.g. only a dropped sentence's reason
-    # changed upstream): re-use it instead of retraining, so the data version stays and nothing
-    # downstream turns stale.
-    input_key = hashlib.sha256(
-        parquet_bytes(pairs)
-        + parquet_bytes(candidates)
-        + "\n".join(pool).encode()
-        + json.dumps(config.model_dump(), sort_keys=True).encode()
-    ).hexdigest()[:16]
-    try:
-        previous = read_manifest(store, ASSET, None)
-    except PartitionNotFound:
-        previous = None
-    reused = bool(
-        previous
-        and previous["info"].get("input_key") == input_key
-        and not previous["info"]["stats"].get("stopped_early")  # an incomplete model is retrained
-    )
+    pairs, candidates, pool = _training_inputs(context, store, config, rounds)
+    input_key, previous = _reusable_model(store, pairs, candidates, pool, config)
+    reused = previous is not None
     if reused:
         context.log.info("clip_training: same pairs and parameters as the stored model: re-used")
         manifest, info = previous, previous["info"]
@@ -319,100 +433,28 @@ def clip_training(
             context, store, config, rounds, pairs, candidates, pool
         )
         samples_height = pairs.height
-        identity = f"{config.model_name}@sha256:{hashlib.sha256(checkpoint).hexdigest()[:16]}"
-        samples = pairs.with_columns(pl.col("texts").list.len().alias("n_texts"))
-        info = {
-            "model_name": config.model_name,
-            "identity": identity,
-            "source": config.source,
-            "stats": stats,
-            "input_key": input_key,
-            "losses": losses,
-            "rounds": round_rows,
-        }
-        manifest = write_partition(
-            store, ASSET, None, {"samples": samples}, info=info, files={CHECKPOINT: checkpoint}
+        identity, manifest = _write_model(
+            store, config, input_key, checkpoint, stats, pairs, losses, round_rows
         )
     checks = check_results(
         ASSET,
         CLIP_TRAINING_SUITE,
-        {
-            "stats": pl.DataFrame(
-                {
-                    "steps": [stats["steps"]],
-                    "final_loss": [stats["final_loss"]],
-                    "temperature": [stats["temperature"]],
-                    # models stored before the safety net was recorded ran every step
-                    "total_steps": [stats.get("total_steps", stats["steps"])],
-                    "total_planned_steps": [
-                        stats.get("total_planned_steps", stats.get("total_steps", stats["steps"]))
-                    ],
-                },
-                schema={
-                    "steps": pl.Int64,
-                    "final_loss": pl.Float64,
-                    "temperature": pl.Float64,
-                    "total_steps": pl.Int64,
-                    "total_planned_steps": pl.Int64,
-                },
-            )
-        },
+        {"stats": _stats_frame(stats)},
         {"batch": min(config.batch_size, pairs.height)},
     )
     return dg.MaterializeResult(
         check_results=checks,
-        metadata=ui_order(
-            {
-                "model": identity,
-                "source": config.source
-                if config.source == "alt_text"
-                else f"scaled_subsets[{config.scale}]",
-                "samples": dg.MetadataValue.int(stats["samples"]),
-                "steps": dg.MetadataValue.int(stats["steps"]),
-                "final_loss": dg.MetadataValue.float(stats["final_loss"]),
-                "temperature": dg.MetadataValue.float(stats["temperature"]),
-                "seconds": dg.MetadataValue.float(stats["seconds"]),
-                "stopped_early": stats.get("stop_reason") or "no: every planned step ran",
-                "reused": reused,  # same pairs and parameters as the stored model: not retrained
-                "params": dg.MetadataValue.json(config.model_dump()),
-                "rounds": dg.MetadataValue.int(stats.get("rounds", 1)),
-                "chosen_page_sentences": dg.MetadataValue.int(
-                    sum(r["chosen_page_sentences"] for r in round_rows)
-                ),
-                "funnel": dg.MetadataValue.md(
-                    preview_markdown(
-                        round_rows
-                        or [{"round": 1, "samples": samples_height, "steps": stats["steps"]}],
-                        list((round_rows or [{"round": 1, "samples": 0, "steps": 0}])[0]),
-                    )
-                ),
-                "loss_plot": dg.MetadataValue.md(
-                    svg_markdown(
-                        line_svg(
-                            [s for s, _ in losses], [v for _, v in losses], "training loss by step"
-                        ),
-                        "training loss",
-                    )
-                    if losses
-                    else "no steps"
-                ),
-                "examples": dg.MetadataValue.md(
-                    preview_markdown(
-                        pairs.head(5)
-                        .with_columns(
-                            pl.col("sha256").str.slice(0, 12), pl.col("texts").list.join(" / ")
-                        )
-                        .to_dicts(),
-                        ["sha256", "texts"],
-                        width=80,
-                    )
-                ),
-                "loss_curve": dg.MetadataValue.md(_loss_table(losses)),
-                "checkpoint": dg.MetadataValue.path(
-                    store.uri(partition_file_key(ASSET, None, manifest["version"], CHECKPOINT))
-                ),
-                "version": manifest["version"],
-            }
+        metadata=_metadata(
+            store,
+            config,
+            stats,
+            identity,
+            reused,
+            round_rows,
+            samples_height,
+            losses,
+            pairs,
+            manifest,
         ),
         data_version=dg.DataVersion(manifest["version"]),
     )
