@@ -65,6 +65,78 @@ def _with_thumbnails(store, rows: list[dict]) -> list[dict]:
     return rows
 
 
+def _score_shard(context, store, shard, config, filters, corpus, fetcher):
+    """Fetch, decode and score every image of the shard; store new blobs: (table, stats)."""
+    items = read_partition_table(store, "raw_documents", shard, "items")
+    result = curate_images(
+        items,
+        shard,
+        corpus.get(),
+        fetcher.get(),
+        params_from_config(config, DecodeParams),
+        filters,
+        progress=progress_logger(context.log.info, f"{shard} images decoded"),
+        fetch_progress=progress_logger(context.log.info, f"{shard} images fetched"),
+        workers=config.decode_workers,
+    )
+    new_blobs = 0
+    for sha, data in sorted(result.blobs.items()):
+        key = image_blob_key(sha)
+        if not store.exists(key):  # content-addressed: each distinct image stored once
+            store.write_bytes(key, data)
+            new_blobs += 1
+    table = result.table
+    stats = {**result.stats, "blobs_written": new_blobs, "rescored": 1}
+    return table, stats
+
+
+def _metadata(store, shard, config, fetcher, stats, table, drift_md, manifest):
+    """The asset page: the funnel, size histogram, kept and dropped previews with thumbnails."""
+    kept = _with_thumbnails(store, table.filter(table["decision"] == "keep").head(5).to_dicts())
+    dropped = _with_thumbnails(store, table.filter(table["decision"] == "drop").head(8).to_dicts())
+    total = max(stats["total"], 1)
+    decoded = table.filter(table["width"].is_not_null())
+    short_side = decoded.select(pl.min_horizontal("width", "height"))[:, 0].to_list()
+    return ui_order(
+        {
+            **drift_md,
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            "kept_ratio": dg.MetadataValue.float(stats["kept"] / total),
+            **share_values(stats, "total", FUNNEL[1:-1]),
+            "params": dg.MetadataValue.json(
+                {**config.model_dump(), "fetch_enabled": fetcher.enabled}
+            ),
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    stats,
+                    "total",
+                    FUNNEL
+                    + sorted(k for k in stats if k.startswith("dropped_") and k[8:] not in FUNNEL),
+                )
+            ),
+            "short_side_histogram": dg.MetadataValue.md(
+                histogram_markdown_svg(short_side, "shorter side (px), decoded")
+            ),
+            "kept_preview": dg.MetadataValue.md(
+                preview_markdown(
+                    kept,
+                    ["thumbnail", "image_id", "raw_image_url", "width", "height", "format"],
+                    raw=["thumbnail"],
+                )
+            ),
+            "dropped_preview": dg.MetadataValue.md(
+                preview_markdown(
+                    dropped,
+                    ["thumbnail", "image_id", "raw_image_url", "reason", "error_detail"],
+                    raw=["thumbnail"],
+                )
+            ),
+            "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, shard))),
+            "version": manifest["version"],
+        }
+    )
+
+
 @dg.asset(
     name=ASSET,
     partitions_def=shard_partitions,
@@ -102,79 +174,16 @@ def clean_images(
         table = decide_images(stored, filters)
         stats = {**image_stats(table), "blobs_written": 0, "rescored": 0}
     else:
-        items = read_partition_table(store, "raw_documents", shard, "items")
-        result = curate_images(
-            items,
-            shard,
-            corpus.get(),
-            fetcher.get(),
-            params_from_config(config, DecodeParams),
-            filters,
-            progress=progress_logger(context.log.info, f"{shard} images decoded"),
-            fetch_progress=progress_logger(context.log.info, f"{shard} images fetched"),
-            workers=config.decode_workers,
-        )
-        new_blobs = 0
-        for sha, data in sorted(result.blobs.items()):
-            key = image_blob_key(sha)
-            if not store.exists(key):  # content-addressed: each distinct image stored once
-                store.write_bytes(key, data)
-                new_blobs += 1
-        table = result.table
-        stats = {**result.stats, "blobs_written": new_blobs, "rescored": 1}
+        table, stats = _score_shard(context, store, shard, config, filters, corpus, fetcher)
     manifest = write_partition(
         store, ASSET, shard, {"images": table}, info={"stats": stats, "scoring_key": scoring_key}
     )
     context.log.info(f"{shard}: {stats}")
-    kept = _with_thumbnails(store, table.filter(table["decision"] == "keep").head(5).to_dicts())
-    dropped = _with_thumbnails(store, table.filter(table["decision"] == "drop").head(8).to_dicts())
-    total = max(stats["total"], 1)
-    decoded = table.filter(table["width"].is_not_null())
-    short_side = decoded.select(pl.min_horizontal("width", "height"))[:, 0].to_list()
     drift_md, drift_checks = drift_outputs(
         context, ASSET, images_profile(table, vars(filters)), drift.params()
     )
     return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                **drift_md,
-                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                "kept_ratio": dg.MetadataValue.float(stats["kept"] / total),
-                **share_values(stats, "total", FUNNEL[1:-1]),
-                "params": dg.MetadataValue.json(
-                    {**config.model_dump(), "fetch_enabled": fetcher.enabled}
-                ),
-                "funnel": dg.MetadataValue.md(
-                    funnel_markdown(
-                        stats,
-                        "total",
-                        FUNNEL
-                        + sorted(
-                            k for k in stats if k.startswith("dropped_") and k[8:] not in FUNNEL
-                        ),
-                    )
-                ),
-                "short_side_histogram": dg.MetadataValue.md(
-                    histogram_markdown_svg(short_side, "shorter side (px), decoded")
-                ),
-                "kept_preview": dg.MetadataValue.md(
-                    preview_markdown(
-                        kept,
-                        ["thumbnail", "image_id", "raw_image_url", "width", "height", "format"],
-                        raw=["thumbnail"],
-                    )
-                ),
-                "dropped_preview": dg.MetadataValue.md(
-                    preview_markdown(
-                        dropped,
-                        ["thumbnail", "image_id", "raw_image_url", "reason", "error_detail"],
-                        raw=["thumbnail"],
-                    )
-                ),
-                "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, shard))),
-                "version": manifest["version"],
-            }
-        ),
+        metadata=_metadata(store, shard, config, fetcher, stats, table, drift_md, manifest),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(
             ASSET,
