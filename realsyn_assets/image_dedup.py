@@ -75,6 +75,58 @@ def _load_state(store) -> PhashIndex:
     )
 
 
+def _load_images(context, store):
+    """Every shard's clean_images table, concatenated: (images, frames, missing shards)."""
+    shards = sorted(context.instance.get_dynamic_partitions(shard_partitions.name))
+    frames, missing = [], []
+    for shard in shards:
+        try:
+            frames.append(read_partition_table(store, "clean_images", shard, "images"))
+        except PartitionNotFound:
+            missing.append(shard)
+    if missing:
+        context.log.warning(f"{len(missing)} shard(s) have no clean_images yet: {missing[:10]}")
+    images = pl.concat(frames) if frames else None
+    if images is None or images.height == 0:
+        raise dg.Failure(description="no clean_images partition is materialized yet")
+    return images, frames, missing
+
+
+def _metadata(store, config, stats, table, state, params, semantic, threshold, manifest):
+    """The asset page: counts, shares, the pHash distance histogram, duplicates, the funnel."""
+    distances = state.edges["distance"].to_list()
+    radius_edges = [x - 0.5 for x in range(max(state.search_radius, params.radius) + 2)]
+    dups = table.filter(pl.col("duplicate_of").is_not_null()).head(8).to_dicts()
+    return ui_order(
+        {
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            **share_values(stats, "total", ["exact_dup", "near_dup", "semantic_dup"]),
+            "params": dg.MetadataValue.json(config.model_dump()),
+            "phash_distances": dg.MetadataValue.md(
+                histogram_markdown_svg(distances, "pHash Hamming distance of pairs", radius_edges)
+            ),
+            "duplicates_preview": dg.MetadataValue.md(
+                preview_markdown(dups, ["image_id", "duplicate_of", "reason", "raw_image_url"])
+            ),
+            "survival_ratio": dg.MetadataValue.float(stats["survivors"] / max(table.height, 1)),
+            "hamming_radius": params.radius,
+            "semantic_threshold": dg.MetadataValue.float(
+                threshold if threshold is not None else float("nan")
+            ),
+            "semantic_applied": semantic is not None,
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    stats,
+                    "total",
+                    FUNNEL + sorted(k for k in stats if k.startswith("dropped_")),
+                )
+            ),
+            "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, None))),
+            "version": manifest["version"],
+        }
+    )
+
+
 @dg.asset(
     name=ASSET,
     deps=[clean_images, "image_embeddings"],
@@ -93,18 +145,7 @@ def image_dedup(
     """For every image of every shard: survives, or why not (quality, exact or near duplicate)."""
     config = stage_params.apply("image_dedup", config)
     store = storage.get()
-    shards = sorted(context.instance.get_dynamic_partitions(shard_partitions.name))
-    frames, missing = [], []
-    for shard in shards:
-        try:
-            frames.append(read_partition_table(store, "clean_images", shard, "images"))
-        except PartitionNotFound:
-            missing.append(shard)
-    if missing:
-        context.log.warning(f"{len(missing)} shard(s) have no clean_images yet: {missing[:10]}")
-    images = pl.concat(frames) if frames else None
-    if images is None or images.height == 0:
-        raise dg.Failure(description="no clean_images partition is materialized yet")
+    images, frames, missing = _load_images(context, store)
     params = DedupParams(radius=config.hamming_radius, neighbours=config.neighbours)
     kept = images.filter(pl.col("decision") == "keep").select("sha256", "phash")
     state, index_stats = update_index(_load_state(store), kept, params)
@@ -137,39 +178,9 @@ def image_dedup(
     }
     manifest = write_partition(store, ASSET, None, {"survival": table}, info={"stats": stats})
     context.log.info(f"image_dedup: {stats}")
-    distances = state.edges["distance"].to_list()
-    radius_edges = [x - 0.5 for x in range(max(state.search_radius, params.radius) + 2)]
-    dups = table.filter(pl.col("duplicate_of").is_not_null()).head(8).to_dicts()
     return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                **share_values(stats, "total", ["exact_dup", "near_dup", "semantic_dup"]),
-                "params": dg.MetadataValue.json(config.model_dump()),
-                "phash_distances": dg.MetadataValue.md(
-                    histogram_markdown_svg(
-                        distances, "pHash Hamming distance of pairs", radius_edges
-                    )
-                ),
-                "duplicates_preview": dg.MetadataValue.md(
-                    preview_markdown(dups, ["image_id", "duplicate_of", "reason", "raw_image_url"])
-                ),
-                "survival_ratio": dg.MetadataValue.float(stats["survivors"] / max(table.height, 1)),
-                "hamming_radius": params.radius,
-                "semantic_threshold": dg.MetadataValue.float(
-                    threshold if threshold is not None else float("nan")
-                ),
-                "semantic_applied": semantic is not None,
-                "funnel": dg.MetadataValue.md(
-                    funnel_markdown(
-                        stats,
-                        "total",
-                        FUNNEL + sorted(k for k in stats if k.startswith("dropped_")),
-                    )
-                ),
-                "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, None))),
-                "version": manifest["version"],
-            }
+        metadata=_metadata(
+            store, config, stats, table, state, params, semantic, threshold, manifest
         ),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(ASSET, IMAGE_DEDUP_SUITE, {"survival": table}),
