@@ -60,6 +60,41 @@ class RawDocumentsConfig(dg.Config):
     )
 
 
+def _metadata(storage, shard, config, result, tables, stats, drift_md, manifest):
+    """The asset page: counts, the record funnel, items per document, previews."""
+    rejected = tables["rejected"].head(5).to_dicts()
+    records = {**stats, "records": stats["documents"] + stats["rejected_records"]}
+    reasons = [k for k in stats if k.startswith("rejected_") and k != "rejected_records"]
+    n_items = tables["documents"]["n_texts"] + tables["documents"]["n_images"]
+    return ui_order(
+        {
+            **drift_md,
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            **share_values(records, "records", ["documents", "rejected_records"]),
+            "source_format": result.source_format,
+            "params": dg.MetadataValue.json(config.model_dump()),
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    records, "records", ["records", "documents", "rejected_records"] + reasons
+                )
+            ),
+            "items_per_document": dg.MetadataValue.md(
+                histogram_markdown_svg(n_items.to_list(), "items (texts + images) per document")
+            ),
+            "preview": dg.MetadataValue.md(
+                preview_markdown(
+                    tables["documents"].head(5).to_dicts(), ["url", "n_texts", "n_images"]
+                )
+            ),
+            "rejected_preview": dg.MetadataValue.md(
+                preview_markdown(rejected, ["record_index", "reason", "detail"])
+            ),
+            "location": dg.MetadataValue.path(storage.get().uri(partition_prefix(ASSET, shard))),
+            "version": manifest["version"],
+        }
+    )
+
+
 @dg.asset(
     name=ASSET,
     partitions_def=shard_partitions,
@@ -90,10 +125,6 @@ def raw_documents(
     stats = result.stats()
     manifest = write_partition(storage.get(), ASSET, shard, tables, info={"stats": stats})
     context.log.info(f"{shard}: {stats}")
-    rejected = tables["rejected"].head(5).to_dicts()
-    records = {**stats, "records": stats["documents"] + stats["rejected_records"]}
-    reasons = [k for k in stats if k.startswith("rejected_") and k != "rejected_records"]
-    n_items = tables["documents"]["n_texts"] + tables["documents"]["n_images"]
     drift_md, drift_checks = drift_outputs(
         context,
         ASSET,
@@ -101,35 +132,7 @@ def raw_documents(
         drift.params(),
     )
     return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                **drift_md,
-                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                **share_values(records, "records", ["documents", "rejected_records"]),
-                "source_format": result.source_format,
-                "params": dg.MetadataValue.json(config.model_dump()),
-                "funnel": dg.MetadataValue.md(
-                    funnel_markdown(
-                        records, "records", ["records", "documents", "rejected_records"] + reasons
-                    )
-                ),
-                "items_per_document": dg.MetadataValue.md(
-                    histogram_markdown_svg(n_items.to_list(), "items (texts + images) per document")
-                ),
-                "preview": dg.MetadataValue.md(
-                    preview_markdown(
-                        tables["documents"].head(5).to_dicts(), ["url", "n_texts", "n_images"]
-                    )
-                ),
-                "rejected_preview": dg.MetadataValue.md(
-                    preview_markdown(rejected, ["record_index", "reason", "detail"])
-                ),
-                "location": dg.MetadataValue.path(
-                    storage.get().uri(partition_prefix(ASSET, shard))
-                ),
-                "version": manifest["version"],
-            }
-        ),
+        metadata=_metadata(storage, shard, config, result, tables, stats, drift_md, manifest),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(ASSET, RAW_DOCUMENTS_SUITE, tables) + drift_checks,
     )
