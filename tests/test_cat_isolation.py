@@ -136,7 +136,7 @@ def test_a_giant_repetitive_page_is_cut_and_counted_in_seconds(parser):
     assert stats["documents_cut"] == 1
     assert stats["document_chars_cut"] == len(second) - room + len(GOOD[2])
     assert stats["total"] == 5_000 and stats["document_sentences_cut"] > 1_000
-    # the splitter's 2,000-character chunks cut some copies in two: fragments are other texts
+    # the item and document cuts leave a fragment of a copy: other texts
     copies = result.table.group_by("text").len()["len"].cast(pl.Int64)
     repeated = (result.table["parse_status"] == "repeated").sum()
     assert repeated == (copies - 3).clip(lower_bound=0).sum()  # beyond 3 copies, never parsed

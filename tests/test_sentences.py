@@ -57,6 +57,18 @@ def test_splitter_repairs_mojibake_and_splits_cjk():
     assert Splitter().split("猫が寝ている。犬が走る。") == ["猫が寝ている。", "犬が走る。"]
 
 
+def test_the_splitter_chunks_a_long_paragraph_between_sentences():
+    """A paragraph longer than a chunk is cut after a sentence end, never inside a sentence
+    (a cut at the last space made fragments such as "A red bus stops at the" other texts)."""
+    sentence = "A red bus stops at the corner of the quiet street."
+    out = Splitter(chunk_chars=200).split(" ".join([sentence] * 50))
+    assert out == [sentence] * 50
+    # no sentence end in the window: the last space, then a hard cut
+    pieces = Splitter(chunk_chars=200).split("word " * 100)
+    assert len(pieces) == 3 and all(len(p) <= 200 for p in pieces)
+    assert " ".join(pieces).split() == ["word"] * 100  # no word cut in two
+
+
 @pytest.mark.parametrize(
     "text",
     [
