@@ -205,7 +205,7 @@ def _train_rounds(context, store, config, rounds, pairs, candidates, pool):
             batch_size=config.batch_size,
             lr=config.lr,
             seed=config.seed + r - 1,
-            max_seconds=max(1.0, config.max_seconds - spent) if config.max_seconds else None,
+            max_seconds=max(1e-9, config.max_seconds - spent) if config.max_seconds else None,
             jitter=config.jitter,
             precision=config.precision,
         )
