@@ -101,6 +101,100 @@ class BiasReportConfig(dg.Config):
     )
 
 
+def _report_tables(context, store, key: str, t: int):
+    """Shares per image cluster, concept and source in the pool vs the release; drop rates."""
+    pool = read_partition_table(store, "balanced_pool", None, "pool")
+    subset = read_partition_table(store, "scaled_subsets", key, "subset")
+    clusters, stats = cluster_report(
+        pool["image_cluster"].to_numpy(), subset["image_cluster"].to_numpy(), t
+    )
+    names = concept_labels(pool["text1"].to_list(), pool["cluster_id"].to_list())
+    concepts = share_table(
+        [names.get(c, str(c)) for c in pool["cluster_id"].to_list()],
+        [names.get(c, str(c)) for c in subset["sentence_cluster"].to_list()],
+        "concept",
+    )
+    read = _doc_sources(context, store)
+    sources_of = read[0]
+    sources = share_table(
+        [sources_of.get(d, "unknown") for d in pool["doc_id"].to_list()],
+        [sources_of.get(d, "unknown") for d in subset["doc_id"].to_list()],
+        "source",
+    )
+    funnel = _funnel(read, pool, subset, key)
+    return clusters, stats, concepts, sources, funnel
+
+
+def _source_drift(store, key: str, now: dict):
+    """How far each source's release share moved since the previous materialization."""
+    try:
+        previous = read_manifest(store, "bias_report", key)["info"].get("source_shares", {})
+    except PartitionNotFound:
+        previous = {}
+    drift = share_shift(previous, now) if previous else pl.DataFrame()
+    drift_stats = (
+        {"max_source_share_shift": float(drift["abs_delta"].max() or 0.0)} if previous else {}
+    )
+    return drift, drift_stats
+
+
+def _drift_check(config, drift, drift_stats) -> dg.AssetCheckResult:
+    """bias_report_source_shares_stable: warns when a source's release share moved too far."""
+    shift = drift_stats.get("max_source_share_shift")
+    drift_check = dg.AssetCheckResult(
+        check_name="bias_report_source_shares_stable",
+        passed=shift is None or shift <= config.max_source_share_shift,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="A source's release share moved by at most max_source_share_shift since "
+        "the previous materialization (none before: passes, says so).",
+        metadata={"observed": dg.MetadataValue.json(
+            drift.to_dicts() if drift.height else {"previous": None})},
+    )  # fmt: skip
+    return drift_check
+
+
+def _metadata(config, key, t, clusters, concepts, sources, funnel, stats, drift_stats, manifest):
+    """The asset page: cluster shares, over-represented clusters, concepts, sources, drop rates."""
+    return ui_order(
+        {
+            "cluster_share_plot": dg.MetadataValue.md(
+                histogram_markdown_svg(
+                    (clusters["release_share"] * 100).to_list(),
+                    f"release share per image cluster (%), t={t}",
+                )
+                if clusters.height
+                else "no clusters"
+            ),
+            "over_represented_preview": dg.MetadataValue.md(
+                preview_markdown(
+                    clusters.head(10).to_dicts(),
+                    ["image_cluster", "pool", "release", "over_uniform", "release_share"],
+                )
+            ),
+            "concepts_preview": dg.MetadataValue.md(
+                preview_markdown(
+                    concepts.head(15).to_dicts(),
+                    ["concept", "pool_share", "release_share", "ratio"],
+                )
+            ),
+            "sources_preview": dg.MetadataValue.md(
+                preview_markdown(
+                    sources.to_dicts(), ["source", "pool_share", "release_share", "ratio"]
+                )
+            ),
+            "drop_rates_preview": dg.MetadataValue.md(
+                preview_markdown(
+                    funnel.to_dicts(), ["stage", "source", "entered", "kept", "drop_rate"]
+                )
+            ),
+            **{k: dg.MetadataValue.float(float(v)) for k, v in stats.items()},
+            **{k: dg.MetadataValue.float(v) for k, v in drift_stats.items()},
+            "params": dg.MetadataValue.json({**config.model_dump(), "scale": key}),
+            "version": manifest["version"],
+        }
+    )
+
+
 def build_bias_assets(scales: tuple[int, ...]) -> list:
     keys = [f"t{t}" for t in sorted(scales)]
 
@@ -126,87 +220,18 @@ def build_bias_assets(scales: tuple[int, ...]) -> list:
         """Shares per image cluster, source and concept in the pool vs the release; drop rates."""
         store, key = storage.get(), context.partition_key
         t = int(key[1:])
-        pool = read_partition_table(store, "balanced_pool", None, "pool")
-        subset = read_partition_table(store, "scaled_subsets", key, "subset")
-        clusters, stats = cluster_report(
-            pool["image_cluster"].to_numpy(), subset["image_cluster"].to_numpy(), t
-        )
-        names = concept_labels(pool["text1"].to_list(), pool["cluster_id"].to_list())
-        concepts = share_table(
-            [names.get(c, str(c)) for c in pool["cluster_id"].to_list()],
-            [names.get(c, str(c)) for c in subset["sentence_cluster"].to_list()],
-            "concept",
-        )
-        read = _doc_sources(context, store)
-        sources_of = read[0]
-        sources = share_table(
-            [sources_of.get(d, "unknown") for d in pool["doc_id"].to_list()],
-            [sources_of.get(d, "unknown") for d in subset["doc_id"].to_list()],
-            "source",
-        )
-        funnel = _funnel(read, pool, subset, key)
+        clusters, stats, concepts, sources, funnel = _report_tables(context, store, key, t)
         now = dict(zip(sources["source"], sources["release_share"], strict=True))
-        try:
-            previous = read_manifest(store, "bias_report", key)["info"].get("source_shares", {})
-        except PartitionNotFound:
-            previous = {}
-        drift = share_shift(previous, now) if previous else pl.DataFrame()
-        drift_stats = (
-            {"max_source_share_shift": float(drift["abs_delta"].max() or 0.0)} if previous else {}
-        )
+        drift, drift_stats = _source_drift(store, key, now)
         tables = {"clusters": clusters, "concepts": concepts, "sources": sources, "funnel": funnel}
         manifest = write_partition(
             store, "bias_report", key, tables,
             info={"stats": stats, "source_shares": now},
         )  # fmt: skip
-        shift = drift_stats.get("max_source_share_shift")
-        drift_check = dg.AssetCheckResult(
-            check_name="bias_report_source_shares_stable",
-            passed=shift is None or shift <= config.max_source_share_shift,
-            severity=dg.AssetCheckSeverity.WARN,
-            description="A source's release share moved by at most max_source_share_shift since "
-            "the previous materialization (none before: passes, says so).",
-            metadata={"observed": dg.MetadataValue.json(
-                drift.to_dicts() if drift.height else {"previous": None})},
-        )  # fmt: skip
+        drift_check = _drift_check(config, drift, drift_stats)
         return dg.MaterializeResult(
-            metadata=ui_order(
-                {
-                    "cluster_share_plot": dg.MetadataValue.md(
-                        histogram_markdown_svg(
-                            (clusters["release_share"] * 100).to_list(),
-                            f"release share per image cluster (%), t={t}",
-                        )
-                        if clusters.height
-                        else "no clusters"
-                    ),
-                    "over_represented_preview": dg.MetadataValue.md(
-                        preview_markdown(
-                            clusters.head(10).to_dicts(),
-                            ["image_cluster", "pool", "release", "over_uniform", "release_share"],
-                        )
-                    ),
-                    "concepts_preview": dg.MetadataValue.md(
-                        preview_markdown(
-                            concepts.head(15).to_dicts(),
-                            ["concept", "pool_share", "release_share", "ratio"],
-                        )
-                    ),
-                    "sources_preview": dg.MetadataValue.md(
-                        preview_markdown(
-                            sources.to_dicts(), ["source", "pool_share", "release_share", "ratio"]
-                        )
-                    ),
-                    "drop_rates_preview": dg.MetadataValue.md(
-                        preview_markdown(
-                            funnel.to_dicts(), ["stage", "source", "entered", "kept", "drop_rate"]
-                        )
-                    ),
-                    **{k: dg.MetadataValue.float(float(v)) for k, v in stats.items()},
-                    **{k: dg.MetadataValue.float(v) for k, v in drift_stats.items()},
-                    "params": dg.MetadataValue.json({**config.model_dump(), "scale": key}),
-                    "version": manifest["version"],
-                }
+            metadata=_metadata(
+                config, key, t, clusters, concepts, sources, funnel, stats, drift_stats, manifest
             ),
             data_version=dg.DataVersion(manifest["version"]),
             check_results=check_results(

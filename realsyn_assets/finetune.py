@@ -97,6 +97,83 @@ def _start(store, config: ClipFinetuneConfig) -> tuple[bytes, str]:
         return start_checkpoint(config.model_name, checkpoint_path=str(path))
 
 
+def _finetune_inputs(store, key: str, params: FinetuneParams):
+    """The scale's images split into fine-tune and held-out, and the fine-tune pairs."""
+    subset = read_partition_table(store, "scaled_subsets", key, "subset")
+    split = split_images(subset["sha256"].to_list(), params.held_out_fraction)
+    pairs = finetune_pairs(subset, split)
+    if pairs.height < 2:
+        raise dg.Failure(description=f"{key}: only {pairs.height} pair(s) to fine-tune on")
+    return split, pairs
+
+
+def _runs_table(runs) -> pl.DataFrame:
+    """One row per fine-tuning seed: samples, steps, final loss, seconds, why it stopped."""
+    return pl.DataFrame(
+        [{"seed": s, **{k: st[k] for k in ("samples", "steps", "planned_steps")},
+          "final_loss": st["final_loss"], "seconds": st["seconds"],
+          "stop_reason": st["stop_reason"]} for s, _, st in runs],
+        schema_overrides={"stop_reason": pl.String},
+    )  # fmt: skip
+
+
+def _held_out_sets(context, store, corpus, key: str) -> tuple[dict, dict]:
+    """The held-out evaluation sets (images the scale did not fine-tune on) and their counts."""
+    trained = set(
+        read_partition_table(store, "clip_finetune", key, "split")
+        .filter(pl.col("split") == "finetune")["sha256"]
+        .to_list()
+    )
+    sets, stats = _evaluation_sets(context, store, corpus.get(), trained)
+    release = _release_truth_set(store, corpus.get(), key, trained)
+    if release is not None:
+        sets["release_truth"], stats["release_truth_pairs"] = release
+    if not sets:
+        raise dg.Failure(
+            description="nothing held out to evaluate on: no generated world in the corpus "
+            "(_world/eval.parquet) and no review round with labels (realsyn review new, "
+            "then label it)"
+        )
+    return sets, stats
+
+
+def _before_after(store, key: str, version: str, info: dict, sets: dict):
+    """Each evaluation set's hits for the start model and for every seed's fine-tuned model."""
+
+    def model(name: str):
+        blob = store.read_bytes(partition_file_key("clip_finetune", key, version, name))
+        return bundle_from_bytes(info["model_name"], blob)
+
+    before = {name: hits(model(START)) for name, hits in sets.items()}
+    after: dict[str, dict] = {name: {} for name in sets}
+    for seed in info["seeds"]:
+        bundle = model(f"seed{seed}.pt")
+        for name, hits in sets.items():
+            after[name][seed] = hits(bundle)
+    return before, after
+
+
+def _metadata(config, key, summary, stats, info, written):
+    """The asset page: the gain table, headline figures, counts."""
+    headline = {
+        f"{r['evaluation_set']}_{r['metric']}_{c}": dg.MetadataValue.float(float(r[c]))
+        for r in summary.to_dicts()
+        for c in ("before", "after_mean", "gain_mean")
+    }
+    return ui_order(
+        {
+            "gain_table": dg.MetadataValue.md(_gain_markdown(summary)),
+            **headline,
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            "start": info["start_identity"],
+            "intervals": "t: Student t over fine-tuning seeds (min/max beside it); "
+            "boot: paired bootstrap over held-out queries of the seed-mean gain",
+            "params": dg.MetadataValue.json({**config.model_dump(), "scale": key}),
+            "version": written["version"],
+        }
+    )
+
+
 def build_finetune_assets(scales: tuple[int, ...]) -> list:
     scale_partitions = dg.StaticPartitionsDefinition([f"t{t}" for t in sorted(scales)])
 
@@ -115,11 +192,7 @@ def build_finetune_assets(scales: tuple[int, ...]) -> list:
     ) -> dg.MaterializeResult:
         """An existing CLIP fine-tuned on the scale's pairs (held-out images kept out), per seed."""
         store, key, params = storage.get(), context.partition_key, _params(config)
-        subset = read_partition_table(store, "scaled_subsets", key, "subset")
-        split = split_images(subset["sha256"].to_list(), params.held_out_fraction)
-        pairs = finetune_pairs(subset, split)
-        if pairs.height < 2:
-            raise dg.Failure(description=f"{key}: only {pairs.height} pair(s) to fine-tune on")
+        split, pairs = _finetune_inputs(store, key, params)
         start, identity = _start(store, config)
         loggers: dict[int, object] = {}  # one per seed: each reports its own rate and ETA
 
@@ -138,12 +211,7 @@ def build_finetune_assets(scales: tuple[int, ...]) -> list:
             params,
             report,
         )
-        table = pl.DataFrame(
-            [{"seed": s, **{k: st[k] for k in ("samples", "steps", "planned_steps")},
-              "final_loss": st["final_loss"], "seconds": st["seconds"],
-              "stop_reason": st["stop_reason"]} for s, _, st in runs],
-            schema_overrides={"stop_reason": pl.String},
-        )  # fmt: skip
+        table = _runs_table(runs)
         counts = split.group_by("split").len()
         stats = dict(zip(counts["split"], counts["len"], strict=True))
         manifest = write_partition(
@@ -205,32 +273,8 @@ def build_finetune_assets(scales: tuple[int, ...]) -> list:
         store, key = storage.get(), context.partition_key
         manifest = read_manifest(store, "clip_finetune", key)
         info, version = manifest["info"], manifest["version"]
-        trained = set(
-            read_partition_table(store, "clip_finetune", key, "split")
-            .filter(pl.col("split") == "finetune")["sha256"]
-            .to_list()
-        )
-        sets, stats = _evaluation_sets(context, store, corpus.get(), trained)
-        release = _release_truth_set(store, corpus.get(), key, trained)
-        if release is not None:
-            sets["release_truth"], stats["release_truth_pairs"] = release
-        if not sets:
-            raise dg.Failure(
-                description="nothing held out to evaluate on: no generated world in the corpus "
-                "(_world/eval.parquet) and no review round with labels (realsyn review new, "
-                "then label it)"
-            )
-
-        def model(name: str):
-            blob = store.read_bytes(partition_file_key("clip_finetune", key, version, name))
-            return bundle_from_bytes(info["model_name"], blob)
-
-        before = {name: hits(model(START)) for name, hits in sets.items()}
-        after: dict[str, dict] = {name: {} for name in sets}
-        for seed in info["seeds"]:
-            bundle = model(f"seed{seed}.pt")
-            for name, hits in sets.items():
-                after[name][seed] = hits(bundle)
+        sets, stats = _held_out_sets(context, store, corpus, key)
+        before, after = _before_after(store, key, version, info, sets)
         frames = [compare(before[n], after[n], n, config.confidence, config.bootstrap_samples)
                   for n in sets]  # fmt: skip
         per_seed = pl.concat([f[0] for f in frames])
@@ -240,24 +284,8 @@ def build_finetune_assets(scales: tuple[int, ...]) -> list:
             info={"stats": stats, "start_identity": info["start_identity"],
                   "clip_finetune_version": version},
         )  # fmt: skip
-        headline = {
-            f"{r['evaluation_set']}_{r['metric']}_{c}": dg.MetadataValue.float(float(r[c]))
-            for r in summary.to_dicts()
-            for c in ("before", "after_mean", "gain_mean")
-        }
         return dg.MaterializeResult(
-            metadata=ui_order(
-                {
-                    "gain_table": dg.MetadataValue.md(_gain_markdown(summary)),
-                    **headline,
-                    **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                    "start": info["start_identity"],
-                    "intervals": "t: Student t over fine-tuning seeds (min/max beside it); "
-                    "boot: paired bootstrap over held-out queries of the seed-mean gain",
-                    "params": dg.MetadataValue.json({**config.model_dump(), "scale": key}),
-                    "version": written["version"],
-                }
-            ),
+            metadata=_metadata(config, key, summary, stats, info, written),
             data_version=dg.DataVersion(written["version"]),
             check_results=check_results(
                 "gain_evaluation",

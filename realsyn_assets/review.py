@@ -173,6 +173,85 @@ def _write_folder(store, key: str, items: pl.DataFrame, config: ReviewSampleConf
     return len(task_list)
 
 
+def _band(balance, model, pairs):
+    """The cosine band the sample is stratified around, and where it came from."""
+    band_set = balance.pair_band_low is not None and balance.pair_band_high is not None
+    if band_set and not is_random_model(model or ""):
+        band, band_source = (balance.pair_band_low, balance.pair_band_high), "balanced_pool's band"
+    else:
+        band = default_band(pairs["pair_cosine"].to_numpy())
+        band_source = "the middle half of the cosines (no band configured)"
+    return band, band_source
+
+
+def _already_reviewed(context, store, key: str):
+    """Images and blobs earlier rounds already sent for review (gold excluded), and how many."""
+    earlier = _earlier_items(
+        store, context.instance.get_dynamic_partitions(review_rounds.name), key
+    )
+    reviewed, n_reviewed = set(), 0
+    if earlier is not None:
+        old = earlier.filter(~pl.col("is_gold"))
+        reviewed, n_reviewed = set(old["image_id"]) | set(old["sha256"]), old.height
+    return reviewed, n_reviewed
+
+
+def _with_image_files(items: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """Each item's image file name in the review folder (images/<sha256>.<format>)."""
+    ext = dict(pairs.select("sha256", "format").iter_rows())
+    return items.with_columns(
+        pl.col("sha256")
+        .map_elements(
+            lambda s: f"images/{s}.{(ext.get(s) or 'bin').lower()}", return_dtype=pl.String
+        )
+        .alias("image_file")
+    )
+
+
+def _sample_stats(items, n_tasks, pairs, n_reviewed):
+    """Items per stratum (gold excluded) and the sample's counts."""
+    strata = (
+        items.filter(~pl.col("is_gold"))
+        .group_by("stratum")
+        .agg(pl.len().alias("items"), pl.first("stratum_population").alias("population"))
+        .sort("stratum")
+    )
+    stats = {
+        "items": items.height,
+        "tasks": n_tasks,
+        "double_labelled": int(((items["copies"] == 2) & ~items["is_gold"]).sum()),
+        "gold_items": int(items["is_gold"].sum()),
+        "strata": strata.height,
+        "eligible_pairs": pairs.height,
+        "already_reviewed": n_reviewed,
+    }
+    return strata, stats
+
+
+def _metadata(store, key, config, stats, band, band_source, gold_source, strata, items, manifest):
+    """The asset page: counts, the band, strata and examples."""
+    return ui_order(
+        {
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            "band_low": dg.MetadataValue.float(band[0]),
+            "band_high": dg.MetadataValue.float(band[1]),
+            "band_source": band_source,
+            "gold_source": gold_source,
+            "strata_preview": dg.MetadataValue.md(
+                preview_markdown(strata.to_dicts(), ["stratum", "items", "population"])
+            ),
+            "examples": dg.MetadataValue.md(
+                preview_markdown(
+                    items.head(6).to_dicts(), ["item_id", "stratum", "pair_cosine", "text1"]
+                )
+            ),
+            "params": dg.MetadataValue.json(config.model_dump()),
+            "location": dg.MetadataValue.path(store.uri(review_folder(key))),
+            "version": manifest["version"],
+        }
+    )
+
+
 @dg.asset(
     partitions_def=review_rounds,
     deps=[
@@ -201,69 +280,20 @@ def review_sample(
     store, key = storage.get(), context.partition_key
     balance = stage_params.apply("balanced_pool", BalancedPoolConfig())
     pairs, model = pairs_before_band(context, store, clip_model, balance)
-    band_set = balance.pair_band_low is not None and balance.pair_band_high is not None
-    if band_set and not is_random_model(model or ""):
-        band, band_source = (balance.pair_band_low, balance.pair_band_high), "balanced_pool's band"
-    else:
-        band = default_band(pairs["pair_cosine"].to_numpy())
-        band_source = "the middle half of the cosines (no band configured)"
-    earlier = _earlier_items(
-        store, context.instance.get_dynamic_partitions(review_rounds.name), key
-    )
-    reviewed, n_reviewed = set(), 0
-    if earlier is not None:
-        old = earlier.filter(~pl.col("is_gold"))
-        reviewed, n_reviewed = set(old["image_id"]) | set(old["sha256"]), old.height
+    band, band_source = _band(balance, model, pairs)
+    reviewed, n_reviewed = _already_reviewed(context, store, key)
     gold, gold_source = _gold(corpus.get(), store, pairs)
     items = sample_review(pairs, band, _params(config), key, reviewed, gold)
-    ext = dict(pairs.select("sha256", "format").iter_rows())
-    items = items.with_columns(
-        pl.col("sha256")
-        .map_elements(
-            lambda s: f"images/{s}.{(ext.get(s) or 'bin').lower()}", return_dtype=pl.String
-        )
-        .alias("image_file")
-    )
+    items = _with_image_files(items, pairs)
     n_tasks = _write_folder(store, key, items, config)
-    strata = (
-        items.filter(~pl.col("is_gold"))
-        .group_by("stratum")
-        .agg(pl.len().alias("items"), pl.first("stratum_population").alias("population"))
-        .sort("stratum")
-    )
-    stats = {
-        "items": items.height,
-        "tasks": n_tasks,
-        "double_labelled": int(((items["copies"] == 2) & ~items["is_gold"]).sum()),
-        "gold_items": int(items["is_gold"].sum()),
-        "strata": strata.height,
-        "eligible_pairs": pairs.height,
-        "already_reviewed": n_reviewed,
-    }
+    strata, stats = _sample_stats(items, n_tasks, pairs, n_reviewed)
     manifest = write_partition(
         store, "review_sample", key, {"items": items, "gold": gold_table(items, gold)},
         info={"stats": stats, "band": list(band), "band_source": band_source, "model": model},
     )  # fmt: skip
     return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                "band_low": dg.MetadataValue.float(band[0]),
-                "band_high": dg.MetadataValue.float(band[1]),
-                "band_source": band_source,
-                "gold_source": gold_source,
-                "strata_preview": dg.MetadataValue.md(
-                    preview_markdown(strata.to_dicts(), ["stratum", "items", "population"])
-                ),
-                "examples": dg.MetadataValue.md(
-                    preview_markdown(
-                        items.head(6).to_dicts(), ["item_id", "stratum", "pair_cosine", "text1"]
-                    )
-                ),
-                "params": dg.MetadataValue.json(config.model_dump()),
-                "location": dg.MetadataValue.path(store.uri(review_folder(key))),
-                "version": manifest["version"],
-            }
+        metadata=_metadata(
+            store, key, config, stats, band, band_source, gold_source, strata, items, manifest
         ),
         data_version=dg.DataVersion(manifest["version"]),
     )

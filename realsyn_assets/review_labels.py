@@ -153,6 +153,84 @@ def _figures(summary: dict) -> dict:
     }
 
 
+def _round_inputs(store, key: str):
+    """The round's sampled items, gold items and labels (a clear failure when none are in)."""
+    items = read_partition_table(store, "review_sample", key, "items")
+    gold = read_partition_table(store, "review_sample", key, "gold")
+    try:
+        labels = read_partition_table(store, "review_labels", key, "labels")
+    except PartitionNotFound as err:
+        raise dg.Failure(
+            description=f"round {key} has no labels yet: put Label Studio exports into "
+            f"{store.uri(review_folder(key))}/labels/ and turn on review_labels_sensor"
+        ) from err
+    return items, gold, labels
+
+
+def _drift(context, store, key: str, summary: dict) -> dict:
+    """The change of the headline figures since the previous round (empty for the first)."""
+    drift = {}
+    previous = _previous_summary(
+        store, context.instance.get_dynamic_partitions(review_rounds.name), key
+    )
+    if previous is not None:
+        prev_key, prev = previous
+        drift["previous_round"] = prev_key
+        for k in ("p1_weighted", "p3_weighted", "kappa", "gold_accuracy"):
+            if isinstance(prev.get(k), float) and summary[k] == summary[k]:
+                drift[f"delta_{k}"] = dg.MetadataValue.float(summary[k] - prev[k])
+    return drift
+
+
+def _metadata(store, key, config, report, size_classes, toml, summary, drift, manifest):
+    """The asset page: per-stratum metrics, precision by cosine, raters, the recommended band."""
+    bins = report["bins"]
+    return ui_order(
+        {
+            "metrics_table": dg.MetadataValue.md(_strata_markdown(report["strata"])),
+            "precision_by_cosine_plot": dg.MetadataValue.md(
+                svg_markdown(
+                    line_svg(
+                        ((bins["cosine_low"] + bins["cosine_high"]) / 2).to_list(),
+                        bins["precision"].to_list(),
+                        "pair precision by cosine",
+                    ),
+                    "pair precision by cosine",
+                )
+                if bins.height > 1
+                else "fewer than two cosine bins"
+            ),
+            "bins_preview": dg.MetadataValue.md(
+                preview_markdown(
+                    bins.to_dicts(), ["cosine_low", "cosine_high", "n", "precision", "low"]
+                )
+                if bins.height
+                else "no pair labels"
+            ),
+            "head_vs_tail_preview": dg.MetadataValue.md(
+                preview_markdown(
+                    size_classes.to_dicts(),
+                    ["size_class", "n", "precision_at_1", "low", "high"],
+                )
+                if size_classes.height
+                else "no labelled strata"
+            ),
+            "raters_preview": dg.MetadataValue.md(
+                preview_markdown(report["raters"].to_dicts(), ["rater", "answers", "accuracy"])
+            ),
+            "recommended_params": dg.MetadataValue.md(f"```toml\n{toml}```"),
+            **_figures(summary),
+            **{k: v for k, v in summary.items() if isinstance(v, int)},
+            **drift,
+            "params": dg.MetadataValue.json(config.model_dump()),
+            "location": dg.MetadataValue.path(
+                store.uri(f"{review_folder(key)}/recommended_params.toml")
+            ),
+            "version": manifest["version"],
+        }
+    )
+
+
 @dg.asset(
     partitions_def=review_rounds,
     deps=[review_sample, review_labels],
@@ -166,15 +244,7 @@ def human_validation(
 ) -> dg.MaterializeResult:
     """Per-stratum precision with Wilson intervals, rater agreement, and a recommended band."""
     store, key = storage.get(), context.partition_key
-    items = read_partition_table(store, "review_sample", key, "items")
-    gold = read_partition_table(store, "review_sample", key, "gold")
-    try:
-        labels = read_partition_table(store, "review_labels", key, "labels")
-    except PartitionNotFound as err:
-        raise dg.Failure(
-            description=f"round {key} has no labels yet: put Label Studio exports into "
-            f"{store.uri(review_folder(key))}/labels/ and turn on review_labels_sensor"
-        ) from err
+    items, gold, labels = _round_inputs(store, key)
     params = ValidationParams(band_bins=config.band_bins, band_target=config.band_target)
     report = validate_round(items, labels, gold, params)
     summary = report["summary"]
@@ -195,64 +265,13 @@ def human_validation(
                           for k, v in summary.items()}},
         files={"recommended_params.toml": toml.encode()},
     )  # fmt: skip
-    drift = {}
-    previous = _previous_summary(
-        store, context.instance.get_dynamic_partitions(review_rounds.name), key
-    )
-    if previous is not None:
-        prev_key, prev = previous
-        drift["previous_round"] = prev_key
-        for k in ("p1_weighted", "p3_weighted", "kappa", "gold_accuracy"):
-            if isinstance(prev.get(k), float) and summary[k] == summary[k]:
-                drift[f"delta_{k}"] = dg.MetadataValue.float(summary[k] - prev[k])
-    bins = report["bins"]
+    drift = _drift(context, store, key, summary)
     checks = check_results(
         "human_validation", HUMAN_VALIDATION_SUITE, {"summary": table}, config.model_dump()
     )
     return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                "metrics_table": dg.MetadataValue.md(_strata_markdown(report["strata"])),
-                "precision_by_cosine_plot": dg.MetadataValue.md(
-                    svg_markdown(
-                        line_svg(
-                            ((bins["cosine_low"] + bins["cosine_high"]) / 2).to_list(),
-                            bins["precision"].to_list(),
-                            "pair precision by cosine",
-                        ),
-                        "pair precision by cosine",
-                    )
-                    if bins.height > 1
-                    else "fewer than two cosine bins"
-                ),
-                "bins_preview": dg.MetadataValue.md(
-                    preview_markdown(
-                        bins.to_dicts(), ["cosine_low", "cosine_high", "n", "precision", "low"]
-                    )
-                    if bins.height
-                    else "no pair labels"
-                ),
-                "head_vs_tail_preview": dg.MetadataValue.md(
-                    preview_markdown(
-                        size_classes.to_dicts(),
-                        ["size_class", "n", "precision_at_1", "low", "high"],
-                    )
-                    if size_classes.height
-                    else "no labelled strata"
-                ),
-                "raters_preview": dg.MetadataValue.md(
-                    preview_markdown(report["raters"].to_dicts(), ["rater", "answers", "accuracy"])
-                ),
-                "recommended_params": dg.MetadataValue.md(f"```toml\n{toml}```"),
-                **_figures(summary),
-                **{k: v for k, v in summary.items() if isinstance(v, int)},
-                **drift,
-                "params": dg.MetadataValue.json(config.model_dump()),
-                "location": dg.MetadataValue.path(
-                    store.uri(f"{review_folder(key)}/recommended_params.toml")
-                ),
-                "version": manifest["version"],
-            }
+        metadata=_metadata(
+            store, key, config, report, size_classes, toml, summary, drift, manifest
         ),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=checks,
