@@ -188,7 +188,7 @@ def test_the_main_job_survives_hostile_shards_within_a_memory_ceiling(tmp_path):
     assert stats["parsed"] <= 3, stats  # the sentence, the heading, the cut's fragment
 
     # Boilerplate: each shop sentence once in the corpus, its copies exact duplicates.
-    dedup = read_partition_table(store, "sentence_dedup", None, "sentences")
+    dedup = read_partition_table(store, "sentence_dedup", None, "survival")
     shop = dedup.filter(pl.col("shard") == "mmc4/boilerplate-00000.jsonl")
     assert shop.height > 0
     survivors = shop.filter(pl.col("survives"))
