@@ -139,6 +139,118 @@ def _save_shared(store, cache: ParseCache) -> None:
     )
 
 
+def _parsers(context, cat_parser: CatParserResource):
+    """The CAT parser and the Japanese one (each None, warned, when unavailable)."""
+    parser = cat_parser.get()
+    if parser is None:
+        context.log.warning(f"CAT rule not applied: {cat_parser.unavailable_reason()}")
+    ja_parser = cat_parser.get_japanese()
+    if ja_parser is None:
+        context.log.warning(
+            f"CAT rule not applied to Japanese: {cat_parser.japanese_unavailable_reason()}"
+        )
+    return parser, ja_parser
+
+
+def _scoring_key(store, shard: str, config: SentencesConfig, parser, ja_parser) -> dict:
+    """What the rows and scores depend on; word-count bounds only re-decide."""
+    return {
+        "raw_documents": upstream_version(store, "raw_documents", shard),
+        **{k: getattr(config, k) for k in SCORING_FIELDS},
+        "parser": list(parser.settings) if parser else None,
+        "ja_parser": ja_parser.identity if ja_parser else None,
+    }
+
+
+def _rows(context, store, shard, params, cat_parser, parser, ja_parser, scoring_key):
+    """(table, word_counts, run_stats, rescored): re-decide stored scores, or split and score."""
+    stored = stored_scores(store, ASSET, shard, "sentences", scoring_key)
+    previous = (
+        read_manifest(store, ASSET, shard)["info"].get("stats", {}) if stored is not None else {}
+    )
+    if stored is not None and not needs_parsing(stored, params):
+        context.log.info(f"{shard}: scores unchanged, re-deciding with {params}")
+        table = decide_sentences(stored, params)
+        word_counts = read_partition_table(store, ASSET, shard, "word_counts")
+        run_stats = {k: previous.get(k, 0) for k in LIMIT_STATS} | {"parsed": 0}
+        return table, word_counts, run_stats, False
+    # split and score; sentences parsed by the same parser before are not parsed again
+    items = read_partition_table(store, "raw_documents", shard, "items")
+    cache = _run_cache(store, shard, parser.identity) if parser else None
+    result = curate_sentences(
+        items,
+        shard,
+        parser,
+        params,
+        progress=progress_logger(context.log.info, f"{shard} sentences parsed"),
+        workers=cat_parser.workers or default_workers(),
+        cache=cache,
+        ja_parser=ja_parser,
+    )
+    if cache is not None:
+        _save_shared(store, cache)
+    run_stats = {k: v for k, v in result.stats.items() if k in RUN_STATS}
+    return result.table, result.word_counts, run_stats, True
+
+
+def _log_stats(context, shard: str, stats: dict, parser) -> None:
+    """The stats, and a warning per crashed parse, an error per safety-net hit (never silent)."""
+    context.log.info(f"{shard}: {stats}")
+    if stats.get("dropped_parser_crashed"):
+        context.log.warning(
+            f"{shard}: link-grammar crashed on {stats['dropped_parser_crashed']} sentence(s) "
+            "(isolated; the rows carry the reason parser_crashed)"
+        )
+    if stats.get("dropped_parse_timeout"):  # a load-dependent outcome: never silent
+        context.log.error(
+            f"{shard}: {stats['dropped_parse_timeout']} sentence(s) hit the parser's "
+            f"{parser.max_parse_time if parser else '?'} s safety net (reason parse_timeout); "
+            "their decision depends on the machine's load: re-materialize on a quieter machine"
+        )
+
+
+def _metadata(store, shard, config, parser, table, stats, drift_md, manifest) -> dict:
+    """The asset page: funnel, length plot and histogram, examples, counts, shares, params."""
+    total = max(stats["total"], 1)
+    sample = table.sample(min(table.height, 8), seed=0) if table.height else table
+    return ui_order(
+        {
+            **drift_md,
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            "kept_ratio": dg.MetadataValue.float(stats["kept"] / total),
+            **share_values(stats, "total", [f"dropped_{r}" for r in SENTENCE_REASONS]),
+            "cat_applied": parser is not None,
+            "params": dg.MetadataValue.json(
+                {**config.model_dump(), "parser": list(parser.settings) if parser else None}
+            ),
+            "length_plot": dg.MetadataValue.md(
+                histogram_markdown_svg(
+                    [min(n, 100) for n in table["n_words"].to_list()],
+                    "words per sentence (100 = 100+)",
+                    list(range(0, 101, 5)),
+                )
+            ),
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    stats,
+                    "total",
+                    ["total", *[f"dropped_{r}" for r in SENTENCE_REASONS], "kept"],
+                )
+            ),
+            "length_histogram": dg.MetadataValue.md(
+                histogram_markdown(table["n_words"].to_list(), LENGTH_BINS, "words")
+            ),
+            "examples": dg.MetadataValue.md(
+                preview_markdown(
+                    sample.sort("decision").to_dicts(), ["decision", "reason", "text"], width=90
+                )
+            ),
+            "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, shard))),
+            "version": manifest["version"],
+        }
+    )
+
+
 @dg.asset(
     name=ASSET,
     partitions_def=shard_partitions,
@@ -163,54 +275,16 @@ def sentences(
     shard = context.partition_key
     store = storage.get()
     params = params_from_config(config, SentenceParams)
-    parser = cat_parser.get()
-    if parser is None:
-        context.log.warning(f"CAT rule not applied: {cat_parser.unavailable_reason()}")
-    identity = parser.identity if parser else None
-    ja_parser = cat_parser.get_japanese()
-    if ja_parser is None:
-        context.log.warning(
-            f"CAT rule not applied to Japanese: {cat_parser.japanese_unavailable_reason()}"
-        )
-    scoring_key = {  # what the rows and scores depend on; word-count bounds only re-decide
-        "raw_documents": upstream_version(store, "raw_documents", shard),
-        **{k: getattr(config, k) for k in SCORING_FIELDS},
-        "parser": list(parser.settings) if parser else None,
-        "ja_parser": ja_parser.identity if ja_parser else None,
-    }
-    stored = stored_scores(store, ASSET, shard, "sentences", scoring_key)
-    previous = (
-        read_manifest(store, ASSET, shard)["info"].get("stats", {}) if stored is not None else {}
+    parser, ja_parser = _parsers(context, cat_parser)
+    scoring_key = _scoring_key(store, shard, config, parser, ja_parser)
+    table, word_counts, run_stats, rescored = _rows(
+        context, store, shard, params, cat_parser, parser, ja_parser, scoring_key
     )
-    if stored is not None and not needs_parsing(stored, params):
-        context.log.info(f"{shard}: scores unchanged, re-deciding with {params}")
-        table = decide_sentences(stored, params)
-        word_counts = read_partition_table(store, ASSET, shard, "word_counts")
-        run_stats = {k: previous.get(k, 0) for k in LIMIT_STATS} | {"parsed": 0}
-    else:  # split and score; sentences parsed by the same parser before are not parsed again
-        items = read_partition_table(store, "raw_documents", shard, "items")
-        cache = _run_cache(store, shard, identity) if parser else None
-        result = curate_sentences(
-            items,
-            shard,
-            parser,
-            params,
-            progress=progress_logger(context.log.info, f"{shard} sentences parsed"),
-            workers=cat_parser.workers or default_workers(),
-            cache=cache,
-            ja_parser=ja_parser,
-        )
-        if cache is not None:
-            _save_shared(store, cache)
-        table, word_counts = result.table, result.word_counts
-        run_stats = {k: v for k, v in result.stats.items() if k in RUN_STATS}
-        stored = None
-    cat_applied = parser is not None
     stats = {
         **sentence_stats(table),
         **run_stats,
         "vocabulary": word_counts.height,
-        "rescored": int(stored is None),
+        "rescored": int(rescored),
     }
     manifest = write_partition(
         store,
@@ -219,65 +293,17 @@ def sentences(
         {"sentences": table, "word_counts": word_counts},
         info={
             "stats": stats,
-            "cat_applied": cat_applied,
+            "cat_applied": parser is not None,
             "scoring_key": scoring_key,
-            "parser_identity": identity,
+            "parser_identity": parser.identity if parser else None,
         },
     )
-    context.log.info(f"{shard}: {stats}")
-    if stats.get("dropped_parser_crashed"):
-        context.log.warning(
-            f"{shard}: link-grammar crashed on {stats['dropped_parser_crashed']} sentence(s) "
-            "(isolated; the rows carry the reason parser_crashed)"
-        )
-    if stats.get("dropped_parse_timeout"):  # a load-dependent outcome: never silent
-        context.log.error(
-            f"{shard}: {stats['dropped_parse_timeout']} sentence(s) hit the parser's "
-            f"{parser.max_parse_time if parser else '?'} s safety net (reason parse_timeout); "
-            "their decision depends on the machine's load: re-materialize on a quieter machine"
-        )
-    total = max(stats["total"], 1)
-    sample = table.sample(min(table.height, 8), seed=0) if table.height else table
+    _log_stats(context, shard, stats, parser)
     drift_md, drift_checks = drift_outputs(
         context, ASSET, sentences_profile(table, vars(params)), drift.params()
     )
     return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                **drift_md,
-                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                "kept_ratio": dg.MetadataValue.float(stats["kept"] / total),
-                **share_values(stats, "total", [f"dropped_{r}" for r in SENTENCE_REASONS]),
-                "cat_applied": cat_applied,
-                "params": dg.MetadataValue.json(
-                    {**config.model_dump(), "parser": list(parser.settings) if parser else None}
-                ),
-                "length_plot": dg.MetadataValue.md(
-                    histogram_markdown_svg(
-                        [min(n, 100) for n in table["n_words"].to_list()],
-                        "words per sentence (100 = 100+)",
-                        list(range(0, 101, 5)),
-                    )
-                ),
-                "funnel": dg.MetadataValue.md(
-                    funnel_markdown(
-                        stats,
-                        "total",
-                        ["total", *[f"dropped_{r}" for r in SENTENCE_REASONS], "kept"],
-                    )
-                ),
-                "length_histogram": dg.MetadataValue.md(
-                    histogram_markdown(table["n_words"].to_list(), LENGTH_BINS, "words")
-                ),
-                "examples": dg.MetadataValue.md(
-                    preview_markdown(
-                        sample.sort("decision").to_dicts(), ["decision", "reason", "text"], width=90
-                    )
-                ),
-                "location": dg.MetadataValue.path(store.uri(partition_prefix(ASSET, shard))),
-                "version": manifest["version"],
-            }
-        ),
+        metadata=_metadata(store, shard, config, parser, table, stats, drift_md, manifest),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(
             ASSET,
