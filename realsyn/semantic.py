@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from realsyn import language
-from realsyn.schemas import SENTENCE_SEMANTICS_SCHEMA, decide
+from realsyn.schemas import SEMANTIC_REASONS, SENTENCE_SEMANTICS_SCHEMA, decide
 from realsyn.sentences import WORD_RE
 
 
@@ -146,3 +146,10 @@ def score_semantics(
             perplexity[i] = value
     table = table.with_columns(pl.Series("perplexity", perplexity, dtype=pl.Float64))
     return decide_semantic(table, params).select(list(SENTENCE_SEMANTICS_SCHEMA))
+
+
+def semantic_stats(table: pl.DataFrame) -> dict[str, int]:
+    """total, kept and dropped_<reason> (each semantic reason, zeros too) of a decided table."""
+    stats = {"total": table.height, "kept": int((table["decision"] == "keep").sum())}
+    stats.update({f"dropped_{r}": int((table["reason"] == r).sum()) for r in SEMANTIC_REASONS})
+    return stats

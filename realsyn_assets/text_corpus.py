@@ -20,7 +20,7 @@ from realsyn.drift import semantics_profile
 from realsyn.plots import histogram_markdown_svg, line_svg, svg_markdown
 from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
 from realsyn.schemas import SEMANTIC_REASONS
-from realsyn.semantic import SemanticParams, decide_semantic, score_semantics
+from realsyn.semantic import SemanticParams, decide_semantic, score_semantics, semantic_stats
 from realsyn.storage import (
     PartitionNotFound,
     partition_prefix,
@@ -130,6 +130,84 @@ class SentenceSemanticsConfig(dg.Config):
     )
 
 
+def _semantic_scorer(context, store, shard: str, language_model: LanguageModelResource):
+    """(scoring_key, the perplexity scorer or None, warned): what the scores depend on."""
+    scoring_key = {
+        "sentences": upstream_version(store, "sentences", shard),
+        "word_frequencies": upstream_version(store, "word_frequencies", None),
+        "language_model": language_model.model,
+    }
+    scorer = language_model.get()
+    if scorer is None:
+        context.log.warning("perplexity filter not applied: no language model configured")
+    return scoring_key, scorer
+
+
+def _semantics_table(context, store, shard: str, params, scorer, scoring_key):
+    """(table, rescored): re-decided from stored scores, or the kept sentences scored anew."""
+    stored = stored_scores(store, "sentence_semantics", shard, "semantics", scoring_key)
+    if stored is not None:  # only thresholds changed: re-decide, no language-model pass
+        return decide_semantic(stored, params), False
+    kept = read_partition_table(store, "sentences", shard, "sentences").filter(
+        pl.col("decision") == "keep"
+    )
+    probabilities = read_partition_table(store, "word_frequencies", None, "words")
+    table = score_semantics(
+        kept,
+        probabilities,
+        scorer,
+        params,
+        progress_logger(context.log.info, f"{shard} perplexity"),
+    )
+    return table, True
+
+
+def _semantics_metadata(
+    store, shard, config, language_model, scorer, table, stats, drift_md, manifest
+):
+    """The asset page: entropy plot and histogram, examples, funnel, counts, shares, params."""
+    entropy = table["entropy"].to_list()
+    return ui_order(
+        {
+            **drift_md,
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            **share_values(stats, "total", ["kept", *[f"dropped_{r}" for r in SEMANTIC_REASONS]]),
+            "perplexity_applied": scorer is not None,
+            "language_model": language_model.model or "none",
+            "params": dg.MetadataValue.json(config.model_dump()),
+            "entropy_plot": dg.MetadataValue.md(
+                histogram_markdown_svg(
+                    [min(e, 2.0) for e in entropy if e is not None],
+                    "word entropy (2 = 2+)",
+                    [i / 10 for i in range(21)],
+                )
+            ),
+            "examples": dg.MetadataValue.md(
+                preview_markdown(
+                    table.sample(min(table.height, 8), seed=0).sort("decision").to_dicts(),
+                    ["decision", "reason", "entropy", "text"],
+                    width=90,
+                )
+            ),
+            "entropy_median": dg.MetadataValue.float(float(table["entropy"].median() or 0.0)),
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(
+                    stats,
+                    "total",
+                    ["total", *[f"dropped_{r}" for r in SEMANTIC_REASONS], "kept"],
+                )
+            ),
+            "entropy_histogram": dg.MetadataValue.md(
+                histogram_markdown(entropy, [0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2, 10], "entropy")
+            ),
+            "location": dg.MetadataValue.path(
+                store.uri(partition_prefix("sentence_semantics", shard))
+            ),
+            "version": manifest["version"],
+        }
+    )
+
+
 @dg.asset(
     partitions_def=shard_partitions,
     backfill_policy=SHARD_BACKFILL,
@@ -156,32 +234,9 @@ def sentence_semantics(
     shard = context.partition_key
     store = storage.get()
     params = params_from_config(config, SemanticParams)
-    scoring_key = {
-        "sentences": upstream_version(store, "sentences", shard),
-        "word_frequencies": upstream_version(store, "word_frequencies", None),
-        "language_model": language_model.model,
-    }
-    scorer = language_model.get()
-    if scorer is None:
-        context.log.warning("perplexity filter not applied: no language model configured")
-    stored = stored_scores(store, "sentence_semantics", shard, "semantics", scoring_key)
-    if stored is not None:  # only thresholds changed: re-decide, no language-model pass
-        table = decide_semantic(stored, params)
-    else:
-        kept = read_partition_table(store, "sentences", shard, "sentences").filter(
-            pl.col("decision") == "keep"
-        )
-        probabilities = read_partition_table(store, "word_frequencies", None, "words")
-        table = score_semantics(
-            kept,
-            probabilities,
-            scorer,
-            params,
-            progress_logger(context.log.info, f"{shard} perplexity"),
-        )
-    stats = {"total": table.height, "kept": int((table["decision"] == "keep").sum())}
-    stats.update({f"dropped_{r}": int((table["reason"] == r).sum()) for r in SEMANTIC_REASONS})
-    stats["rescored"] = int(stored is None)
+    scoring_key, scorer = _semantic_scorer(context, store, shard, language_model)
+    table, rescored = _semantics_table(context, store, shard, params, scorer, scoring_key)
+    stats = {**semantic_stats(table), "rescored": int(rescored)}
     manifest = write_partition(
         store,
         "sentence_semantics",
@@ -193,53 +248,12 @@ def sentence_semantics(
             "scoring_key": scoring_key,
         },
     )
-    entropy = table["entropy"].to_list()
     drift_md, drift_checks = drift_outputs(
         context, "sentence_semantics", semantics_profile(table, vars(params)), drift.params()
     )
     return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                **drift_md,
-                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                **share_values(
-                    stats, "total", ["kept", *[f"dropped_{r}" for r in SEMANTIC_REASONS]]
-                ),
-                "perplexity_applied": scorer is not None,
-                "language_model": language_model.model or "none",
-                "params": dg.MetadataValue.json(config.model_dump()),
-                "entropy_plot": dg.MetadataValue.md(
-                    histogram_markdown_svg(
-                        [min(e, 2.0) for e in entropy if e is not None],
-                        "word entropy (2 = 2+)",
-                        [i / 10 for i in range(21)],
-                    )
-                ),
-                "examples": dg.MetadataValue.md(
-                    preview_markdown(
-                        table.sample(min(table.height, 8), seed=0).sort("decision").to_dicts(),
-                        ["decision", "reason", "entropy", "text"],
-                        width=90,
-                    )
-                ),
-                "entropy_median": dg.MetadataValue.float(float(table["entropy"].median() or 0.0)),
-                "funnel": dg.MetadataValue.md(
-                    funnel_markdown(
-                        stats,
-                        "total",
-                        ["total", *[f"dropped_{r}" for r in SEMANTIC_REASONS], "kept"],
-                    )
-                ),
-                "entropy_histogram": dg.MetadataValue.md(
-                    histogram_markdown(
-                        entropy, [0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2, 10], "entropy"
-                    )
-                ),
-                "location": dg.MetadataValue.path(
-                    store.uri(partition_prefix("sentence_semantics", shard))
-                ),
-                "version": manifest["version"],
-            }
+        metadata=_semantics_metadata(
+            store, shard, config, language_model, scorer, table, stats, drift_md, manifest
         ),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results(
