@@ -91,3 +91,15 @@ def dedup_sentences(
         )
     )
     return out.select(list(SENTENCE_DEDUP_SCHEMA)).cast(SENTENCE_DEDUP_SCHEMA).sort("sentence_id")
+
+
+def dedup_stats(table: pl.DataFrame, semantic_pairs: pl.DataFrame | None) -> dict[str, int]:
+    """total, exact/semantic duplicates, survivors and semantic pairs (0 without) of the rows."""
+    reasons = table["reason"].to_list()
+    return {
+        "total": table.height,
+        "exact_dup": reasons.count("exact_dup"),
+        "semantic_dup": reasons.count("semantic_dup"),
+        "survivors": int(table["survives"].sum()),
+        "semantic_pairs": semantic_pairs.height if semantic_pairs is not None else 0,
+    }

@@ -27,7 +27,12 @@ from realsyn.storage import (
     read_partition_table,
     write_partition,
 )
-from realsyn.text_dedup import dedup_sentences, distinct_representatives, normalized_keys
+from realsyn.text_dedup import (
+    dedup_sentences,
+    dedup_stats,
+    distinct_representatives,
+    normalized_keys,
+)
 from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
 from realsyn_assets.bucketed import materialized_shards, shard_word_counts
 from realsyn_assets.metadata import share_values, ui_order
@@ -275,6 +280,58 @@ class SentenceDedupConfig(dg.Config):
     )
 
 
+def _semantic_duplicates(context, store, config: SentenceDedupConfig, keyed: pl.DataFrame):
+    """(id_a/id_b pairs of embedding near-duplicates or None when off, the threshold used)."""
+    semantic, threshold = None, config.semantic_threshold
+    if config.use_embeddings:  # distinct texts only: exact copies inherit their group
+        pairs, threshold = semantic_pairs(
+            context,
+            store,
+            "sentence_embeddings",
+            "sentence_id",
+            config.semantic_threshold,
+            keep=distinct_representatives(keyed),
+        )
+        semantic = pairs.rename({"a": "id_a", "b": "id_b"}) if pairs is not None else None
+    return semantic, threshold
+
+
+def _dedup_metadata(store, config, kept, table, stats, semantic, threshold, manifest) -> dict:
+    """The asset page: group sizes, duplicates with their kept text, funnel, counts, params."""
+    texts = dict(zip(kept["sentence_id"].to_list(), kept["text"].to_list(), strict=True))
+    dups = [
+        {**row, "text": texts.get(row["sentence_id"]), "kept_text": texts.get(row["duplicate_of"])}
+        for row in table.filter(pl.col("duplicate_of").is_not_null()).head(8).to_dicts()
+    ]
+    group_sizes = table.group_by(pl.coalesce("duplicate_of", "sentence_id")).len()["len"]
+    return ui_order(
+        {
+            **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
+            **share_values(stats, "total", ["exact_dup", "semantic_dup", "survivors"]),
+            "params": dg.MetadataValue.json(config.model_dump()),
+            "semantic_threshold": dg.MetadataValue.float(
+                threshold if threshold is not None else float("nan")
+            ),
+            "semantic_applied": semantic is not None,
+            "group_sizes": dg.MetadataValue.md(
+                histogram_markdown_svg(
+                    [min(n, 20) for n in group_sizes.to_list()],
+                    "copies per distinct sentence (20 = 20+)",
+                    [x + 0.5 for x in range(21)],
+                )
+            ),
+            "duplicates_preview": dg.MetadataValue.md(
+                preview_markdown(dups, ["reason", "text", "kept_text"], width=70)
+            ),
+            "funnel": dg.MetadataValue.md(
+                funnel_markdown(stats, "total", ["total", "exact_dup", "semantic_dup", "survivors"])
+            ),
+            "location": dg.MetadataValue.path(store.uri(partition_prefix("sentence_dedup", None))),
+            "version": manifest["version"],
+        }
+    )
+
+
 @dg.asset(
     deps=[sentence_semantics, "sentence_embeddings"],
     check_specs=check_specs("sentence_dedup", SENTENCE_DEDUP_SUITE),
@@ -295,68 +352,14 @@ def sentence_dedup(
     frames, missing = materialized(context, store, "sentence_semantics", "semantics")
     kept = pl.concat(frames).filter(pl.col("decision") == "keep")
     keyed = normalized_keys(kept)
-    semantic, threshold = None, config.semantic_threshold
-    if config.use_embeddings:  # distinct texts only: exact copies inherit their group
-        pairs, threshold = semantic_pairs(
-            context,
-            store,
-            "sentence_embeddings",
-            "sentence_id",
-            config.semantic_threshold,
-            keep=distinct_representatives(keyed),
-        )
-        semantic = pairs.rename({"a": "id_a", "b": "id_b"}) if pairs is not None else None
+    semantic, threshold = _semantic_duplicates(context, store, config, keyed)
     table = dedup_sentences(kept, semantic, keyed)
-    reasons = table["reason"].to_list()
-    stats = {
-        "total": table.height,
-        "exact_dup": reasons.count("exact_dup"),
-        "semantic_dup": reasons.count("semantic_dup"),
-        "survivors": int(table["survives"].sum()),
-        "semantic_pairs": semantic.height if semantic is not None else 0,
-        "shards": len(frames),
-        "shards_missing": len(missing),
-    }
+    stats = {**dedup_stats(table, semantic), "shards": len(frames), "shards_missing": len(missing)}
     manifest = write_partition(
         store, "sentence_dedup", None, {"survival": table}, info={"stats": stats}
     )
-    texts = dict(zip(kept["sentence_id"].to_list(), kept["text"].to_list(), strict=True))
-    dups = [
-        {**row, "text": texts.get(row["sentence_id"]), "kept_text": texts.get(row["duplicate_of"])}
-        for row in table.filter(pl.col("duplicate_of").is_not_null()).head(8).to_dicts()
-    ]
-    group_sizes = table.group_by(pl.coalesce("duplicate_of", "sentence_id")).len()["len"]
     return dg.MaterializeResult(
-        metadata=ui_order(
-            {
-                **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
-                **share_values(stats, "total", ["exact_dup", "semantic_dup", "survivors"]),
-                "params": dg.MetadataValue.json(config.model_dump()),
-                "semantic_threshold": dg.MetadataValue.float(
-                    threshold if threshold is not None else float("nan")
-                ),
-                "semantic_applied": semantic is not None,
-                "group_sizes": dg.MetadataValue.md(
-                    histogram_markdown_svg(
-                        [min(n, 20) for n in group_sizes.to_list()],
-                        "copies per distinct sentence (20 = 20+)",
-                        [x + 0.5 for x in range(21)],
-                    )
-                ),
-                "duplicates_preview": dg.MetadataValue.md(
-                    preview_markdown(dups, ["reason", "text", "kept_text"], width=70)
-                ),
-                "funnel": dg.MetadataValue.md(
-                    funnel_markdown(
-                        stats, "total", ["total", "exact_dup", "semantic_dup", "survivors"]
-                    )
-                ),
-                "location": dg.MetadataValue.path(
-                    store.uri(partition_prefix("sentence_dedup", None))
-                ),
-                "version": manifest["version"],
-            }
-        ),
+        metadata=_dedup_metadata(store, config, kept, table, stats, semantic, threshold, manifest),
         data_version=dg.DataVersion(manifest["version"]),
         check_results=check_results("sentence_dedup", SENTENCE_DEDUP_SUITE, {"survival": table}),
     )
