@@ -97,3 +97,26 @@ def test_memory_limit_turns_a_runaway_allocation_into_an_outcome():
 
 def test_default_workers_follow_the_affinity_mask():
     assert default_workers() == len(os.sched_getaffinity(0))
+
+
+def _isolated_in_a_daemon(queue) -> None:
+    import multiprocessing
+
+    out = isolated_map(_square_or_die, [2, 13, 4], workers=1, chunksize=3)
+    queue.put(([(o.kind, o.value) for o in out], multiprocessing.current_process().daemon))
+
+
+def test_a_pool_runs_inside_a_daemonic_process_and_restores_its_flag():
+    """A Celery prefork worker is daemonic: Python refuses it children unless the pool lifts the
+    flag (forkserver workers are not its children); a crash still costs only its item."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # not a fork of this process's pools and threads
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_isolated_in_a_daemon, args=(queue,), daemon=True)
+    proc.start()
+    proc.join(timeout=120)  # the result is a few bytes: it fits the pipe, join cannot block
+    assert proc.exitcode == 0, "the pool could not start inside a daemonic process"
+    outcomes, daemon_after = queue.get(timeout=10)
+    assert outcomes == [("ok", 4), ("crashed", None), ("ok", 16)]
+    assert daemon_after is True
