@@ -24,7 +24,10 @@ worker), where Python refuses to start children ("daemonic processes are not all
 children"). That rule exists because a daemonic process cannot outlive its parent to reap
 children; forkserver workers are children of the forkserver, which exits when its caller's end
 of the pipe closes. So for the pool's lifetime the calling process's daemon flag is lifted, and
-restored on :meth:`IsolatedPool.close`.
+restored on :meth:`IsolatedPool.close`. Celery's billiard also installs its own process object as
+``multiprocessing``'s current process, whose authentication key refuses to be pickled outside
+billiard's own spawning; the forkserver must send that key, so for the pool's lifetime it is held
+as ``multiprocessing``'s own key type (same bytes).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from multiprocessing.process import AuthenticationString
 from typing import Any, Literal
 
 from pebble import ProcessExpired, ProcessPool
@@ -125,6 +129,7 @@ class _ChildrenAllowed:
 
     open_pools = 0
     was_daemon = False
+    foreign_key: Any = None  # billiard's AuthenticationString, while swapped
 
     @classmethod
     def enter(cls) -> None:
@@ -133,13 +138,21 @@ class _ChildrenAllowed:
             cls.was_daemon = bool(me._config.get("daemon"))
             if cls.was_daemon:
                 me._config["daemon"] = False
+            key = me._config.get("authkey")
+            if key is not None and type(key) is not AuthenticationString:
+                cls.foreign_key = key
+                me._config["authkey"] = AuthenticationString(bytes(key))
         cls.open_pools += 1
 
     @classmethod
     def exit(cls) -> None:
         cls.open_pools -= 1
-        if cls.open_pools == 0 and cls.was_daemon:
-            multiprocessing.current_process()._config["daemon"] = True
+        if cls.open_pools == 0:
+            me = multiprocessing.current_process()
+            if cls.was_daemon:
+                me._config["daemon"] = True
+            if cls.foreign_key is not None:
+                me._config["authkey"], cls.foreign_key = cls.foreign_key, None
 
 
 class IsolatedPool:
