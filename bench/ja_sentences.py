@@ -1,152 +1,121 @@
-"""Japanese sentences of a real documentation site through the language-aware text rules.
+"""Japanese sentences of a real documentation site through the sentence stage and the semantic
+filter, as the pipeline runs them.
 
-    python bench/ja_sentences.py [HTML_FOLDER] [--sample 20]
+    python bench/ja_sentences.py [HTML_FOLDER] [--sample 20] [--seed 0]
 
 Default folder: the Japanese *Rust by Example* that rustup installs with the rust-docs
-component (``share/doc/rust/html/rust-by-example/ja``; MIT/Apache-2.0). Every page is read
-with the project's HTML reader; each page's language, then each text item's and each
-sentence's, comes from ``realsyn.language``; Japanese items are split with
-``realsyn.ja.split_sentences``. The Japanese sentences then meet the rules in order: URL,
-emoji, code (``realsyn.language.looks_like_code``), morpheme bounds, CAT with GiNZA (each distinct sentence parsed once), then the
-entropy filter (theta >= 0.3; probabilities over every Japanese sentence of the site, per
-language). Prints the funnel and a seeded sample of kept and dropped sentences with reasons.
+component (``share/doc/rust/html/rust-by-example/ja`` of any toolchain; MIT/Apache-2.0). The
+folder is read as one ``html_folder`` shard by the project's reader (``read_shard``), its text
+items go through ``realsyn.sentences.curate_sentences`` (language per document, item and
+sentence; Japanese split by ``realsyn.ja``, morpheme bounds, the code filter, CAT with GiNZA)
+and the kept sentences through ``realsyn.semantic.score_semantics`` (entropy over the site's
+words, per language; the perplexity model is English and is not applied to Japanese). Prints
+the languages, the funnel of the Japanese sentences (default ``SentenceParams`` and
+``SemanticParams``) and a seeded sample of distinct kept and dropped sentences with reasons.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import random
 import time
 from collections import Counter
 from pathlib import Path
 
-import emoji
 import polars as pl
 
-from realsyn import ja
-from realsyn.language import (
-    LanguageIdentifier,
-    WordCounter,
-    entropy_scores,
-    language_probabilities,
-    looks_like_code,
-    rules_for,
-    token_counts,
-)
-from realsyn.readers.html import extract_blocks
-from realsyn.sentences import URL_RE
+from realsyn.ja import GinzaCatParser
+from realsyn.language import WordCounter, rules_for
+from realsyn.readers import read_shard
+from realsyn.semantic import SemanticParams, score_semantics, word_probabilities
+from realsyn.sentences import SentenceParams, curate_sentences
+from realsyn.storage import LocalStorage
 
-RUSTUP_RBE_JA = (
-    Path.home() / ".rustup/toolchains/stable-x86_64-unknown-linux-gnu/share/doc/rust/html"
-    "/rust-by-example/ja"
-)
-MIN_ENTROPY = 0.3
+RBE_JA = "share/doc/rust/html/rust-by-example/ja"
 
 
-def japanese_sentences(folder: Path, ident: LanguageIdentifier) -> tuple[list[dict], Counter]:
-    rows, counts = [], Counter()
-    for page in sorted(folder.rglob("*.html")):
-        _, blocks = extract_blocks(page.read_text(encoding="utf-8", errors="replace"))
-        texts = [b["text"] for b in blocks if b["kind"] == "text"]
-        page_lang = ident.detect_item(" ".join(texts)).lang
-        counts[f"page_{page_lang}"] += 1
-        for text in texts:
-            item = ident.detect_item(text, page_lang)
-            counts[f"item_{item.lang}"] += 1
-            if item.lang != "ja":
-                continue
-            for sentence in ja.split_sentences(text):
-                tag = ident.detect(sentence, item.lang)
-                counts[f"sentence_{tag.lang}{'_mixed' if tag.mixed else ''}"] += 1
-                if tag.lang == "ja":
-                    rows.append({"page": page.name, "text": sentence, "lang": "ja"})
-    return rows, counts
+def default_folder() -> Path | None:
+    found = sorted((Path.home() / ".rustup/toolchains").glob(f"*/{RBE_JA}"))
+    stable = [p for p in found if "/stable-" in str(p)]
+    return (stable or found or [None])[0]
 
 
-def decide(rows: list[dict], counter: WordCounter, parser: ja.GinzaCatParser) -> None:
-    rules = rules_for("ja")
-    for r in rows:
-        r["n_words"] = len(counter.tokens(r["text"], "ja"))
-        r["reason"] = (
-            "has_url"
-            if URL_RE.search(r["text"])
-            else "has_emoji"
-            if emoji.emoji_count(r["text"])
-            else "looks_like_code"
-            if looks_like_code(r["text"])
-            else "too_few_words"
-            if r["n_words"] < rules.min_words
-            else "too_many_words"
-            if r["n_words"] > rules.max_words
-            else None
-        )
-    todo = [r for r in rows if r["reason"] is None]
+def run_stage(folder: Path) -> tuple[pl.DataFrame, dict]:
+    """Every sentence of the site with its final decision: the sentence stage's reason, or the
+    semantic filter's for sentences the stage kept (``entropy`` where scored)."""
     started = time.perf_counter()
-    scores = parser.score_many([r["text"] for r in todo])
-    distinct = len({r["text"] for r in todo})
-    print(f"GiNZA: {distinct} distinct sentences in {time.perf_counter() - started:.1f} s")
-    for r, score in zip(todo, scores, strict=True):
-        if score is None:
-            r["reason"] = "cat_too_long"
-        elif score.n_relations < 1:
-            r["reason"] = "cat_low_complexity"
-        elif not score.has_action:
-            r["reason"] = "cat_no_action"
-        r["cat"] = score
+    items = read_shard(LocalStorage(folder), "").tables()["items"]
+    result = curate_sentences(items, "site", None, ja_parser=GinzaCatParser())
+    table = result.table
+    kept = table.filter(pl.col("decision") == "keep")
+    semantics = score_semantics(
+        kept, word_probabilities(result.word_counts), None, SemanticParams()
+    ).select("sentence_id", "entropy", pl.col("reason").alias("semantic_reason"))
+    table = table.join(semantics, on="sentence_id", how="left").with_columns(
+        pl.coalesce("reason", "semantic_reason").alias("final_reason")
+    )
+    stats = {
+        "documents": items["doc_id"].n_unique(),
+        "seconds": round(time.perf_counter() - started, 1),
+        **{k: v for k, v in result.stats.items() if k.startswith(("lang_", "parsed"))},
+    }
+    return table, stats
 
 
-def entropy_pass(rows: list[dict], counter: WordCounter) -> None:
-    frame = pl.DataFrame({"text": [r["text"] for r in rows], "lang": [r["lang"] for r in rows]})
-    probabilities = language_probabilities(token_counts(frame, counter))
-    kept = [r for r in rows if r["reason"] is None]
-    kept_frame = pl.DataFrame({"text": [r["text"] for r in kept], "lang": ["ja"] * len(kept)})
-    for r, theta in zip(kept, entropy_scores(kept_frame, probabilities, counter), strict=True):
-        r["entropy"] = theta
-        if theta < MIN_ENTROPY:
-            r["reason"] = "low_entropy"
+def sample(table: pl.DataFrame, n: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """``n`` distinct kept and ``n`` distinct dropped Japanese sentences, drawn with ``seed``."""
+    distinct = table.unique("text", keep="first", maintain_order=True).to_dicts()
+    rng = random.Random(seed)
+    kept = [r for r in distinct if r["final_reason"] is None]
+    dropped = [r for r in distinct if r["final_reason"] is not None]
+    return rng.sample(kept, min(n, len(kept))), rng.sample(dropped, min(n, len(dropped)))
 
 
-def _order(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+def _line(r: dict) -> str:
+    detail = f"{r['n_words']} morphemes"
+    if r["n_relations"] is not None:
+        detail += f", rel={r['n_relations']} act={r['has_action']}"
+    if r["entropy"] is not None:
+        detail += f", entropy={r['entropy']:.2f}"
+    return f"  [{r['final_reason'] or 'kept'}] ({detail}) {r['text']}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", nargs="?", type=Path, default=RUSTUP_RBE_JA)
+    ap.add_argument("folder", nargs="?", type=Path, default=default_folder())
     ap.add_argument("--sample", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    ident, counter, parser = LanguageIdentifier(), WordCounter(), ja.GinzaCatParser()
-    rows, counts = japanese_sentences(args.folder, ident)
-    print("languages:", dict(sorted(counts.items(), key=lambda kv: -kv[1])))
-    decide(rows, counter, parser)
-    after_cat = sum(r["reason"] is None for r in rows)
-    entropy_pass(rows, counter)
-    reasons = Counter(r["reason"] or "kept" for r in rows)
-    total = len(rows)
-    print(f"Japanese sentences: {total}; rules: {rules_for('ja')}")
-    print(f"survive URL/emoji/word bounds/CAT: {after_cat} ({after_cat / total:.1%})")
-    print(f"survive the entropy filter too: {reasons['kept']} ({reasons['kept'] / total:.1%})")
-    print("funnel:", dict(reasons.most_common()))
-    english = rules_for("en")
-    few = sum(len(counter.tokens(r["text"], "en")) < english.min_words for r in rows)
-    print(
-        f"counted as English words (whitespace/letter runs): {few} too_few_words ({few / total:.1%})"
-    )
-    distinct: dict[str, dict] = {}
-    for r in rows:
-        distinct.setdefault(r["text"], r)
-    kept_distinct = sum(r["reason"] is None for r in distinct.values())
-    print(f"distinct sentences: {len(distinct)}, kept {kept_distinct}")
-    ranked = sorted(distinct.values(), key=lambda r: _order(r["text"]))
-    for title, pick in (
-        ("KEPT", lambda r: r["reason"] is None),
-        ("DROPPED", lambda r: r["reason"]),
-    ):
-        print(f"\n{title}:")
-        for r in [r for r in ranked if pick(r)][: args.sample]:
-            cat = r.get("cat")
-            detail = f"rel={cat.n_relations} act={cat.has_action}" if cat else ""
-            print(f"  [{r['reason'] or 'kept'}] ({r['n_words']} morphemes {detail}) {r['text']}")
+    if args.folder is None or not args.folder.is_dir():
+        raise SystemExit(f"no folder {args.folder}: rustup component add rust-docs")
+    table, stats = run_stage(args.folder)
+    print(f"{args.folder}: {stats}")
+    print("sentences per language:", dict(Counter(table["lang"].to_list()).most_common(8)))
+    ja = table.filter(pl.col("lang") == "ja")
+    total = ja.height
+    after_rules = ja.filter(pl.col("decision") == "keep").height
+    kept = ja.filter(pl.col("final_reason").is_null()).height
+    print(f"Japanese sentences: {total}; rules: {rules_for('ja', **_bounds())}")
+    print(f"survive the sentence stage: {after_rules} ({after_rules / total:.1%})")
+    print(f"survive the semantic filter too: {kept} ({kept / total:.1%})")
+    funnel = Counter(r or "kept" for r in ja["final_reason"].to_list())
+    print("funnel:", dict(funnel.most_common()))
+    counter, english = WordCounter(), rules_for("en")
+    few = sum(len(counter.tokens(t, "en")) < english.min_words for t in ja["text"])
+    print(f"counted as English words: {few} too_few_words ({few / total:.1%})")
+    distinct = ja.unique("text")
+    n_kept = distinct.filter(pl.col("final_reason").is_null()).height
+    print(f"distinct sentences: {distinct.height}, kept {n_kept}")
+    picked_kept, picked_dropped = sample(ja, args.sample, args.seed)
+    for title, rows in (("KEPT", picked_kept), ("DROPPED", picked_dropped)):
+        print(f"\n{title} (seed {args.seed}):")
+        for r in rows:
+            print(_line(r))
+
+
+def _bounds() -> dict:
+    p = SentenceParams()
+    return {"min_words": p.min_words, "max_words": p.max_words}
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ from realsyn.clip import ClipBundle, encode_images, encode_texts
 
 SHAPE_PROMPTS = ("a {}.", "one {}.", "a picture of a {}.", "someone painted a {}.")
 COLOUR_PROMPTS = ("a {} shape.", "one {} shape.", "something {}.", "the artist drew a {} shape.")
+# The same prompts in Japanese, for a world whose texts are Japanese (realsyn.world_ja): class
+# names are the world's own words (SHAPES_JA nouns, COLOURS_JA adjectives), in w.SHAPES order.
+SHAPE_PROMPTS_JA = ("{}。", "一つの{}。", "{}の絵。", "誰かが{}を描いた。")
+COLOUR_PROMPTS_JA = ("{}図形。", "一つの{}図形。", "何か{}もの。", "画家は{}図形を描いた。")
 HEAD_SHAPES = w.SHAPES[:3]  # the most frequent of the Zipf-distributed shapes
 TAIL_SHAPES = w.SHAPES[-4:]
 
@@ -39,18 +43,31 @@ def recall_at(hits: np.ndarray, ks: Sequence[int]) -> dict[int, float]:
     return {k: float(hits[:, :k].any(axis=1).mean()) if len(hits) else 0.0 for k in ks}
 
 
+def zero_shot_prompts(lang: str = "en") -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Per kind (shape, colour): (class names as the world's ``lang`` texts write them, in the
+    order of ``w.SHAPES`` / ``w.COLOURS``; prompt templates)."""
+    if lang == "ja":
+        from realsyn.world_ja import COLOURS_JA, SHAPES_JA
+
+        return {
+            "shape": (tuple(SHAPES_JA[s] for s in w.SHAPES), SHAPE_PROMPTS_JA),
+            "colour": (tuple(COLOURS_JA[c] for c in w.COLOURS), COLOUR_PROMPTS_JA),
+        }
+    return {"shape": (w.SHAPES, SHAPE_PROMPTS), "colour": (tuple(w.COLOURS), COLOUR_PROMPTS)}
+
+
 def evaluate_clip(
-    bundle: ClipBundle, held_out: pl.DataFrame, ks: Sequence[int] = (1, 5, 10)
+    bundle: ClipBundle, held_out: pl.DataFrame, ks: Sequence[int] = (1, 5, 10), lang: str = "en"
 ) -> dict:
     """Zero-shot metrics on the world's held-out split (columns image, concepts, shape, colour,
-    alt_text). Returns a flat dict of floats plus ``per_shape`` accuracy."""
+    alt_text); prompts in the world's language ``lang`` (:func:`zero_shot_prompts`). Returns a
+    flat dict of floats plus ``per_shape`` accuracy."""
     img = encode_images(bundle, held_out["image"].to_list())
     out: dict = {"images": held_out.height, "model": bundle.identity}
-    for kind, classes, prompts in (
-        ("shape", w.SHAPES, SHAPE_PROMPTS),
-        ("colour", tuple(w.COLOURS), COLOUR_PROMPTS),
-    ):
-        pred = (img @ _class_embeddings(bundle, classes, prompts).T).argmax(axis=1)
+    prompts_for = zero_shot_prompts(lang)
+    for kind, classes in (("shape", w.SHAPES), ("colour", tuple(w.COLOURS))):
+        names, prompts = prompts_for[kind]
+        pred = (img @ _class_embeddings(bundle, names, prompts).T).argmax(axis=1)
         truth = np.array([classes.index(v) for v in held_out[kind].to_list()])
         out[f"{kind}_accuracy"] = float((pred == truth).mean())
         if kind == "shape":

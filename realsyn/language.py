@@ -52,6 +52,14 @@ UNDETERMINED = "und"
 CAT_NOT_APPLIED = "no_parser_for_language"
 WORDS_NOT_APPLIED = "no_word_counter_for_language"
 
+
+def repair(text: str | None) -> str:
+    """The text as the sentence stage stores it: ftfy's repairs (mojibake; full-width Latin and
+    punctuation folded to half-width, ``！`` -> ``!``) and NFC. Evaluations match truth texts
+    through it."""
+    return ftfy.fix_text(text or "", normalization="NFC")
+
+
 PAPER_MIN_WORDS, PAPER_MAX_WORDS = 3, 81
 JA_MORPHEMES_PER_EN_WORD = 1.26
 CJK_LANGS = frozenset({"ja", "zh", "yue", "wuu", "ko"})
@@ -192,7 +200,7 @@ class LanguageSplitter:
         if item.lang == "ja":
             from realsyn import ja
 
-            pieces = ja.split_sentences(ftfy.fix_text(text or "", normalization="NFC"))
+            pieces = ja.split_sentences(repair(text))
         else:
             pieces = self.default(text)
         return item, [(s, self.ident.detect(s, item.lang)) for s in pieces]

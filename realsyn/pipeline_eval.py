@@ -13,11 +13,19 @@ from __future__ import annotations
 
 import polars as pl
 
+from realsyn.language import repair
 from realsyn.world import describes
 
 
 def _ratio(a: int, b: int) -> float:
     return a / b if b else float("nan")
+
+
+def _by_text(truth_sentences: pl.DataFrame, column: str) -> dict:
+    """Truth sentence text -> ``column``, the text keyed as the sentence stage stores it
+    (``realsyn.language.repair``: ftfy folds full-width punctuation such as Japanese ``！``)."""
+    texts = [repair(t) for t in truth_sentences["text"].to_list()]
+    return dict(zip(texts, truth_sentences[column].to_list(), strict=True))
 
 
 def retrieval_precision(
@@ -33,9 +41,7 @@ def retrieval_precision(
     img = dict(
         zip(truth_images["sha256"].to_list(), truth_images["concepts"].to_list(), strict=True)
     )
-    sent = dict(
-        zip(truth_sentences["text"].to_list(), truth_sentences["concepts"].to_list(), strict=True)
-    )
+    sent = _by_text(truth_sentences, "concepts")
     rows = pairs.filter(pl.col("sha256").is_in(list(img)))
     at1, at3, n3, foreign = 0, 0, 0, 0
     for sha, *texts in rows.select("sha256", "text1", "text2", "text3").iter_rows():
@@ -103,9 +109,7 @@ def filter_quality(
     HTML reader removed with the page's navigation and footer never becomes a sentence and is
     not counted here.
     """
-    label = dict(
-        zip(truth_sentences["text"].to_list(), truth_sentences["label"].to_list(), strict=True)
-    )
+    label = _by_text(truth_sentences, "label")
     boiler = [t for t, lab in label.items() if lab == "boilerplate"]
     later = dict(
         zip(semantics["sentence_id"].to_list(), semantics["decision"].to_list(), strict=True)
@@ -150,9 +154,7 @@ def bootstrap_text_quality(
     img = dict(
         zip(truth_images["sha256"].to_list(), truth_images["concepts"].to_list(), strict=True)
     )
-    sent = dict(
-        zip(truth_sentences["text"].to_list(), truth_sentences["concepts"].to_list(), strict=True)
-    )
+    sent = _by_text(truth_sentences, "concepts")
     out: dict = {}
     for column, count, share in (
         ("context_texts", "chosen_sentences", "chosen_sentence_precision"),

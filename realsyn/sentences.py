@@ -33,7 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import emoji
-import ftfy
 import polars as pl
 import pysbd
 
@@ -46,6 +45,7 @@ from realsyn.language import (
     WordCounter,
     language_stats,
     looks_like_code,
+    repair,
     rules_for,
     token_counts,
     word_bound_exprs,
@@ -129,7 +129,7 @@ class Splitter:
         self.chunk_chars = chunk_chars
 
     def split(self, text: str) -> list[str]:
-        text = ftfy.fix_text(text or "", normalization="NFC")
+        text = repair(text)
         out: list[str] = []
         for paragraph in text.splitlines():
             if not paragraph.strip():

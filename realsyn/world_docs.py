@@ -30,6 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from realsyn import world as w
+from realsyn.world_ja import TEXTS
 from realsyn.world_render import near_duplicate, render
 
 TRUTH_DIR = "_world"
@@ -51,6 +52,7 @@ class WorldParams:
     eval_images: int = 480
     obelics_shards: int = 2
     html_share: float = 0.25  # of documents published as HTML pages
+    lang: str = "en"  # the language of every text (realsyn.world_ja.TEXTS: en, ja)
 
 
 @dataclass
@@ -70,6 +72,7 @@ class _Builder:
     def __init__(self, params: WorldParams) -> None:
         self.p = params
         self.rng = random.Random(params.seed)
+        self.texts = TEXTS[params.lang]  # same draws in every language: the same world
         self.world = World()
         self.originals: list[dict] = []  # rendered images that later documents may copy
 
@@ -110,7 +113,13 @@ class _Builder:
     def alt_text(self, scene: w.Scene) -> str:
         """Sites write alt text tersely, as a phrase, or as a whole sentence."""
         style = self.rng.randrange(3)
-        return scene.alt_text(style) if style < 2 else w.describe(scene, self.rng).text
+        return self.texts.alt_text(scene, style) if style < 2 else self.describe(scene).text
+
+    def describe(self, scene: w.Scene) -> w.Sentence:
+        return self.texts.describe(scene, self.rng)
+
+    def narrative(self) -> w.Sentence:
+        return self.texts.narrative(self.rng)
 
     def say(self, sentence: w.Sentence) -> str:
         known = self.world.sentences.setdefault(sentence.text, sentence)
@@ -118,30 +127,34 @@ class _Builder:
         return sentence.text
 
     def paragraph(self, scene: w.Scene) -> str:
-        parts = [self.say(w.describe(scene, self.rng)) for _ in range(self.rng.randint(1, 3))]
+        parts = [self.say(self.describe(scene)) for _ in range(self.rng.randint(1, 3))]
         parts = list(dict.fromkeys(parts))
         if self.rng.random() < self.p.distractor_rate:
             parts.insert(
                 self.rng.randrange(len(parts) + 1),
-                self.say(w.describe(w.sample_scene(self.rng), self.rng)),
+                self.say(self.describe(w.sample_scene(self.rng))),
             )
         if self.rng.random() < 0.35:
-            parts.append(self.say(w.narrative(self.rng)))
+            parts.append(self.say(self.narrative()))
         if self.rng.random() < 0.12:
-            parts.append(self.say(w.Sentence(self.rng.choice(w.BOILERPLATE[2:4]), "boilerplate")))
-        return " ".join(parts)
+            boiler = self.rng.choice(self.texts.boilerplate[2:4])
+            parts.append(self.say(w.Sentence(boiler, "boilerplate")))
+        return self.texts.joiner.join(parts)
 
     def document(self) -> dict:
         """Blocks of one document: ('text', str) / ('image', row, alt) plus page furniture."""
-        blocks: list[tuple] = [("text", self.say(w.narrative(self.rng)))]
+        blocks: list[tuple] = [("text", self.say(self.narrative()))]
         for _ in range(self.rng.randint(1, self.p.max_images_per_doc)):
             img = self.image()
             alt = self.alt_text(img["scene"]) if self.rng.random() < self.p.alt_text_rate else None
             para = ("text", self.paragraph(img["scene"]))
             pair = [("image", img, alt), para]
             blocks += pair if self.rng.random() < 0.7 else pair[::-1]
-        nav = self.say(w.Sentence(w.BOILERPLATE[0], "boilerplate"))
-        footer = [self.say(w.boilerplate(self.rng)) for _ in range(self.rng.randint(0, 2))]
+        nav = self.say(w.Sentence(self.texts.boilerplate[0], "boilerplate"))
+        footer = [
+            self.say(w.Sentence(self.rng.choice(self.texts.boilerplate), "boilerplate"))
+            for _ in range(self.rng.randint(0, 2))
+        ]
         return {"blocks": blocks, "nav": nav, "footer": list(dict.fromkeys(footer))}
 
 
@@ -188,6 +201,7 @@ def _html_page(doc: dict, title: str) -> str:
 
 def _eval_split(params: WorldParams) -> pl.DataFrame:
     rng = random.Random(params.seed + 1_000_003)
+    alt_text = TEXTS[params.lang].alt_text
     rows = []
     for _ in range(params.eval_images):
         scene = w.sample_scene(rng)
@@ -197,7 +211,7 @@ def _eval_split(params: WorldParams) -> pl.DataFrame:
                 "concepts": sorted(scene.concepts),
                 "shape": scene.shape,
                 "colour": scene.colour,
-                "alt_text": scene.alt_text(),
+                "alt_text": alt_text(scene, 0),
                 "alt_concepts": sorted(scene.alt_concepts),
             }
         )
@@ -220,7 +234,7 @@ def build_world(params: WorldParams | None = None) -> World:
     files = b.world.files
     for n, doc in enumerate(docs[:n_html]):
         files[f"{PREFIX}/html/shapes-blog/page-{n:03d}.html"] = _html_page(
-            doc, f"Shapes {n}"
+            doc, b.texts.page_title.format(n)
         ).encode()
     rest = docs[n_html:]
     for k in range(p.obelics_shards):
@@ -239,7 +253,7 @@ def build_world(params: WorldParams | None = None) -> World:
             )  # length mismatch
             rows.append(
                 {
-                    "texts": [None, "Someone painted a shape on paper."],
+                    "texts": [None, b.texts.lost_caption],
                     "images": ["../images/missing.jpg", None],
                     "metadata": "[null, null]",
                     "general_metadata": "{}",
@@ -249,7 +263,7 @@ def build_world(params: WorldParams | None = None) -> World:
             files[f"{PREFIX}/images/truncated.jpg"] = broken
             rows.append(
                 {
-                    "texts": [None, b.say(w.narrative(b.rng))],
+                    "texts": [None, b.say(b.narrative())],
                     "images": ["../images/truncated.jpg", None],
                     "metadata": "[null, null]",
                     "general_metadata": "{}",
@@ -258,7 +272,8 @@ def build_world(params: WorldParams | None = None) -> World:
         files[f"{PREFIX}/obelics/world-{k:05d}.parquet"] = _parquet(pl.DataFrame(rows))
     images = pl.DataFrame(
         [
-            {k: v for k, v in r.items() if k != "scene"} | {"alt_text": r["scene"].alt_text()}
+            {k: v for k, v in r.items() if k != "scene"}
+            | {"alt_text": b.texts.alt_text(r["scene"], 0)}
             for r in b.world.images
         ]
     )

@@ -190,13 +190,30 @@ class WorldTexts:
     narrative: Callable[[random.Random], w.Sentence]
     boilerplate: tuple[str, ...]
     alt_text: Callable[[w.Scene, int], str]
+    page_title: str  # an HTML page's title, formatted with its number
+    lost_caption: str  # the text beside the malformed record's missing image
+    joiner: str  # between a paragraph's sentences (Japanese writes none)
 
 
 TEXTS = {
     "en": WorldTexts(
-        w.describe, w.narrative, w.BOILERPLATE, lambda scene, style: scene.alt_text(style)
+        w.describe,
+        w.narrative,
+        w.BOILERPLATE,
+        lambda scene, style: scene.alt_text(style),
+        "Shapes {}",
+        "Someone painted a shape on paper.",
+        " ",
     ),
-    "ja": WorldTexts(describe_ja, narrative_ja, BOILERPLATE_JA, alt_text_ja),
+    "ja": WorldTexts(
+        describe_ja,
+        narrative_ja,
+        BOILERPLATE_JA,
+        alt_text_ja,
+        "図形 {}",
+        "誰かが紙に図形を描いた。",
+        "",
+    ),
 }
 
 

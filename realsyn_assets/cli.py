@@ -1,7 +1,7 @@
 """``realsyn``: run the main job (every asset, every shard) and print the funnel and metrics.
 
     realsyn run [--corpus PATH_OR_S3] [--data-root PATH_OR_S3] [--world | --no-world]
-    realsyn world [--out DIR] [--seed N] [--documents N]
+    realsyn world [--out DIR] [--seed N] [--documents N] [--lang en|ja]
 
 ``run`` on the bundled demo first generates the demo world (``realsyn.world_docs``) into
 ``demo/world`` and ``demo/_world`` (skipped when the one there has the same parameters), then
@@ -93,6 +93,7 @@ def _print_table(title: str, rows: dict[str, dict], columns: tuple[str, ...]) ->
 METRICS = {
     "clip_evaluation": (
         "model",
+        "world_lang",
         "image_to_text_r1",
         "image_to_text_r5",
         "image_to_text_r10",
@@ -104,6 +105,7 @@ METRICS = {
         "colour_accuracy",
     ),
     "pipeline_evaluation": (
+        "world_lang",
         "world_images",
         "precision_at_1",
         "precision_at_3",
@@ -172,6 +174,7 @@ def ensure_world(root: Path, params=None) -> None:
 
 def world_command(argv: list[str]) -> int:
     from realsyn.world_docs import WorldParams
+    from realsyn.world_ja import TEXTS
     from realsyn_assets.settings import DEMO_CORPUS
 
     parser = argparse.ArgumentParser(prog="realsyn world", description="generate a world corpus")
@@ -179,13 +182,19 @@ def world_command(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=WorldParams.seed)
     parser.add_argument("--documents", type=int, default=WorldParams.documents)
     parser.add_argument(
+        "--lang",
+        choices=sorted(TEXTS),
+        default=WorldParams.lang,
+        help="the language of the world's texts (the same scenes, images and draws in each)",
+    )
+    parser.add_argument(
         "--office",
         action="store_true",
         help="publish the documents as PDF/DOCX/PPTX files (world/office/) instead of OBELICS "
         "rows and HTML pages (same images, sentences and truth)",
     )
     args = parser.parse_args(argv)
-    params = WorldParams(seed=args.seed, documents=args.documents)
+    params = WorldParams(seed=args.seed, documents=args.documents, lang=args.lang)
     if args.office:
         import shutil
 
@@ -225,6 +234,11 @@ def run_main_job(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--world-documents", type=int, help="size of the generated world")
     parser.add_argument(
+        "--world-lang",
+        choices=("en", "ja"),
+        help="language of the generated world's texts (default: English)",
+    )
+    parser.add_argument(
         "--train-epochs", type=int, help="clip_training epochs, each round (default: its own)"
     )
     parser.add_argument(
@@ -239,9 +253,8 @@ def run_main_job(argv: list[str] | None = None) -> int:
         from realsyn.world_docs import WorldParams
         from realsyn_assets.settings import DEMO_CORPUS
 
-        params = WorldParams(
-            **({"documents": args.world_documents} if args.world_documents else {})
-        )
+        given = {"documents": args.world_documents, "lang": args.world_lang}
+        params = WorldParams(**{k: v for k, v in given.items() if v})
         ensure_world(Path(args.corpus or os.environ.get("REALSYN_CORPUS") or DEMO_CORPUS), params)
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
@@ -361,8 +374,8 @@ def run_main_job(argv: list[str] | None = None) -> int:
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in ("run", "world", "review"):
         print(
-            "usage: realsyn run [--corpus PATH] [--data-root PATH] [--world]\n"
-            "       realsyn world [--out DIR] [--seed N] [--documents N]\n"
+            "usage: realsyn run [--corpus PATH] [--data-root PATH] [--world [--world-lang ja]]\n"
+            "       realsyn world [--out DIR] [--seed N] [--documents N] [--lang en|ja]\n"
             "       realsyn review new|status",
             file=sys.stderr,
         )

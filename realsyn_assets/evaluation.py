@@ -27,6 +27,15 @@ def _truth(corpus, name: str) -> pl.DataFrame | None:
     return pl.read_parquet(io.BytesIO(corpus.read_bytes(key))) if corpus.exists(key) else None
 
 
+def _world_lang(corpus) -> str:
+    """The language of the generated world's texts (``world.json``'s params; worlds made
+    before it had one are English)."""
+    key = f"{TRUTH_DIR}/world.json"
+    if not corpus.exists(key):
+        return "en"
+    return json.loads(corpus.read_bytes(key)).get("params", {}).get("lang", "en")
+
+
 def _floats(values: dict) -> dict:
     return {
         k: dg.MetadataValue.float(float(v)) if isinstance(v, float) else v
@@ -65,7 +74,7 @@ def _real_pairs(path: str) -> tuple[list[bytes], list[str]]:
     deps=["clip_training"],
     check_specs=check_specs("clip_evaluation", CLIP_EVALUATION_SUITE),
     pool=ACCELERATOR_POOL,
-    code_version="1",
+    code_version="2",
     group_name="model",
     kinds={"pytorch"},
 )
@@ -83,7 +92,8 @@ def clip_evaluation(
     metrics: dict = {"model": bundle.identity}
     per_shape: dict[str, float] = {}
     if held_out is not None:
-        result = evaluate_clip(bundle, held_out)
+        metrics["world_lang"] = _world_lang(corpus.get())
+        result = evaluate_clip(bundle, held_out, lang=metrics["world_lang"])
         per_shape = result.pop("per_shape")
         metrics.update(result)
     else:
@@ -176,7 +186,7 @@ def _all_shards(context, store, asset: str, table: str) -> pl.DataFrame:
 @dg.asset(
     deps=["retrieval_pairs", "image_dedup", "sentences", "sentence_semantics", "clip_training"],
     check_specs=check_specs("pipeline_evaluation", PIPELINE_EVALUATION_SUITE),
-    code_version="1",
+    code_version="2",
     group_name="evaluation",
     kinds={"parquet"},
 )
@@ -209,6 +219,7 @@ def pipeline_evaluation(
         truth_images,
         truth_sentences,
     )
+    metrics["world_lang"] = _world_lang(src)
     table = pl.DataFrame({k: [v] for k, v in metrics.items()})
     write_partition(
         store,
