@@ -251,3 +251,63 @@ def empty_document(m: int, top_k: int) -> DocumentTopK:
         np.full((m, top_k), -np.inf, dtype=np.float64),
         np.zeros(m, dtype=np.int64),
     )
+
+
+def scope_rows(
+    params: ScopeParams,
+    images: pl.DataFrame,
+    image_vectors: np.ndarray,
+    corpus: tuple[RetrievalResult, list[str], list[str]],
+    sentences: pl.DataFrame,
+    sentence_vectors: np.ndarray,
+    top_k: int = 3,
+) -> pl.DataFrame:
+    """One scope's texts for a few images (a review round's sample): ``image_id``, ``scope``,
+    text/sentence_id/score 1..``top_k``.
+
+    Args:
+        images: ``image_id``, ``doc_id``, ``position``, row i described by ``image_vectors[i]``.
+        corpus: the images' corpus top-k (result, ids, texts: e.g. :func:`result_from_rows` of
+            their retrieval_pairs rows, or an exact search), rows in ``images``' order.
+        sentences: at least the images' documents' pool sentences: ``sentence_id``, ``doc_id``,
+            ``position``, ``text``, row i described by ``sentence_vectors[i]``.
+    """
+    doc = document_topk(
+        images["doc_id"].to_list(),
+        images["position"].to_numpy(),
+        image_vectors,
+        sentences["doc_id"].to_list(),
+        sentences["position"].to_numpy(),
+        sentence_vectors,
+        top_k,
+        params if params.scope == "hybrid" else None,
+    )
+    result, ids, texts = corpus
+    if result.indices.shape[1] < top_k:
+        raise ValueError(f"the corpus result has {result.indices.shape[1]} texts, need {top_k}")
+    result = RetrievalResult(
+        result.indices[:, :top_k], result.scores[:, :top_k], result.cluster, result.candidates
+    )
+    found = apply_scope(
+        params, result, ids, texts, doc, sentences["sentence_id"].to_list(),
+        sentences["text"].to_list(),
+    )  # fmt: skip
+    idx = found.result.indices
+    cols: dict[str, list] = {"image_id": images["image_id"].to_list()}
+    cols["scope"] = [params.scope] * images.height
+    for j in range(top_k):
+        ok = idx[:, j] >= 0
+        cols[f"text{j + 1}"] = [
+            found.texts[i] if o else None for i, o in zip(idx[:, j], ok, strict=True)
+        ]
+        cols[f"sentence_id{j + 1}"] = [
+            found.sentence_ids[i] if o else None for i, o in zip(idx[:, j], ok, strict=True)
+        ]
+        cols[f"score{j + 1}"] = [
+            float(s) if o else None for s, o in zip(found.result.scores[:, j], ok, strict=True)
+        ]
+    schema = {"image_id": pl.String, "scope": pl.String}
+    for j in range(top_k):
+        schema |= {f"text{j + 1}": pl.String, f"sentence_id{j + 1}": pl.String}
+        schema[f"score{j + 1}"] = pl.Float32
+    return pl.DataFrame(cols, schema=schema)

@@ -149,6 +149,13 @@ def status(_args: argparse.Namespace) -> int:
                 f"[{_f(s['p1_weighted_low'])}, {_f(s['p1_weighted_high'])}]; "
                 f"kappa {_f(s.get('kappa'))}; band {band}"
             )
+            scopes = [
+                f"{k[len('p1_scope_') :]} {_f(s[k])} [{_f(s[k + '_low'])}, {_f(s[k + '_high'])}]"
+                for k in sorted(s)
+                if k.startswith("p1_scope_") and k.count("_") == 2 and s.get(k) is not None
+            ]
+            if scopes:
+                parts.append(f"scopes: {'; '.join(scopes)}; winner: {s.get('scope_winner')}")
         except PartitionNotFound:
             parts.append("not validated yet")
         print("  ".join(parts))
