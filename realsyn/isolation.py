@@ -18,6 +18,16 @@ Workers start with ``forkserver`` by default: a clean process, not a copy of a c
 hold threads, GPU state or gigabytes of address space (``memory_limit_bytes`` is an address-space
 limit, ``RLIMIT_AS``, of each worker). The function, the initializer and the items must be
 picklable (module-level functions).
+
+A pool may run inside a daemonic process (a Celery prefork worker, a ``multiprocessing`` pool
+worker), where Python refuses to start children ("daemonic processes are not allowed to have
+children"). That rule exists because a daemonic process cannot outlive its parent to reap
+children; forkserver workers are children of the forkserver, which exits when its caller's end
+of the pipe closes. So for the pool's lifetime the calling process's daemon flag is lifted, and
+restored on :meth:`IsolatedPool.close`. Celery's billiard also installs its own process object as
+``multiprocessing``'s current process, whose authentication key refuses to be pickled outside
+billiard's own spawning; the forkserver must send that key, so for the pool's lifetime it is held
+as ``multiprocessing``'s own key type (same bytes).
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from multiprocessing.process import AuthenticationString
 from typing import Any, Literal
 
 from pebble import ProcessExpired, ProcessPool
@@ -111,6 +122,39 @@ def _failure(err: BaseException, timeout: float | None) -> Outcome:
     return Outcome("timed_out", message=f"no result within the {timeout:g} s safety net")
 
 
+class _ChildrenAllowed:
+    """Lifts the calling process's daemon flag while pools are open (counted; restored on the
+    last close). Only ``forkserver``/``spawn`` pools need it: their workers are not forked from
+    the daemonic caller."""
+
+    open_pools = 0
+    was_daemon = False
+    foreign_key: Any = None  # billiard's AuthenticationString, while swapped
+
+    @classmethod
+    def enter(cls) -> None:
+        me = multiprocessing.current_process()
+        if cls.open_pools == 0:
+            cls.was_daemon = bool(me._config.get("daemon"))
+            if cls.was_daemon:
+                me._config["daemon"] = False
+            key = me._config.get("authkey")
+            if key is not None and type(key) is not AuthenticationString:
+                cls.foreign_key = key
+                me._config["authkey"] = AuthenticationString(bytes(key))
+        cls.open_pools += 1
+
+    @classmethod
+    def exit(cls) -> None:
+        cls.open_pools -= 1
+        if cls.open_pools == 0:
+            me = multiprocessing.current_process()
+            if cls.was_daemon:
+                me._config["daemon"] = True
+            if cls.foreign_key is not None:
+                me._config["authkey"], cls.foreign_key = cls.foreign_key, None
+
+
 class IsolatedPool:
     """Worker processes for one run of ``fn``; re-used across :meth:`map` calls (start once).
 
@@ -143,13 +187,22 @@ class IsolatedPool:
         self.chunksize = chunksize
         self.timeout_s = timeout_s
         self.retried_chunks = 0
-        self._pool = ProcessPool(
-            max_workers=self.workers,
-            max_tasks=0,
-            initializer=_init_worker,
-            initargs=(memory_limit_bytes, initializer, initargs),
-            context=multiprocessing.get_context(start_method),
-        )
+        self._lifts_daemon = start_method != "fork"
+        if self._lifts_daemon:
+            _ChildrenAllowed.enter()
+        self._closed = False
+        try:
+            self._pool = ProcessPool(
+                max_workers=self.workers,
+                max_tasks=0,
+                initializer=_init_worker,
+                initargs=(memory_limit_bytes, initializer, initargs),
+                context=multiprocessing.get_context(start_method),
+            )
+        except BaseException:
+            if self._lifts_daemon:
+                _ChildrenAllowed.exit()
+            raise
 
     def __enter__(self) -> IsolatedPool:
         return self
@@ -158,8 +211,15 @@ class IsolatedPool:
         self.close()
 
     def close(self) -> None:
-        self._pool.stop()
-        self._pool.join()
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._pool.stop()
+            self._pool.join()
+        finally:
+            if self._lifts_daemon:
+                _ChildrenAllowed.exit()
 
     def _submit(self, chunk: list):
         timeout = None if self.timeout_s is None else self.timeout_s * len(chunk)

@@ -100,6 +100,8 @@ def test_policies_on_the_assets():
         "sentence_clusters",
         "clip_training",
         "clip_evaluation",
+        "clip_finetune",
+        "gain_evaluation",
     }
     assert list(NIGHT_HOURS_UTC) == [1, 2, 3, 4, 5]
 

@@ -97,3 +97,52 @@ def test_memory_limit_turns_a_runaway_allocation_into_an_outcome():
 
 def test_default_workers_follow_the_affinity_mask():
     assert default_workers() == len(os.sched_getaffinity(0))
+
+
+def _isolated_in_a_daemon(queue) -> None:
+    import multiprocessing
+
+    out = isolated_map(_square_or_die, [2, 13, 4], workers=1, chunksize=3)
+    queue.put(([(o.kind, o.value) for o in out], multiprocessing.current_process().daemon))
+
+
+def test_a_pool_runs_inside_a_daemonic_process_and_restores_its_flag():
+    """A Celery prefork worker is daemonic: Python refuses it children unless the pool lifts the
+    flag (forkserver workers are not its children); a crash still costs only its item."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # not a fork of this process's pools and threads
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_isolated_in_a_daemon, args=(queue,), daemon=True)
+    proc.start()
+    proc.join(timeout=120)  # the result is a few bytes: it fits the pipe, join cannot block
+    assert proc.exitcode == 0, "the pool could not start inside a daemonic process"
+    outcomes, daemon_after = queue.get(timeout=10)
+    assert outcomes == [("ok", 4), ("crashed", None), ("ok", 16)]
+    assert daemon_after is True
+
+
+def test_a_pool_runs_inside_a_celery_style_billiard_daemon():
+    """Celery's prefork children are billiard processes, installed as multiprocessing's current
+    process with an authentication key that refuses pickling outside billiard: the forkserver
+    must still get the key, and the process keeps its own key type afterwards."""
+    billiard = pytest.importorskip("billiard")
+
+    ctx = billiard.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_isolated_in_a_billiard_daemon, args=(queue,), daemon=True)
+    proc.start()
+    proc.join(timeout=120)
+    assert proc.exitcode == 0, "the pool could not start inside a billiard daemon"
+    outcomes, daemon_after, key_type = queue.get(timeout=10)
+    assert outcomes == [("ok", 4), ("crashed", None), ("ok", 16)]
+    assert daemon_after is True and key_type == "billiard.process"
+
+
+def _isolated_in_a_billiard_daemon(queue) -> None:
+    import multiprocessing
+
+    me = multiprocessing.current_process()
+    out = isolated_map(_square_or_die, [2, 13, 4], workers=1, chunksize=3)
+    key_type = type(me._config["authkey"]).__module__
+    queue.put(([(o.kind, o.value) for o in out], me.daemon, key_type))

@@ -196,15 +196,16 @@ def _expected():
 
     graph = defs.resolve_asset_graph()
     assets = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
+    groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
     checks: dict[str, list[str]] = {}
     for key in graph.asset_check_keys:
         checks.setdefault(key.asset_key.to_user_string(), []).append(key.name)
-    return assets, checks
+    return assets, checks, groups
 
 
 def test_ui_shows_graph_checks_funnel_plot_and_thumbnails(ui, page, shots):
     base, _ = ui
-    assets, checks = _expected()
+    assets, checks, groups = _expected()
     started = time.time()
 
     # 1. The global asset graph, every group expanded and zoomed out until every asset node is
@@ -212,6 +213,8 @@ def test_ui_shows_graph_checks_funnel_plot_and_thumbnails(ui, page, shots):
     _open(page, f"{base}/asset-groups", first=True)
     page.get_by_text("Hide navigation").click()  # more room for the graph
     _expand_groups(page)
+    # The fit stops at a zoom where names stay readable: a view large enough for all 24 assets.
+    page.set_viewport_size({"width": 2400, "height": 2200})
     page.reload()  # the expanded groups are remembered; a fresh load fits the graph to the view
     _expand_groups(page)  # one-asset groups come back collapsed
     page.locator("button:has([aria-label=panel_show_right])").last.click()  # hide the tree
@@ -219,7 +222,6 @@ def test_ui_shows_graph_checks_funnel_plot_and_thumbnails(ui, page, shots):
     names.first.wait_for()
     page.wait_for_timeout(1000)
     drawn = names.all_inner_texts()
-    unmatched = [a for a in assets if not any(_same_name(a, d) for d in drawn)]
     page.screenshot(path=str(shots / "asset_graph.png"))
     box = page.locator("svg foreignObject").evaluate_all(
         """els => {
@@ -230,6 +232,20 @@ def test_ui_shows_graph_checks_funnel_plot_and_thumbnails(ui, page, shots):
         }"""
     )
     page.screenshot(path=str(shots / "asset_graph_nodes.png"), clip=box)  # native resolution
+    # The fit keeps names readable, so a graph of 24 assets can run past the view: each group
+    # whose assets were not in view is then picked in the side panel's tree (the graph pans to it).
+    seen = list(drawn)
+    missing = [a for a in assets if not any(_same_name(a, d) for d in seen)]
+    if missing:
+        _open(page, f"{base}/asset-groups")  # a fresh load shows the tree again
+        _expand_groups(page)
+    for group in sorted({groups[a] for a in missing}):
+        page.get_by_text(group, exact=True).first.click()  # the group in the side panel's tree
+        page.wait_for_timeout(1500)  # the graph pans to it
+        page.screenshot(path=str(shots / f"asset_graph_{group}.png"))
+        seen += [d for d in names.all_inner_texts() if d not in seen]
+    drawn = seen
+    unmatched = [a for a in assets if not any(_same_name(a, d) for d in drawn)]
     assert len(drawn) == len(assets) and not unmatched, f"not drawn: {unmatched}; drawn: {drawn}"
 
     # 2. Every check, on its asset's Checks tab.
