@@ -2,7 +2,7 @@
 
 Webdataset samples: ``<key>.jpg`` (or ``.png``/``.webp``: the image's own bytes; other formats
 are re-encoded to PNG, first frame), ``<key>.txt`` = text1, ``<key>.json`` = text1..3, syn_text
-and provenance. Stock open_clip trains on ``txt``; the ``json`` holds the other texts for
+and provenance (ids, url, model, and the retrieval ``scope`` the texts came from). Stock open_clip trains on ``txt``; the ``json`` holds the other texts for
 trainers that sample among them (as the paper does). Shards are built in memory and written in
 one atomic put each.
 """
@@ -76,6 +76,7 @@ def webdataset_shards(
                         "raw_image_url",
                         "doc_id",
                         "model",
+                        "scope",
                     )
                 }
                 _add(tar, f"{key}.json", json.dumps(meta, ensure_ascii=False).encode())

@@ -272,6 +272,8 @@ def pair_rows(
     sentence_ids: list[str],
     texts: list[str],
     model: str,
+    scope: str = "corpus",
+    short_reason: str = "cluster_too_small",
 ) -> pl.DataFrame:
     """One row per image (``images``' order) with its ``top_k`` texts, best first.
 
@@ -280,11 +282,14 @@ def pair_rows(
         result: :func:`retrieve`'s output; its width is the run's ``top_k``.
         sentence_ids, texts: the cluster-sorted sentence pool (``result.indices`` index them).
         model: the embedding model's identity, recorded per row.
+        scope: the retrieval scope the result comes from (:mod:`realsyn.scope`), per row.
+        short_reason: what a row with fewer than ``top_k`` texts records.
 
     Returns:
         A frame of :func:`realsyn.schemas.retrieval_schema` (``top_k``): text/sentence_id/score
         ``j`` for j <= ``top_k`` (null where the searched clusters held fewer sentences, and then
-        ``short_reason = "cluster_too_small"``); text1..text3 always exist, null beyond ``top_k``.
+        ``short_reason``); text1..text3 always exist, null beyond ``top_k``. A negative
+        ``result.cluster`` (no cluster searched) is a null ``cluster_id``.
     """
     top_k = result.indices.shape[1]
     schema = retrieval_schema(top_k)
@@ -301,10 +306,11 @@ def pair_rows(
         columns[f"sentence_id{j + 1}"] = np.where(ok, ids[safe] if len(ids) else None, None)
         columns[f"score{j + 1}"] = np.where(ok, result.scores[:, j], np.nan)
     short = ~found.all(axis=1)
-    columns["short_reason"] = np.where(short, "cluster_too_small", None)
-    columns["cluster_id"] = result.cluster
+    columns["short_reason"] = np.where(short, short_reason, None)
+    columns["cluster_id"] = np.where(result.cluster >= 0, result.cluster, None)
     columns["n_candidates"] = result.candidates
     columns["model"] = [model] * len(images)
+    columns["scope"] = [scope] * len(images)
     frame = pl.DataFrame(
         {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in columns.items()},
         strict=False,
@@ -320,10 +326,12 @@ def pairs_report(
     sentence_ids: list[str],
     texts: list[str],
     model: str,
+    scope: str = "corpus",
+    short_reason: str = "cluster_too_small",
 ) -> PairsReport:
     """:func:`pair_rows` plus the shard's stats: images, short rows, mean candidates scored,
     and score1 quantiles."""
-    table = pair_rows(images, result, sentence_ids, texts, model)
+    table = pair_rows(images, result, sentence_ids, texts, model, scope, short_reason)
     best = table["score1"].drop_nulls().to_numpy()
     quantiles = (
         {f"score1_p{q}": float(np.quantile(best, q / 100)) for q in (10, 50, 90)}

@@ -8,6 +8,15 @@ never an image reviewed in an earlier round. A seeded ~``double_share`` of the i
 raters (two tasks, ``copy`` 0 and 1: Cohen's kappa); a few gold items, whose answers are known,
 repeat ``gold_repeats`` times (rater accuracy).
 
+Retrieval scope is a stratum dimension too (``ReviewParams.scopes``, :mod:`realsyn.scope`):
+each stratum gives up to ``per_stratum`` images *per compared scope*, each image shown under one
+scope (seeded, round-robin in rank order), its texts that scope's top-3 for it
+(:func:`with_scope_texts`; the other scopes are computed for the sampled images only). Raters
+see only the image and the texts: nothing in a task says which scope it is, and its item id is
+numbered in a seeded shuffled order. ``released`` marks the items in the pipeline's own scope
+(what retrieval_pairs holds): the round's band and overall figures are theirs; every scope's
+precision@1 is compared in :func:`realsyn.review_stats.scope_comparison`.
+
 Label Studio's shapes (tasks, config, exports) are in :mod:`realsyn.label_studio`; statistics
 over the labels in :mod:`realsyn.review_stats`.
 """
@@ -23,6 +32,7 @@ import polars as pl
 
 from realsyn.balance import hash_rank
 from realsyn.schemas import frame_from_rows
+from realsyn.scope import SCOPES
 from realsyn.world import describes
 
 CHOICES = ("describes", "partly", "unrelated")
@@ -52,11 +62,15 @@ ITEMS_SCHEMA: dict[str, pl.DataType] = {
     "syn_text": pl.String(),
     "copies": pl.Int32(),
     "is_gold": pl.Boolean(),
+    "scope": pl.String(),
+    "released": pl.Boolean(),
 }
 """One row per sampled image of a round (gold items included, ``is_gold``). ``copies`` is how
 many tasks show it (2 for double-labelled items, ``gold_repeats`` for gold);
 ``stratum_population`` the number of eligible pairs in its stratum (the weight of its stratum
-in the overall figure)."""
+in the overall figure). ``scope`` is the retrieval scope its texts come from, ``released``
+whether that is the pipeline's own (its texts are retrieval_pairs'); ``cosine_bin`` and
+``pair_cosine`` are always the released pair's (the stratification is over released pairs)."""
 
 GOLD_SCHEMA: dict[str, pl.DataType] = {
     "item_id": pl.String(),
@@ -75,6 +89,12 @@ class ReviewParams:
     head_share: float = 1 / 3  # share of the images in the largest clusters ("head")
     tail_share: float = 1 / 3  # share of the images in the smallest clusters ("tail")
     seed: int = 0
+    scopes: tuple[str, ...] = SCOPES  # compared side by side; the pairs' own scope always is
+
+    def __post_init__(self) -> None:
+        unknown = set(self.scopes) - set(SCOPES)
+        if unknown:
+            raise ValueError(f"unknown scopes {sorted(unknown)}: expected some of {SCOPES}")
 
 
 def seeded_unit(seed: int, *parts: str) -> float:
@@ -138,6 +158,8 @@ def sample_review(
         reviewed: image ids and sha256s of earlier rounds' (non-gold) items: never again.
         gold: known answers ``{image_id: {field: label}}``; gold items are drawn from these.
     """
+    released = _released_scope(pairs)
+    scopes = [released, *(s for s in params.scopes if s != released)]
     pairs = pairs.sort("image_id").unique("sha256", keep="first", maintain_order=True)
     frame = pairs.with_columns(
         pl.Series("cosine_bin", cosine_bins(pairs["pair_cosine"].to_numpy(), band)),
@@ -150,6 +172,7 @@ def sample_review(
     frame = frame.with_columns(
         pl.concat_str(["cosine_bin", "source_format", "size_class"], separator="|").alias("stratum")
     ).with_columns(pl.len().over("stratum").alias("stratum_population"))
+    frame = frame.drop("scope", strict=False)
     seen, gold = _strings(reviewed), gold or {}
     fresh = ~(pl.col("image_id").is_in(seen) | pl.col("sha256").is_in(seen))
     gold_rows = (
@@ -159,18 +182,73 @@ def sample_review(
         frame.filter(fresh & ~pl.col("image_id").is_in(gold_rows["image_id"]))
         .sort("stratum", "rank")
         .group_by("stratum", maintain_order=True)
-        .head(params.per_stratum)
+        .head(params.per_stratum * len(scopes))
+        .with_columns(pl.int_range(pl.len()).over("stratum").alias("_n"))
     )
     rows = []
     for is_gold, part in ((False, chosen), (True, gold_rows)):
         for row in part.sort("stratum", "rank").to_dicts():
             double = seeded_unit(params.seed, "double", row["image_id"]) < params.double_share
             copies = params.gold_repeats if is_gold else 2 if double else 1
-            rows.append({**row, "copies": copies, "is_gold": is_gold, "round": round_key})
-    for n, row in enumerate(rows):
-        row["item_id"] = f"{round_key}-{n:04d}"
-        row["image_file"] = f"images/{row['sha256']}"
+            scope = released if is_gold else _scope_of(row, scopes, params.seed)
+            if scope != released:
+                row["stratum"] = f"{row['stratum']}|{scope}"
+            elif len(scopes) > 1 and not is_gold:
+                row["stratum"] = f"{row['stratum']}|{released}"
+            rows.append({**row, "copies": copies, "is_gold": is_gold, "round": round_key,
+                         "scope": scope, "released": scope == released})  # fmt: skip
+    shuffled = sorted(
+        range(len(rows)), key=lambda i: seeded_unit(params.seed, "item", rows[i]["image_id"])
+    )
+    for n, i in enumerate(shuffled):  # numbered blind: the id says nothing of stratum or scope
+        rows[i]["item_id"] = f"{round_key}-{n:04d}"
+        rows[i]["image_file"] = f"images/{rows[i]['sha256']}"
     return frame_from_rows(rows, ITEMS_SCHEMA)
+
+
+def _released_scope(pairs: pl.DataFrame) -> str:
+    """The scope of the pairs' texts (retrieval_pairs' ``scope``; rows made before the setting
+    existed, or without the column: ``corpus``)."""
+    if "scope" not in pairs.columns:
+        return "corpus"
+    found = set(pairs["scope"].drop_nulls().unique().to_list()) or {"corpus"}
+    if len(found) > 1:
+        raise ValueError(f"the pairs mix retrieval scopes {sorted(found)}: re-run retrieval_pairs")
+    return found.pop()
+
+
+def _scope_of(row: dict, scopes: list[str], seed: int) -> str:
+    """Round-robin in rank order within the stratum (``_n``: the row's place in it), from a
+    seeded offset per stratum: each scope gets an equal share of every stratum, and a stratum
+    with fewer images than scopes does not always favour the same scope."""
+    offset = int(seeded_unit(seed, "scope", row["stratum"]) * len(scopes))
+    return scopes[(row["_n"] + offset) % len(scopes)]
+
+
+def with_scope_texts(items: pl.DataFrame, texts: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """The items whose scope is not the released one with that scope's texts: ``texts[scope]``
+    has ``image_id`` and text1..text3 (computed for the sampled images only,
+    :func:`realsyn.scope.scope_rows`). An item whose scope has no row keeps null texts (it
+    is judged as "(none)"), never the released texts."""
+    out = []
+    items = items.with_row_index("_row")
+    for (scope, released), part in items.group_by("scope", "released", maintain_order=True):
+        if released:
+            out.append(part)
+            continue
+        alt = texts.get(scope, pl.DataFrame(schema={"image_id": pl.String}))
+        cols = [c for c in ("text1", "text2", "text3") if c in alt.columns]
+        out.append(
+            part.drop(["text1", "text2", "text3"])
+            .join(alt.select("image_id", *cols), on="image_id", how="left", maintain_order="left")
+            .with_columns(
+                pl.lit(None, pl.String).alias(c)
+                for c in ("text1", "text2", "text3")
+                if c not in cols
+            )
+            .select(items.columns)
+        )
+    return pl.concat(out).sort("_row").drop("_row") if out else items.drop("_row")
 
 
 def gold_table(items: pl.DataFrame, gold: Mapping[str, Mapping[str, str]]) -> pl.DataFrame:

@@ -5,7 +5,12 @@
 * :func:`validate_round`: precision@1, @3 and syn_text precision per stratum, the
   population-weighted overall figure, kappa on double-labelled items, accuracy on gold,
   labelling time, and precision by cosine bin with a recommended band.
+* :func:`scope_comparison`: precision@1 per retrieval scope (Wilson 95%) and the winner: the
+  scope whose interval's lower bound is above every other scope's estimate, else none.
 * :func:`recommended_params_toml`: the band as a ``REALSYN_PARAMS`` file.
+
+The overall figures, the bins and the band are the released scope's items' (what the release
+holds); the other scopes' items only feed the comparison and the per-stratum table.
 
 A text counts as correct when labelled ``describes``; ``partly`` counts as not. Each (item,
 field) gets one judgement for precision: copy 0's, else the lowest copy's (the second rater
@@ -85,6 +90,8 @@ def _per_stratum(items: pl.DataFrame, judged: pl.DataFrame, z: float) -> pl.Data
             "cosine_bin": part["cosine_bin"][0],
             "source_format": part["source_format"][0],
             "size_class": part["size_class"][0],
+            "scope": part["scope"][0],
+            "released": bool(part["released"][0]),
             "population": int(part["stratum_population"][0]),
             "items": part.height,
         }
@@ -210,18 +217,77 @@ def recommended_band(bins: pl.DataFrame, target: float) -> tuple[float, float] |
     return float(bins["cosine_low"][first]), float(bins["cosine_high"][last])
 
 
+def scope_comparison(
+    items: pl.DataFrame, judged: pl.DataFrame, strata: pl.DataFrame, z: float = Z95
+) -> pl.DataFrame:
+    """Per scope: precision@1 of its labelled items with the Wilson interval (each scope gets
+    the same share of every stratum, so the plain proportions compare like with like), and
+    the population-weighted estimate over its strata."""
+    ok = judged.filter(pl.col("field") == "text1").select(
+        "item_id", (pl.col("label") == "describes").alias("ok")
+    )
+    rows = []
+    for (scope,), part in items.group_by("scope", maintain_order=True):
+        j = ok.filter(pl.col("item_id").is_in(part["item_id"]))
+        p, lo, hi = wilson(int(j["ok"].sum()), j.height, z)
+        s = strata.filter(pl.col("scope") == scope) if strata.height else strata
+        w = weighted_overall(s, "p1", z) if s.height else {"estimate": float("nan")}
+        rows.append({"scope": scope, "released": bool(part["released"][0]), "n": j.height,
+                     "correct": int(j["ok"].sum()), "p1": p, "p1_low": lo, "p1_high": hi,
+                     "p1_weighted": w["estimate"]})  # fmt: skip
+    return pl.DataFrame(rows).sort("scope") if rows else pl.DataFrame()
+
+
+def scope_winner(scopes: pl.DataFrame) -> str:
+    """The scope whose precision@1 interval's lower bound is above every other labelled
+    scope's estimate; ``no clear winner`` when none is (or fewer than two scopes have labels)."""
+    labelled = scopes.filter(pl.col("n") > 0) if scopes.height else scopes
+    if labelled.height < 2:
+        return "no clear winner"
+    for row in labelled.to_dicts():
+        others = labelled.filter(pl.col("scope") != row["scope"])["p1"].to_list()
+        if all(row["p1_low"] > p for p in others):
+            return row["scope"]
+    return "no clear winner"
+
+
+def scope_summary(scopes: pl.DataFrame) -> dict:
+    """The comparison as flat summary fields: ``p1_<scope>`` (+ ``_low``, ``_high``, ``_n``)
+    and ``scope_winner``."""
+    out: dict = {}
+    for row in scopes.to_dicts():
+        key = f"p1_scope_{row['scope']}"
+        out.update({key: row["p1"], f"{key}_low": row["p1_low"], f"{key}_high": row["p1_high"],
+                    f"{key}_n": row["n"]})  # fmt: skip
+    out["scope_winner"] = scope_winner(scopes)
+    return out
+
+
+def _with_scope(items: pl.DataFrame) -> pl.DataFrame:
+    """Rounds sampled before scopes were compared: every item is the released corpus scope."""
+    if "scope" not in items.columns:
+        items = items.with_columns(scope=pl.lit("corpus"))
+    if "released" not in items.columns:
+        items = items.with_columns(released=pl.lit(True))
+    return items
+
+
 def validate_round(
     items: pl.DataFrame, labels: pl.DataFrame, gold: pl.DataFrame, params: ValidationParams
 ) -> dict:
-    """Every figure of a round. Returns tables (``strata``, ``bins``, ``raters``) and a flat
-    ``summary`` dict (the checks' one-row table)."""
-    sampled = items.filter(~pl.col("is_gold"))
+    """Every figure of a round. Returns tables (``strata``, ``bins``, ``raters``, ``scopes``)
+    and a flat ``summary`` dict (the checks' one-row table)."""
+    sampled = _with_scope(items).filter(~pl.col("is_gold"))
     judged = _first_judgements(labels.filter(pl.col("item_id").is_in(sampled["item_id"])))
-    strata = _per_stratum(sampled, judged, params.z)
-    bins = precision_by_bin(sampled, judged, params)
+    all_strata = _per_stratum(sampled, judged, params.z)
+    scopes = scope_comparison(sampled, judged, all_strata, params.z)
+    strata = all_strata.filter("released") if all_strata.height else all_strata
+    released = sampled.filter("released")
+    bins = precision_by_bin(released, judged, params)
     band = recommended_band(bins, params.band_target)
     summary: dict = {
         "items": sampled.height,
+        "released_items": released.height,
         "gold_items": items.height - sampled.height,
         "labelled_items": judged["item_id"].n_unique(),
         "label_rows": labels.height,
@@ -239,7 +305,9 @@ def validate_round(
     summary["band_target"] = params.band_target
     summary["recommended_band_low"] = band[0] if band else None
     summary["recommended_band_high"] = band[1] if band else None
-    return {"strata": strata, "bins": bins, "raters": raters, "summary": summary}
+    summary.update(scope_summary(scopes))
+    return {"strata": all_strata, "bins": bins, "raters": raters, "scopes": scopes,
+            "summary": summary}  # fmt: skip
 
 
 def recommended_params_toml(

@@ -361,15 +361,18 @@ def retrieval_schema(top_k: int = RELEASE_TEXTS) -> dict[str, pl.DataType]:
         "n_candidates": pl.Int64(),
         "short_reason": pl.String(),
         "model": pl.String(),
+        "scope": pl.String(),
     }
 
 
 RETRIEVAL_SCHEMA: dict[str, pl.DataType] = retrieval_schema(RELEASE_TEXTS)
 """One row per surviving image of a shard: its ``top_k`` most similar realistic sentences (text1
 best) from the whole corpus by hierarchical retrieval, their cosine scores, the nearest sentence
-cluster, how many sentences were scored, and the model identity. ``short_reason`` is set when
-fewer than ``top_k`` sentences were available (``cluster_too_small``); a ``top_k`` below 3 is a
-choice, not a shortage, and records no reason (see :func:`retrieval_schema`)."""
+cluster, how many sentences were scored, the model identity and the retrieval ``scope`` the texts
+came from (``corpus``, ``document`` or ``hybrid``: :mod:`realsyn.scope`). ``short_reason`` is set
+when fewer than ``top_k`` sentences were available (``cluster_too_small``; in document scope
+``document_too_small``, and ``cluster_id`` is null: no cluster is searched); a ``top_k`` below 3
+is a choice, not a shortage, and records no reason (see :func:`retrieval_schema`)."""
 
 
 def decide(table: pl.DataFrame, reason: pl.Expr) -> pl.DataFrame:
@@ -410,4 +413,5 @@ RELEASE_SCHEMA: dict[str, pl.DataType] = {
     "cluster_rank": pl.Int64(),
     "short_reason": pl.String(),
     "model": pl.String(),
+    "scope": pl.String(),
 }

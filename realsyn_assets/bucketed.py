@@ -146,6 +146,20 @@ def retrieve_shard(
     return result, ids, found.sentences["text"].to_list()
 
 
+def document_sentences(store: Storage, shard: str) -> tuple[pl.DataFrame, np.ndarray]:
+    """One shard's pool sentences (the ones that survive sentence_dedup and have an embedding)
+    with their document and item position: (sentence_id, doc_id, position, text; vectors).
+    The document scope's whole input: an image's document is in the image's own shard."""
+    frame, vectors = SurvivingSentences(store).load(shard)
+    where = read_partition_table(store, "sentences", shard, "sentences").select(
+        "sentence_id", "doc_id", "position"
+    )
+    frame = frame.join(where, on="sentence_id", how="left", maintain_order="left")
+    return frame.select("sentence_id", "doc_id", "position", "text"), np.asarray(
+        vectors, dtype=np.float32
+    )
+
+
 def materialized_shards(context, store: Storage, asset: str) -> tuple[list[str], list[str]]:
     """(shards whose ``asset`` partition is committed, shards without one: warned); fails
     when no shard has one. Reads manifests only: the map tasks read the tables."""
@@ -168,4 +182,10 @@ def shard_word_counts(store: Storage, shard: str) -> pl.DataFrame:
     return read_partition_table(store, "sentences", shard, "word_counts")
 
 
-__all__ = ["ShardSource", "cluster_buckets", "retrieve_shard", "embedded_shards"]
+__all__ = [
+    "ShardSource",
+    "cluster_buckets",
+    "retrieve_shard",
+    "embedded_shards",
+    "document_sentences",
+]

@@ -10,6 +10,7 @@ from realsyn.image_decode import DecodeParams
 from realsyn.images import ImageFilterParams
 from realsyn.readers.dispatch import RawDocumentsParams
 from realsyn.retrieval import ClusterParams, RetrievalParams
+from realsyn.scope import ScopeParams
 from realsyn.semantic import SemanticParams
 from realsyn.sentences import SentenceParams
 from realsyn.train import TrainParams
@@ -74,7 +75,7 @@ CORE_PARAMS: dict[str, tuple[type, ...]] = {
     "sentence_semantics": (SemanticParams,),
     "sentence_dedup": (),
     "sentence_clusters": (ClusterParams,),
-    "retrieval_pairs": (RetrievalParams,),
+    "retrieval_pairs": (RetrievalParams, ScopeParams),
     "balanced_pool": (BalanceParams,),
     "clip_training": (TrainParams,),
 }

@@ -74,6 +74,8 @@ def _pairs(context, store) -> pl.DataFrame:
             context.log.warning(f"{shard} has no retrieval_pairs yet")
             continue
         pairs = with_syn_text(store, shard, pairs)
+        if "scope" not in pairs.columns:  # made before the scope setting: the corpus scope
+            pairs = pairs.with_columns(scope=pl.lit("corpus"))
         frames.append(pairs)
     if not frames:
         raise dg.Failure(description="no retrieval_pairs partition is materialized yet")

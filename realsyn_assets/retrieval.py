@@ -2,6 +2,8 @@
 both on the bucketed path (realsyn.codebook, realsyn.buckets) run by the ``engine`` resource
 (``REALSYN_ENGINE=local|ray``): the pool is stored per coarse bucket, never as one file."""
 
+from typing import Literal
+
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -23,6 +25,14 @@ from realsyn.retrieval import (
     pairs_report,
 )
 from realsyn.schemas import MAX_TOP_K, RELEASE_TEXTS
+from realsyn.scope import (
+    ScopedResult,
+    ScopeParams,
+    apply_scope,
+    document_topk,
+    empty_document,
+    empty_result,
+)
 from realsyn.storage import (
     partition_prefix,
     read_manifest,
@@ -31,7 +41,13 @@ from realsyn.storage import (
     write_partition,
 )
 from realsyn_assets.automation import ACCELERATOR_POOL, SHARD_BACKFILL, retry_transient_io
-from realsyn_assets.bucketed import POOL, cluster_buckets, embedded_shards, retrieve_shard
+from realsyn_assets.bucketed import (
+    POOL,
+    cluster_buckets,
+    document_sentences,
+    embedded_shards,
+    retrieve_shard,
+)
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from resources.drift import DriftResource
@@ -206,12 +222,39 @@ class RetrievalConfig(dg.Config):
         "costs one small matrix product per image and finds the sentences of images that sit "
         "between clusters; measured precision per value: README, retrieval_pairs.",
     )
+    scope: Literal["corpus", "document", "hybrid"] = Field(
+        default=ScopeParams.scope,
+        description="Where an image's texts come from: corpus (the paper: the whole pool, needs "
+        "a strong CLIP), document (MMC4-style: only the image's own document's sentences) or "
+        "hybrid (corpus cosine + scope_prior_weight for its own document's sentences). "
+        "Recorded per row (scope); review rounds compare all three (README, pilot loop).",
+    )
+    scope_prior_weight: float = Field(
+        default=ScopeParams.scope_prior_weight,
+        ge=0.0,
+        description="hybrid: added to the cosine of the image's own document's sentences.",
+    )
+    scope_prior_halflife: float | None = Field(
+        default=ScopeParams.scope_prior_halflife,
+        gt=0.0,
+        description="hybrid: item positions between image and sentence over which the prior "
+        "halves; unset: the same prior over the whole document.",
+    )
 
 
 @dg.asset(
     partitions_def=shard_partitions,
     backfill_policy=SHARD_BACKFILL,
-    deps=["clean_images", "image_dedup", "image_embeddings", sentence_clusters],
+    deps=[
+        "clean_images",
+        "image_dedup",
+        "image_embeddings",
+        sentence_clusters,
+        "sentences",  # document and hybrid scope: the shard's sentences and their documents
+        "sentence_embeddings",
+        "sentence_dedup",
+        "sentence_semantics",
+    ],
     check_specs=[
         *check_specs("retrieval_pairs", RETRIEVAL_PAIRS_SUITE),
         drift_spec("retrieval_pairs"),
@@ -229,20 +272,30 @@ def retrieval_pairs(
     drift: DriftResource,
     engine: EngineResource,
 ) -> dg.MaterializeResult:
-    """Each surviving image of the shard with its top_k (3) most similar sentences of the corpus."""
+    """Each surviving image of the shard with its top_k (3) most similar sentences of the
+    corpus (or of its own document: ``scope``)."""
     config = stage_params.apply("retrieval_pairs", config)
     shard, store = context.partition_key, storage.get()
     model = read_manifest(store, "sentence_clusters", None)["info"]["model"]
-    images, _vectors = _shard_images(store, shard, model)
+    images, vectors = _shard_images(store, shard, model)
     params = params_from_config(config, RetrievalParams)
-    result, sentence_ids, texts = retrieve_shard(engine.get(), store, shard, model, params)
-    report = pairs_report(images, result, sentence_ids, texts, model)
+    scope = params_from_config(config, ScopeParams)
+    found = _scoped_retrieval(engine, store, shard, model, params, scope, images, vectors)
+    report = pairs_report(
+        images, found.result, found.sentence_ids, found.texts, model, scope.scope,
+        found.short_reason,
+    )  # fmt: skip
     manifest = write_partition(
         store,
         "retrieval_pairs",
         shard,
         {"pairs": report.table},
-        info={"stats": report.stats, "quantiles": report.quantiles, "model": model},
+        info={
+            "stats": report.stats,
+            "quantiles": report.quantiles,
+            "model": model,
+            "scope": scope.scope,
+        },
     )
     survivor_ids = images["image_id"].to_list()
     drift_md, drift_checks = drift_outputs(
@@ -259,6 +312,35 @@ def retrieval_pairs(
             {"survivors": len(survivor_ids), "survivor_ids": survivor_ids, "top_k": params.top_k},
         )
         + drift_checks,
+    )
+
+
+def _scoped_retrieval(
+    engine, store, shard, model, params, scope: ScopeParams, images, vectors
+) -> ScopedResult:
+    """The shard's result in ``scope``: the bucketed corpus retrieval (corpus, hybrid) and the
+    shard's own documents' sentences (document, hybrid; read per shard, never the pool)."""
+    if scope.scope == "document":
+        corpus, ids, texts = empty_result(images.height, params.top_k), [], []
+    else:
+        corpus, ids, texts = retrieve_shard(engine.get(), store, shard, model, params)
+    if scope.scope == "corpus":
+        return apply_scope(
+            scope, corpus, ids, texts, empty_document(images.height, params.top_k), [], []
+        )
+    frame, sentence_vectors = document_sentences(store, shard)
+    document = document_topk(
+        images["doc_id"].to_list(),
+        images["position"].to_numpy(),
+        vectors,
+        frame["doc_id"].to_list(),
+        frame["position"].to_numpy(),
+        sentence_vectors,
+        params.top_k,
+        scope if scope.scope == "hybrid" else None,
+    )
+    return apply_scope(
+        scope, corpus, ids, texts, document, frame["sentence_id"].to_list(), frame["text"].to_list()
     )
 
 
@@ -309,6 +391,7 @@ def _pairs_metadata(report, drift_md, model, config, params, location: str, mani
                 )
             ),
             "clusters_searched": params.clusters_searched,
+            "scope": str(config.scope),
             "funnel": dg.MetadataValue.md(
                 funnel_markdown(
                     {

@@ -8,6 +8,7 @@ default) parses new or changed exports into the ``review_labels`` partition and 
 ``human_validation`` of the round.
 """
 
+import dataclasses
 import io
 import json
 
@@ -20,20 +21,33 @@ from realsyn.balance import BalanceParams, cluster_images
 from realsyn.clip import encode_texts
 from realsyn.label_studio import RATER_GUIDE, label_config, tasks
 from realsyn.report import preview_markdown
-from realsyn.review import ReviewParams, default_band, gold_table, sample_review, world_labels
+from realsyn.retrieval import RetrievalResult, brute_force
+from realsyn.review import (
+    ReviewParams,
+    default_band,
+    gold_table,
+    sample_review,
+    with_scope_texts,
+    world_labels,
+)
 from realsyn.schemas import image_blob_key
+from realsyn.scope import ScopeParams, empty_result, result_from_rows, scope_rows
 from realsyn.storage import PartitionNotFound, read_partition_table, write_partition
 from realsyn.world_docs import TRUTH_DIR
+from realsyn_assets.bucketed import document_sentences, embedded_shards
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.release import BalancedPoolConfig
+from realsyn_assets.retrieval import RetrievalConfig
 from realsyn_assets.synthetic import with_syn_text
 from realsyn_assets.vectors import is_random_model, load_all_vectors
 from resources.clip_model import ClipModelResource
-from resources.stage_params import StageParamsResource
+from resources.stage_params import StageParamsResource, params_from_config
 from resources.storage import StorageResource
 
 review_rounds = dg.DynamicPartitionsDefinition(name="review_rounds")
+SENTENCE_COLUMNS = {"sentence_id": pl.String, "doc_id": pl.String, "position": pl.Int32,
+                    "text": pl.String}  # fmt: skip
 
 
 def review_folder(round_key: str) -> str:
@@ -52,6 +66,8 @@ def _shard_frames(context, store) -> pl.DataFrame:
             context.log.warning(f"{shard}: no retrieval_pairs yet, not sampled")
             continue
         pairs = with_syn_text(store, shard, pairs)
+        if "scope" not in pairs.columns:  # made before the scope setting: the corpus scope
+            pairs = pairs.with_columns(scope=pl.lit("corpus"))
         fmt = images.select("sha256", "format").unique("sha256", keep="first")
         frames.append(
             pairs.join(docs.select("doc_id", "source_format"), on="doc_id", how="left")
@@ -68,6 +84,13 @@ def _shard_frames(context, store) -> pl.DataFrame:
                 "text3",
                 "syn_text",
                 "sentence_id1",
+                "position",
+                "sentence_id2",
+                "sentence_id3",
+                "score1",
+                "score2",
+                "score3",
+                "scope",
             )  # fmt: skip
         )
     if not frames:
@@ -128,6 +151,63 @@ def _gold(corpus, store, pairs: pl.DataFrame) -> tuple[dict, str]:
     return {}, "none"
 
 
+def _pool_sentences(store, shards: list[str], docs: set[str] | None):
+    """The pool's sentences (sentence_id, doc_id, position, text) and vectors of ``shards``,
+    only those of ``docs`` unless None."""
+    frames, blocks = [], []
+    for shard in shards:
+        frame, vectors = document_sentences(store, shard)
+        if docs is not None:
+            keep = frame["doc_id"].is_in(list(docs)).to_numpy()
+            frame, vectors = frame.filter(pl.Series(keep)), vectors[keep]
+        frames.append(frame)
+        blocks.append(vectors)
+    if not frames:
+        return pl.DataFrame(schema=SENTENCE_COLUMNS), np.zeros((0, 0), np.float32)
+    return pl.concat(frames), np.concatenate(blocks)
+
+
+def _corpus_top3(store, sampled: pl.DataFrame, vectors: np.ndarray, released: str, shards):
+    """The sampled images' corpus top-3: their retrieval_pairs rows when those are the corpus
+    scope, else an exact search over every shard's pool sentences (a pilot-sized pool)."""
+    if released == "corpus":
+        return result_from_rows(sampled, 3)
+    pool, pool_vectors = _pool_sentences(store, shards, None)
+    if not pool.height:
+        return empty_result(sampled.height, 3), [], []
+    idx, scores = brute_force(vectors, pool_vectors, 3)
+    m = sampled.height
+    full_i = np.full((m, 3), -1, np.int64)
+    full_s = np.full((m, 3), -np.inf, np.float32)
+    full_i[:, : idx.shape[1]], full_s[:, : idx.shape[1]] = idx, scores
+    none = np.full(m, -1, np.int64)
+    result = RetrievalResult(full_i, full_s, none, np.full(m, pool.height))
+    return result, pool["sentence_id"].to_list(), pool["text"].to_list()
+
+
+def scope_texts(context, store, items, pairs, retrieval: ScopeParams) -> dict[str, pl.DataFrame]:
+    """Each compared scope's top-3 for the round's items of that scope (not the released one),
+    from the images' vectors, their documents' pool sentences (their shards' only) and their
+    corpus top-3; the hybrid prior is retrieval_pairs' setting."""
+    released = items.filter("released")["scope"][0] if items["released"].any() else "corpus"
+    alt = items.filter(~pl.col("released"))
+    if not alt.height:
+        return {}
+    sampled = pairs.filter(pl.col("image_id").is_in(alt["image_id"].to_list())).sort("image_id")
+    keys, vecs, _ = load_all_vectors(context, store, "image_embeddings")
+    row = {k: i for i, k in enumerate(keys["key"].to_list())}
+    vectors = np.asarray(vecs[[row[s] for s in sampled["sha256"].to_list()]], dtype=np.float32)
+    shards = sorted(set(sampled["shard"].to_list()))
+    all_shards = sorted(context.instance.get_dynamic_partitions(shard_partitions.name))
+    corpus = _corpus_top3(store, sampled, vectors, released, embedded_shards(store, all_shards))
+    docs, doc_vectors = _pool_sentences(store, shards, set(sampled["doc_id"].to_list()))
+    out = {}
+    for scope in sorted(set(alt["scope"].to_list())):
+        params = dataclasses.replace(retrieval, scope=scope)
+        out[scope] = scope_rows(params, sampled, vectors, corpus, docs, doc_vectors, 3)
+    return out
+
+
 class ReviewSampleConfig(dg.Config):
     per_stratum: int = Field(
         ReviewParams.per_stratum, description="Images per stratum (cosine bin x source x size)."
@@ -140,6 +220,13 @@ class ReviewSampleConfig(dg.Config):
     )
     gold_repeats: int = Field(ReviewParams.gold_repeats, description="Tasks per gold item.")
     seed: int = Field(ReviewParams.seed, description="Seed of the sample and the task order.")
+    scopes: list[str] = Field(
+        list(ReviewParams.scopes),
+        description="Retrieval scopes compared side by side (a stratum dimension, blind to the "
+        "raters): each stratum gives per_stratum images per scope, retrieval_pairs' own scope "
+        "always among them; human_validation names the one with the higher precision@1. "
+        "One of corpus, document, hybrid each.",
+    )
     image_url_prefix: str = Field(
         "/data/local-files/?d={folder}/",
         description="What Label Studio loads an image from, before images/<file>; {folder} is "
@@ -154,6 +241,7 @@ def _params(config: ReviewSampleConfig) -> ReviewParams:
         gold_items=config.gold_items,
         gold_repeats=config.gold_repeats,
         seed=config.seed,
+        scopes=tuple(config.scopes),
     )
 
 
@@ -263,6 +351,9 @@ def _metadata(store, key, config, stats, band, band_source, gold_source, strata,
         "clean_images",
         "balanced_pool",
         "clip_training",  # the clip_model resource's checkpoint encodes syn_text
+        "sentences",  # the other scopes' texts: the sampled images' documents' sentences
+        "sentence_dedup",
+        "sentence_semantics",
     ],  # fmt: skip
     code_version="1",
     group_name="review",
@@ -284,6 +375,10 @@ def review_sample(
     reviewed, n_reviewed = _already_reviewed(context, store, key)
     gold, gold_source = _gold(corpus.get(), store, pairs)
     items = sample_review(pairs, band, _params(config), key, reviewed, gold)
+    retrieval = params_from_config(
+        stage_params.apply("retrieval_pairs", RetrievalConfig()), ScopeParams
+    )
+    items = with_scope_texts(items, scope_texts(context, store, items, pairs, retrieval))
     items = _with_image_files(items, pairs)
     n_tasks = _write_folder(store, key, items, config)
     strata, stats = _sample_stats(items, n_tasks, pairs, n_reviewed)

@@ -1,6 +1,7 @@
 """``realsyn review new|status``: start a review round, and see where each round stands.
 
     realsyn review new [--per-stratum N] [--double-share F] [--gold-items N] [--seed N]
+                       [--scopes corpus,document,hybrid]
     realsyn review validate
     realsyn review status
 
@@ -46,6 +47,7 @@ def new_round(args: argparse.Namespace) -> int:
             "double_share": args.double_share,
             "gold_items": args.gold_items,
             "seed": args.seed,
+            "scopes": args.scopes.split(",") if args.scopes else None,
         }.items()
         if v is not None
     }
@@ -149,6 +151,13 @@ def status(_args: argparse.Namespace) -> int:
                 f"[{_f(s['p1_weighted_low'])}, {_f(s['p1_weighted_high'])}]; "
                 f"kappa {_f(s.get('kappa'))}; band {band}"
             )
+            scopes = [
+                f"{k[len('p1_scope_') :]} {_f(s[k])} [{_f(s[k + '_low'])}, {_f(s[k + '_high'])}]"
+                for k in sorted(s)
+                if k.startswith("p1_scope_") and k.count("_") == 2 and s.get(k) is not None
+            ]
+            if scopes:
+                parts.append(f"scopes: {'; '.join(scopes)}; winner: {s.get('scope_winner')}")
         except PartitionNotFound:
             parts.append("not validated yet")
         print("  ".join(parts))
@@ -163,6 +172,9 @@ def review_command(argv: list[str]) -> int:
     new.add_argument("--double-share", type=float, help="share shown to two raters (0.2)")
     new.add_argument("--gold-items", type=int, help="items with known answers (5)")
     new.add_argument("--seed", type=int)
+    new.add_argument(
+        "--scopes", help="retrieval scopes compared, comma-separated (corpus,document,hybrid)"
+    )
     sub.add_parser("validate", help="parse the label exports and validate every round")
     sub.add_parser("status", help="where each round stands")
     args = parser.parse_args(argv)

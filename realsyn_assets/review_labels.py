@@ -218,6 +218,8 @@ def _metadata(store, key, config, report, size_classes, toml, summary, drift, ma
             "raters_preview": dg.MetadataValue.md(
                 preview_markdown(report["raters"].to_dicts(), ["rater", "answers", "accuracy"])
             ),
+            "scope_comparison": dg.MetadataValue.md(_scopes_markdown(report["scopes"], summary)),
+            "scope_winner": summary["scope_winner"],
             "recommended_params": dg.MetadataValue.md(f"```toml\n{toml}```"),
             **_figures(summary),
             **{k: v for k, v in summary.items() if isinstance(v, int)},
@@ -260,7 +262,7 @@ def human_validation(
     manifest = write_partition(
         store, "human_validation", key,
         {"strata": report["strata"], "bins": report["bins"], "raters": report["raters"],
-         "size_classes": size_classes, "summary": table},
+         "size_classes": size_classes, "scopes": report["scopes"], "summary": table},
         info={"summary": {k: (None if isinstance(v, float) and v != v else v)
                           for k, v in summary.items()}},
         files={"recommended_params.toml": toml.encode()},
@@ -276,6 +278,28 @@ def human_validation(
         data_version=dg.DataVersion(manifest["version"]),
         check_results=checks,
     )
+
+
+def _scopes_markdown(scopes: pl.DataFrame, summary: dict) -> str:
+    """Precision@1 per retrieval scope with its Wilson 95% interval, and the verdict."""
+    if scopes.height == 0:
+        return "no labelled items"
+    lines = ["| scope | released | n | precision@1 (95% CI) | weighted |", "|---|---|---:|---|---|"]
+    for row in scopes.to_dicts():
+        ci = f"{row['p1']:.2f} [{row['p1_low']:.2f}, {row['p1_high']:.2f}]" if row["n"] else "-"
+        w = f"{row['p1_weighted']:.2f}" if row["p1_weighted"] == row["p1_weighted"] else "-"
+        lines.append(
+            f"| {row['scope']} | {'yes' if row['released'] else ''} | {row['n']} | {ci} | {w} |"
+        )
+    winner = summary["scope_winner"]
+    verdict = (
+        f"**{winner}** has the higher precision@1: its lower bound is above every other "
+        "scope's estimate (set retrieval_pairs' scope to it)."
+        if winner != "no clear winner"
+        else "**No clear winner**: no scope's lower bound is above every other's estimate "
+        "(label more items, or keep the current scope)."
+    )
+    return "\n".join(lines) + "\n\n" + verdict
 
 
 def _strata_markdown(strata: pl.DataFrame) -> str:

@@ -18,8 +18,10 @@ launchpad's "scaffold" fills in every default: delete the lines you do not mean 
 """
 
 import dataclasses
+import enum
 import json
 import tomllib
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -93,6 +95,13 @@ def params_from_config(config: dg.Config, params_cls: type[P], **extra: Any) -> 
     return params_cls(**{**values, **extra})
 
 
+def _is_choice(annotation: Any) -> bool:
+    """A ``Literal[...]`` or ``Enum`` type: Dagster always passes such a field to the Config."""
+    return typing.get_origin(annotation) is typing.Literal or (
+        isinstance(annotation, type) and issubclass(annotation, enum.Enum)
+    )
+
+
 class StageParamsResource(dg.ConfigurableResource):
     """The deployment's stage parameters as JSON (``{asset: {field: value}}``).
 
@@ -118,8 +127,20 @@ class StageParamsResource(dg.ConfigurableResource):
 
     def explicit_fields(self, asset: str, config: dg.Config) -> frozenset[str]:
         """The fields of ``config`` that the run set: those in the run's config for the asset's
-        op, and those given when ``config`` was built directly (pydantic ``model_fields_set``)."""
-        return frozenset(config.model_fields_set) | self._run_fields.get(asset, frozenset())
+        op, and those given when ``config`` was built directly (pydantic ``model_fields_set``).
+
+        Dagster builds an asset's config with every ``Literal``/``Enum`` field passed in, even
+        when left at its default (its other fields only when they differ from the default), so
+        a choice field at its default counts as set only when the run's config names it: else
+        the file could never change it (e.g. ``[retrieval_pairs] scope``)."""
+        run = self._run_fields.get(asset, frozenset())
+        fields = type(config).model_fields
+        given = {
+            k
+            for k in config.model_fields_set
+            if not (_is_choice(fields[k].annotation) and getattr(config, k) == fields[k].default)
+        }
+        return frozenset(given) | run
 
     def apply(self, asset: str, config: dg.Config) -> dg.Config:
         """``config`` with the deployment's values for every field the run did not set."""

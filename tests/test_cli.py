@@ -197,10 +197,71 @@ def test_main_job_on_a_small_generated_world(tmp_path):
         for s in ("world/obelics/world-00000.parquet", "world/obelics/world-00001.parquet")
     )
     _same_pool_and_rows_on_ray(env, corpus, store)
+    _document_and_hybrid_scopes(env, corpus, store, tmp_path)
     # the same world is not generated twice
     again = [cmd[0], "world", "--out", str(corpus), "--documents", "40"]
     proc = subprocess.run(again, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "is up to date" in proc.stdout, proc.stdout + proc.stderr
+
+
+SCOPE_RERUN = """
+import os, sys
+import dagster as dg
+from realsyn_assets.definitions import build_definitions
+from realsyn_assets.refresh import run_step
+from realsyn_assets.settings import Settings
+defs = build_definitions(Settings.from_env(os.environ), os.environ)
+instance = dg.DagsterInstance.get()
+quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+runs = []
+for shard in sys.argv[1:]:  # stale: REALSYN_PARAMS changed retrieval_pairs' code version
+    runs += run_step(defs, instance, "retrieval_shards", shard, run_config=quiet)
+assert runs and all(ok for _, ok in runs), runs
+"""
+
+
+def _document_and_hybrid_scopes(env, corpus, store, tmp_path):
+    """retrieval_pairs again with REALSYN_PARAMS' scope = document, then hybrid (the asset
+    path of realsyn.scope): every row and manifest records the scope; in document scope every
+    text is a sentence of the image's own document and no cluster is searched; hybrid keeps
+    the clusters and takes at least as many texts from the own document as the corpus scope."""
+    import polars as pl
+
+    shards = ["world/html/shapes-blog", "world/obelics/world-00000.parquet"]
+    doc_of: dict[str, str] = {}
+    for shard in shards:
+        sentences = read_partition_table(store, "sentences", shard, "sentences")
+        doc_of.update(zip(sentences["sentence_id"], sentences["doc_id"], strict=True))
+
+    def pairs_and_own() -> tuple[pl.DataFrame, int, int]:
+        pairs = pl.concat(
+            read_partition_table(store, "retrieval_pairs", s, "pairs") for s in shards
+        )
+        ids = [(row["doc_id"], row[f"sentence_id{j}"]) for row in pairs.iter_rows(named=True)
+               for j in (1, 2, 3) if row[f"sentence_id{j}"] is not None]  # fmt: skip
+        return pairs, sum(doc_of.get(s) == d for d, s in ids), len(ids)
+
+    corpus_pairs, corpus_own, _ = pairs_and_own()
+    for scope in ("document", "hybrid"):
+        params = tmp_path / f"params-{scope}.toml"
+        params.write_text(f'[retrieval_pairs]\nscope = "{scope}"\n')
+        scope_env = {**env, "REALSYN_CORPUS": str(corpus), "REALSYN_PARAMS": str(params)}
+        proc = subprocess.run(
+            [sys.executable, "-c", SCOPE_RERUN, *shards],
+            cwd=REPO, env=scope_env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        pairs, own, texts = pairs_and_own()
+        assert pairs.height == corpus_pairs.height and set(pairs["scope"]) == {scope}
+        assert {read_manifest(store, "retrieval_pairs", s)["info"]["scope"] for s in shards} == {
+            scope
+        }
+        if scope == "document":
+            assert own == texts > 0  # every text is a sentence of the image's own document
+            assert pairs["cluster_id"].null_count() == pairs.height
+            assert set(pairs["short_reason"].drop_nulls()) <= {"document_too_small"}
+        else:
+            assert own >= corpus_own and pairs["cluster_id"].null_count() == 0
 
 
 RAY_RERUN = """

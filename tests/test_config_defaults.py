@@ -85,11 +85,16 @@ class _Params:
     device: str = "cpu"
 
 
-def _applied(run_config: dict, values: dict) -> _Config:
+class _Choice(dg.Config):
+    kind: typing.Literal["x", "y"] = "x"
+    n: int = 1
+
+
+def _applied(run_config: dict, values: dict, cls: type[dg.Config] = _Config) -> dg.Config:
     seen = []
 
     @dg.asset(name="stage")
-    def stage(config: _Config, stage_params: StageParamsResource) -> None:
+    def stage(config: cls, stage_params: StageParamsResource) -> None:
         seen.append(stage_params.apply("stage", config))
 
     dg.materialize(
@@ -108,6 +113,17 @@ def test_a_run_value_equal_to_the_default_beats_the_file():
     typed = {"ops": {"stage": {"config": {"a": 4}}}}
     assert _applied(typed, tracked) == _Config(a=4, b=9)
     assert _applied(typed, {}) == _Config(a=4, b=5)
+
+
+def test_the_file_sets_a_choice_field():
+    """Dagster passes every Literal field to the Config (at its default too): the file's value
+    still applies unless the run's config names the field (was: ``[retrieval_pairs] scope``
+    in REALSYN_PARAMS silently ignored)."""
+    tracked = {"stage": {"kind": "y", "n": 2}}
+    assert _applied({}, tracked, _Choice) == _Choice(kind="y", n=2)
+    typed = {"ops": {"stage": {"config": {"kind": "x"}}}}  # typed in, equal to the default
+    assert _applied(typed, tracked, _Choice) == _Choice(kind="x", n=2)
+    assert _applied({}, {}, _Choice) == _Choice()
 
 
 def test_direct_construction_counts_as_explicit():

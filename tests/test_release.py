@@ -67,6 +67,7 @@ def _rows(n: int) -> pl.DataFrame:
                 "sha256": f"sha{i}",
                 "doc_id": f"doc{i}",
                 "model": "m",
+                "scope": "document" if i % 2 else "corpus",
             }
         )
     return pl.DataFrame(rows)
@@ -87,6 +88,7 @@ def test_webdataset_shards_are_readable_and_reproducible(tmp_path):
         samples += list(ds.to_tuple("__key__", "jpg;png", "txt", "json"))
     assert [s[2] for s in samples] == [f"first {i}" for i in range(5)]
     assert samples[0][0] == "doc0_1" and samples[0][3]["text3"] == "c"
+    assert [s[3]["scope"] for s in samples] == ["corpus", "document"] * 2 + ["corpus"]
     assert all(s[1].size == (320, 240) or s[1].size == (160, 120) for s in samples)
 
 

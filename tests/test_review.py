@@ -3,6 +3,7 @@ generated world whose answers are known."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -79,7 +80,9 @@ def world():
 
 
 def _round(pairs, ti, ts, noise, params=None, shape="full", seed=0):
-    params = params or ReviewParams(per_stratum=15)
+    """One round over the pairs' own (corpus) scope only: the world has no other scope's texts
+    (tests/test_review_scope.py compares scopes)."""
+    params = dataclasses.replace(params or ReviewParams(per_stratum=15), scopes=("corpus",))
     truth = world_labels(pairs, ti, ts)
     gold = dict(list(sorted(truth.items()))[:20])
     band = (0.3, 0.6)
@@ -114,7 +117,7 @@ def test_bins_and_size_classes():
 
 def test_sampling_is_deterministic_stratified_and_never_repeats_an_image(world):
     pairs, ti, ts = world
-    params = ReviewParams(per_stratum=10)
+    params = ReviewParams(per_stratum=10, scopes=("corpus",))
     a = sample_review(pairs, (0.3, 0.6), params, "r001")
     assert a.equals(sample_review(pairs.reverse(), (0.3, 0.6), params, "r001"))
     assert a.group_by("stratum").len()["len"].max() <= 10
