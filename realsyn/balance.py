@@ -110,6 +110,14 @@ def balance_pool(
         if band is not None
         else np.ones(len(cosine), dtype=bool)
     )
+    # An image with no retrieved text (document scope: its page kept no sentence) has no pair
+    # to release: counted, never passed on to a release row without text1.
+    has_text = (
+        pairs["text1"].is_not_null().to_numpy()
+        if "text1" in pairs.columns
+        else np.ones(len(cosine), dtype=bool)
+    )
+    keep = keep & has_text
     pool = pairs.with_columns(
         pl.Series("pair_cosine", cosine.astype(np.float32)),
         pl.Series("pair_text", np.where(has_syn, "syn_text", "text1")),
@@ -130,6 +138,7 @@ def balance_pool(
     stats = {
         "pairs": int(len(cosine)),
         "kept": int(keep.sum()),
+        "no_text": int((~has_text).sum()),
         "clusters": int(len(sizes)),
         "max_cluster": int(sizes.max()) if len(sizes) else 0,
     }

@@ -192,9 +192,12 @@ def _pool_metadata(report, drift_md, model, config, band_applied: bool, manifest
             "params": dg.MetadataValue.json(config.model_dump()),
             "funnel": dg.MetadataValue.md(
                 funnel_markdown(
-                    {**stats, "dropped_outside_band": stats["pairs"] - stats["kept"]},
+                    {
+                        **stats,
+                        "dropped_outside_band": stats["pairs"] - stats["kept"] - stats["no_text"],
+                    },
                     "pairs",
-                    ["pairs", "dropped_outside_band", "kept"],
+                    ["pairs", "no_text", "dropped_outside_band", "kept"],
                 )
             ),
             "pair_cosine_plot": dg.MetadataValue.md(

@@ -41,6 +41,7 @@ def test_pool_keeps_the_band_and_ranks_within_clusters():
     assert band.stats == {
         "pairs": 40,
         "kept": int(inside.sum()),
+        "no_text": 0,
         "clusters": len(band.sizes),
         "max_cluster": int(band.sizes.max()),
     }
@@ -50,6 +51,25 @@ def test_pool_keeps_the_band_and_ranks_within_clusters():
         assert row["cluster_rank"] == list(range(len(row["cluster_rank"])))
     again = balance_pool(pairs, images, texts, has_syn, params, (0.3, 0.9))
     assert again.pool.equals(band.pool)  # seeded: same input, same pool
+
+
+def test_pool_drops_pairs_without_a_text_and_counts_them():
+    """Document scope: an image whose page kept no sentence has no text1; it never reaches the
+    release (whose blocking check requires text1) and is counted as no_text."""
+    rng = np.random.default_rng(0)
+    images = _unit(rng.normal(size=(6, 8)))
+    texts = _unit(rng.normal(size=(6, 8)))
+    pairs = _pairs(6).with_columns(
+        pl.when(pl.col("image_id").is_in(["i1", "i4"]))
+        .then(None)
+        .otherwise(pl.col("text1"))
+        .alias("text1"),
+        pl.lit(None, dtype=pl.String).alias("syn_text"),
+    )
+    has_syn = np.zeros(6, dtype=bool)
+    report = balance_pool(pairs, images, texts, has_syn, BalanceParams(seed=1), None)
+    assert sorted(report.pool["image_id"]) == ["i0", "i2", "i3", "i5"]
+    assert report.stats["no_text"] == 2 and report.stats["kept"] == 4
 
 
 def test_scaled_subset_caps_each_cluster_in_the_release_schema():
