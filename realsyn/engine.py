@@ -72,6 +72,7 @@ class RayEngine:
 
         if not ray.is_initialized():
             if self.address:
+                _token_auth_when_available()
                 ray.init(address=self.address, log_to_driver=False)
             else:
                 ray.init(num_cpus=self.init_cpus, include_dashboard=False, log_to_driver=False)
@@ -89,6 +90,21 @@ class RayEngine:
                 yield ray.get(pending.popleft())
         while pending:
             yield ray.get(pending.popleft())
+
+
+def _token_auth_when_available() -> None:
+    """Ray >= 2.59 starts a local cluster (``ray.init()``, ``ray start --head``) with token
+    authentication on, but a driver joining one by address sends its token only under
+    ``RAY_AUTH_MODE=token`` (without it: "Authentication token is missing", retried for
+    minutes). As ``ray start`` does for a joining node: with ``RAY_AUTH_MODE`` unset and a token
+    found (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``), use it."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # a Ray without token authentication
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def _call(fn: Callable[[Any], Any], item: Any) -> Any:

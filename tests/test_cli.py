@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
+import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from realsyn.storage import LocalStorage, read_manifest, read_partition_table
@@ -105,7 +110,6 @@ def _run_main_job(tmp_path, captioner_url):
     assert "| image references | 25 | 100.0% |" in card and "| images in t180 | 8 |" in card
     assert "rows with syn_text: 8" in card and "caption=vlm" in card  # not a placeholder
     assert '"max_words": 81' in card  # the parameters each stage ran with
-    import polars as pl
 
     table = pl.read_parquet(release / "t180" / "release.parquet")
     assert table.columns[:5] == ["raw_image_url", "text1", "text2", "text3", "syn_text"]
@@ -156,20 +160,41 @@ def _run_main_job(tmp_path, captioner_url):
     assert "Train Epoch: 0 [8/8 (100%)]" in log, log[-2000:]
 
 
-@pytest.mark.slow
-def test_main_job_on_a_small_generated_world(tmp_path):
-    """Generate a world, bootstrap the CLIP model on its alt texts, run everything, evaluate."""
+def _main_job_on_world(root: Path, corpus: Path, **extra: str):
+    """``realsyn run`` on a small generated world (40 documents, 3 training epochs) with its
+    Dagster home and data under ``root``; returns the finished process and its environment."""
     env = {
         **os.environ,
-        "DAGSTER_HOME": str(tmp_path / "home"),
-        "REALSYN_DATA_ROOT": str(tmp_path / "data"),
+        "DAGSTER_HOME": str(root / "home"),
+        "REALSYN_DATA_ROOT": str(root / "data"),
     }
     for var in ("REALSYN_CORPUS", "REALSYN_CAPTIONER_URL", "REALSYN_CLIP_CHECKPOINT"):
         env.pop(var, None)
-    corpus = tmp_path / "corpus"
+    for var in ("REALSYN_ENGINE", "REALSYN_RAY_ADDRESS", "RAY_AUTH_MODE"):
+        env.pop(var, None)
+    env.update(extra)
     cmd = [str(Path(sys.executable).parent / "realsyn"), "run", "--corpus", str(corpus), "--world"]
     cmd += ["--world-documents", "40", "--train-epochs", "3"]  # 3: not the step number
+    t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    print(f"realsyn run ({env.get('REALSYN_ENGINE', 'local')}): {time.perf_counter() - t0:.0f} s")
+    return proc, env
+
+
+@pytest.fixture(scope="module")
+def world_run(tmp_path_factory):
+    """The main job on the local engine, shared by the tests below (one run, not two)."""
+    root = tmp_path_factory.mktemp("world")
+    proc, env = _main_job_on_world(root, root / "corpus")
+    return root, proc, env
+
+
+@pytest.mark.slow
+def test_main_job_on_a_small_generated_world(world_run):
+    """Generate a world, bootstrap the CLIP model on its alt texts, run everything, evaluate."""
+    tmp_path, proc, env = world_run
+    corpus = tmp_path / "corpus"
+    cmd = [str(Path(sys.executable).parent / "realsyn")]
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     out = proc.stdout
     assert "generated the world into" in out and "20/20 run(s) succeeded" in out
@@ -196,7 +221,6 @@ def test_main_job_on_a_small_generated_world(tmp_path):
         read_partition_table(store, "retrieval_pairs", s, "pairs").height
         for s in ("world/obelics/world-00000.parquet", "world/obelics/world-00001.parquet")
     )
-    _same_pool_and_rows_on_ray(env, corpus, store)
     _document_and_hybrid_scopes(env, corpus, store, tmp_path)
     # the same world is not generated twice
     again = [cmd[0], "world", "--out", str(corpus), "--documents", "40"]
@@ -242,6 +266,7 @@ def _document_and_hybrid_scopes(env, corpus, store, tmp_path):
         return pairs, sum(doc_of.get(s) == d for d, s in ids), len(ids)
 
     corpus_pairs, corpus_own, _ = pairs_and_own()
+    corpus_versions = {s: read_manifest(store, "retrieval_pairs", s)["version"] for s in shards}
     for scope in ("document", "hybrid"):
         params = tmp_path / f"params-{scope}.toml"
         params.write_text(f'[retrieval_pairs]\nscope = "{scope}"\n')
@@ -262,41 +287,101 @@ def _document_and_hybrid_scopes(env, corpus, store, tmp_path):
             assert set(pairs["short_reason"].drop_nulls()) <= {"document_too_small"}
         else:
             assert own >= corpus_own and pairs["cluster_id"].null_count() == 0
-
-
-RAY_RERUN = """
-import os, sys
-import dagster as dg
-from realsyn_assets.definitions import build_definitions
-from realsyn_assets.refresh import run_step
-from realsyn_assets.settings import Settings
-defs = build_definitions(Settings.from_env(os.environ), os.environ)
-assert defs.resources["engine"].engine == "ray"
-instance = dg.DagsterInstance.get()
-quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-runs = run_step(defs, instance, "sentence_pool", None, run_config=quiet, only_stale=False)
-for shard in sys.argv[1:]:
-    runs += run_step(defs, instance, "retrieval_shards", shard, run_config=quiet, only_stale=False)
-assert runs and all(ok for _, ok in runs), runs
-"""
-
-
-def _same_pool_and_rows_on_ray(env, corpus, store):
-    """sentence_clusters and retrieval_pairs again with REALSYN_ENGINE=ray (a local Ray cluster
-    started by the step's process): the same bytes as the local engine's."""
-    shards = [
-        "world/html/shapes-blog",
-        "world/obelics/world-00000.parquet",
-        "world/obelics/world-00001.parquet",
-    ]
-    before = {s: read_manifest(store, "retrieval_pairs", s)["version"] for s in shards}
-    clusters = read_manifest(store, "sentence_clusters", None)["version"]
-    ray_env = {**env, "REALSYN_ENGINE": "ray", "REALSYN_CORPUS": str(corpus)}
+    # Back to the corpus scope (the default): the same rows and data versions as the first run
+    # (the Ray test compares this world's release and versions with its own run).
+    versions = {s: read_manifest(store, "retrieval_pairs", s)["version"] for s in shards}
+    params = tmp_path / "params-corpus.toml"
+    params.write_text('[retrieval_pairs]\nscope = "corpus"\n')
     proc = subprocess.run(
-        [sys.executable, "-c", RAY_RERUN, *shards],
-        cwd=REPO, env=ray_env, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-c", SCOPE_RERUN, *shards],
+        cwd=REPO, env={**env, "REALSYN_CORPUS": str(corpus), "REALSYN_PARAMS": str(params)},
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "Started a local Ray instance" in proc.stderr  # the tasks did run on Ray
-    assert read_manifest(store, "sentence_clusters", None)["version"] == clusters
-    assert {s: read_manifest(store, "retrieval_pairs", s)["version"] for s in shards} == before
+    assert pairs_and_own()[0].equals(corpus_pairs)
+    assert versions != corpus_versions  # the hybrid rows differed
+    assert {s: read_manifest(store, "retrieval_pairs", s)["version"] for s in shards} == (
+        corpus_versions
+    )
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """A local Ray cluster (2 CPUs) held by its own process, with token authentication on (Ray's
+    default for a new cluster) and its own token; yields the environment a driver joining it
+    needs. Closing the process's stdin shuts the cluster down."""
+    token = tmp_path_factory.mktemp("ray") / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH_")}
+    env["RAY_AUTH_TOKEN_PATH"] = str(token)  # not the user's ~/.ray/auth_token
+    script = (
+        "import sys, ray\n"
+        "ray.init(num_cpus=2, include_dashboard=False)\n"
+        "print('address=' + ray.get_runtime_context().gcs_address, flush=True)\n"
+        "sys.stdin.read()\n"
+        "ray.shutdown()\n"
+    )
+    head = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        lines = (line.strip() for line in head.stdout)
+        address = next((x for x in lines if x.startswith("address=")), "")[len("address=") :]
+        assert address, "the Ray head did not start"
+        # no RAY_AUTH_MODE: the engine finds the token as `ray start` does (realsyn/engine.py)
+        yield {"REALSYN_RAY_ADDRESS": address, "RAY_AUTH_TOKEN_PATH": str(token)}
+    finally:
+        head.stdin.close()
+        head.wait(timeout=120)
+
+
+def _release(root: Path) -> dict:
+    """What a release is made of: every partition's data version (a hash of its bytes), every
+    scale's rows, the bytes of every file under release/ and the evaluation's precision@1."""
+    store = LocalStorage(root / "data")
+    data = root / "data"
+    versions = {
+        str(m.parent.relative_to(data)): json.loads(m.read_text())["version"]
+        for m in sorted(data.rglob("_manifest.json"))
+    }
+    files = {
+        str(f.relative_to(data)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted((data / "release").rglob("*"))
+        if f.is_file()
+    }
+    tables = {}
+    for parquet in sorted((data / "release").glob("t*/release.parquet")):
+        frame = pl.read_parquet(parquet)
+        tables[parquet.parent.name] = frame.sort(["raw_image_url", "text1"])
+    metrics = read_manifest(store, "pipeline_evaluation", None)["info"]["metrics"]
+    return {"versions": versions, "files": files, "tables": tables, "p1": metrics["precision_at_1"]}
+
+
+@pytest.mark.slow
+def test_main_job_on_ray_gives_the_local_release(world_run, ray_head, tmp_path):
+    """The same main job with REALSYN_ENGINE=ray on a real local cluster (the bucketed stages'
+    tasks run in Ray's worker processes) gives the local engine's release, byte for byte."""
+    root, local, _env = world_run
+    assert local.returncode == 0, local.stdout[-4000:] + local.stderr[-4000:]
+    proc, _ = _main_job_on_world(tmp_path, root / "corpus", REALSYN_ENGINE="ray", **ray_head)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "20/20 run(s) succeeded" in proc.stdout
+    # the step process joined the fixture's cluster and started none of its own
+    assert "Connecting to existing Ray cluster at address" in proc.stderr, proc.stderr[-3000:]
+    assert "Started a local Ray instance" not in proc.stderr
+    ray_release, local_release = _release(tmp_path), _release(root)
+    assert sorted(ray_release["tables"]) == sorted(local_release["tables"]) != []
+    for scale, frame in ray_release["tables"].items():
+        assert frame.height > 0, scale
+        assert frame.equals(local_release["tables"][scale]), scale
+    for name in ("versions", "files"):
+        mine, theirs = ray_release[name], local_release[name]
+        assert mine == theirs, {
+            k: (mine.get(k), theirs.get(k)) for k in mine | theirs if mine.get(k) != theirs.get(k)
+        }
+    assert any(k.startswith("sentence_clusters") for k in ray_release["versions"])
+    assert ray_release["p1"] == local_release["p1"]
