@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 
 import dagster as dg
@@ -42,7 +41,7 @@ from realsyn_assets.review import ReviewSampleConfig, _write_folder
 from realsyn_assets.review_labels import human_validation, review_labels_sensor
 from resources.storage import StorageResource
 from tests import label_studio_server as lss
-from tests.test_ui_browser import CHROMIUM
+from tests.test_ui_browser import CHROMIUM, _require_browser
 
 pytestmark = pytest.mark.slow
 
@@ -54,20 +53,7 @@ FIELDS = ("text1", "text2", "text3")  # syn_text is "(none)" in this round: left
 @pytest.fixture(scope="module", autouse=True)
 def _require() -> None:
     """Skip (or fail under REALSYN_REQUIRE_BROWSER=1) before the world is built."""
-    problems = []
-    if reason := lss.missing():
-        problems.append(reason)
-    if not CHROMIUM.is_file():
-        problems.append(f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problems.append("Python playwright is missing (pip install -e '.[dev]')")
-    if problems:
-        reason = "; ".join(problems)
-        if os.environ.get("REALSYN_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REALSYN_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
+    _require_browser(lss.missing() or "")
 
 
 def _png(sha: str) -> bytes:

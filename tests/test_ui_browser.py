@@ -36,8 +36,10 @@ DOC_SHOTS = {  # full screenshot -> (README file, crop box at full size, width i
 }
 
 
-def _require_browser() -> None:
-    problems = []
+def _require_browser(*other_problems: str) -> None:
+    """Skip, or fail under REALSYN_REQUIRE_BROWSER=1, without Chromium and Playwright (and with
+    any of ``other_problems``: what else a browser test needs, e.g. a Label Studio install)."""
+    problems = [p for p in other_problems if p]
     if not CHROMIUM.is_file():
         problems.append(f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)")
     try:
