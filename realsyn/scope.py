@@ -170,7 +170,7 @@ def apply_scope(
             local, document.cosine, np.full(m, -1, dtype=np.int64), document.candidates
         )
         return ScopedResult(result, used_ids, used_texts, SHORT_REASONS["document"])
-    # hybrid: the best of both lists by rank; a sentence in both keeps its document entry
+    # hybrid: the best of both lists by rank
     corpus_codes, doc_codes = _codes(corpus_ids, doc_ids)
     cand_i = np.concatenate([corpus.indices, doc_i], axis=1)
     cand_c = np.concatenate([corpus.scores.astype(np.float32), document.cosine], axis=1)
@@ -180,6 +180,13 @@ def apply_scope(
         np.concatenate([corpus_codes, doc_codes])[np.maximum(cand_i, 0)] if ids else 0,
         -1,
     )
+    # A sentence in both lists keeps its document entry (its cosine from the document's own
+    # product, with the prior): never a choice between the same cosine computed by two products.
+    k_c = corpus.indices.shape[1]
+    in_doc = (code[:, :k_c, None] == code[:, None, k_c:]).any(axis=2) & (code[:, :k_c] >= 0)
+    cand_i[:, :k_c] = np.where(in_doc, -1, cand_i[:, :k_c])
+    cand_r[:, :k_c] = np.where(in_doc, -np.inf, cand_r[:, :k_c])
+    code[:, :k_c] = np.where(in_doc, -1, code[:, :k_c])
     # order: rank, then the sentence (its code); one list position per distinct sentence
     order = np.lexsort((np.where(code < 0, np.iinfo(np.int64).max, code), -cand_r), axis=1)
     cand_i, cand_c, cand_r, code = (

@@ -189,3 +189,31 @@ def test_empty_inputs_and_bad_params():
         ScopeParams("hybrid", -0.1)
     with pytest.raises(ValueError):
         ScopeParams("hybrid", 0.1, 0.0)
+
+
+def test_a_sentence_in_both_lists_keeps_its_document_entry():
+    """Weight 0: the corpus product gave the shared sentence s1 a cosine a rounding step above
+    the document product's; the result still takes the document entry (one product decides,
+    never whichever rounding came out higher), and s1 appears once."""
+    from realsyn.retrieval import RetrievalResult
+    from realsyn.scope import DocumentTopK
+
+    corpus = RetrievalResult(
+        indices=np.array([[0, 1]]),
+        scores=np.array([[0.9000001, 0.5]], dtype=np.float32),
+        cluster=np.array([0]),
+        candidates=np.array([10]),
+    )
+    doc = DocumentTopK(
+        indices=np.array([[0, 1]]),
+        cosine=np.array([[0.9, 0.2]], dtype=np.float32),
+        rank=np.array([[0.9, 0.2]]),
+        candidates=np.array([2]),
+    )
+    found = apply_scope(
+        ScopeParams("hybrid", scope_prior_weight=0.0),
+        corpus, ["s1", "c2"], ["one", "two"], doc, ["s1", "d2"], ["one", "own"],
+    )  # fmt: skip
+    texts = [found.sentence_ids[i] for i in found.result.indices[0]]
+    assert texts == ["s1", "c2"]
+    assert found.result.scores[0, 0] == np.float32(0.9)  # the document product's cosine
