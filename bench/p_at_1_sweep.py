@@ -72,6 +72,7 @@ def prepare(data_root: str, corpus: str, out: str) -> None:
     from realsyn.schemas import image_blob_key
     from realsyn.storage import PartitionNotFound, open_storage, read_partition_table
     from realsyn.world_docs import TRUTH_DIR
+    from realsyn_assets.bucketed import all_dedup
 
     store = open_storage(data_root)
     shards = [s.key for s in discover_shards(open_storage(corpus))]
@@ -102,7 +103,7 @@ def prepare(data_root: str, corpus: str, out: str) -> None:
         if s.startswith("world/")
     ).unique()
     queries = world_images.join(retrieved, on="sha256").unique("sha256").sort("sha256")
-    survival = read_partition_table(store, "sentence_dedup", None, "survival")
+    survival = all_dedup(store)
     survivors = set(survival.filter(pl.col("survives"))["sentence_id"].to_list())
     pool = (
         pl.concat(

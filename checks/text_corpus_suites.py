@@ -105,6 +105,15 @@ SENTENCE_SEMANTICS_SUITE: tuple[CheckDef, ...] = (
 )
 
 
+def _survivors(tables: dict[str, pl.DataFrame]) -> list[str]:
+    """The table's survivors, and ``other_survivors`` when checking one hash range of the
+    bucketed dedup: the survivors of other ranges that this range's semantic duplicates name
+    (each is checked to survive in its own range)."""
+    own = tables["survival"].filter(pl.col("survives"))["sentence_id"]
+    other = tables.get("other_survivors")
+    return (pl.concat([own, other["sentence_id"]]) if other is not None else own).to_list()
+
+
 SENTENCE_DEDUP_SUITE: tuple[CheckDef, ...] = (
     CheckDef(
         name="sentence_dedup_ids_unique",
@@ -124,7 +133,7 @@ SENTENCE_DEDUP_SUITE: tuple[CheckDef, ...] = (
                 "ExpectColumnValuesToBeInSet",
                 {
                     "column": "duplicate_of",
-                    "value_set": t["survival"].filter(pl.col("survives"))["sentence_id"].to_list(),
+                    "value_set": _survivors(t),
                 },
             ),
             Expect(
@@ -138,3 +147,12 @@ SENTENCE_DEDUP_SUITE: tuple[CheckDef, ...] = (
         ],
     ),
 )
+
+
+def check_dedup_range(table: pl.DataFrame, other_survivors: pl.Series):
+    """SENTENCE_DEDUP_SUITE on one hash range's survival rows (a map task of sentence_dedup;
+    GX is imported in the task's process)."""
+    from checks.gx import run_suite
+
+    others = pl.DataFrame({"sentence_id": other_survivors}, schema={"sentence_id": pl.String})
+    return run_suite(SENTENCE_DEDUP_SUITE, {"survival": table, "other_survivors": others})

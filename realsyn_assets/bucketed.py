@@ -33,6 +33,55 @@ from realsyn.storage import (
 from realsyn_assets.partitions import shard_partitions
 
 POOL = "sentence_clusters_buckets"  # <POOL>_assign / _pool / _codebook: the bucketed pool
+DEDUP = "sentence_dedup"  # <DEDUP>_survival per hash range (+ scratch _keys, _exact, _assign)
+
+
+@dataclass(frozen=True)
+class KeptSentences:
+    """A shard's sentences kept by sentence_semantics (sentence_id, text): sentence_dedup's
+    input. ``vectors``: only those with a sentence_embeddings vector, and the vectors."""
+
+    store: Storage
+    vectors: bool = False
+    id_column: str = "sentence_id"
+
+    def load(self, shard: str) -> tuple[pl.DataFrame, np.ndarray]:
+        kept = (
+            read_partition_table(self.store, "sentence_semantics", shard, "semantics")
+            .filter(pl.col("decision") == "keep")
+            .select("sentence_id", "text")
+        )
+        if not self.vectors:
+            return kept, np.zeros((kept.height, 0), dtype=np.float32)
+        keys = read_partition_table(self.store, "sentence_embeddings", shard, "keys")
+        vectors = vectors_from_bytes(
+            read_partition_file(self.store, "sentence_embeddings", shard, "vectors.npy")
+        )
+        mask = keys["sentence_id"].is_in(kept["sentence_id"].implode()).to_numpy()
+        frame = (
+            keys.filter(pl.Series(mask))
+            .select("sentence_id")
+            .join(kept, on="sentence_id", how="left", maintain_order="left")
+        )
+        return frame, np.asarray(vectors[mask], dtype=np.float32)
+
+
+def shard_dedup(store: Storage, shard: str) -> pl.DataFrame:
+    """sentence_dedup's survival rows of one shard: its slice of each hash range."""
+    from realsyn.bucket_dedup import shard_survival
+
+    shards = read_partition_table(store, DEDUP, None, "shards")["shard"]
+    ranges = read_partition_table(store, DEDUP, None, "ranges")["range"].to_list()
+    at = shards.index_of(shard)
+    if at is None:  # a shard sentence_dedup did not see: no survivor yet
+        return shard_survival(store, DEDUP, [], 0)
+    return shard_survival(store, DEDUP, ranges, int(at))
+
+
+def all_dedup(store: Storage) -> pl.DataFrame:
+    """Every shard's survival rows (tests and small corpora: it holds every sentence)."""
+    shards = read_partition_table(store, DEDUP, None, "shards")["shard"].to_list()
+    return pl.concat([shard_dedup(store, s) for s in shards]).sort("sentence_id")
 
 
 @dataclass(frozen=True)
@@ -47,8 +96,8 @@ class SurvivingSentences:
         vectors = vectors_from_bytes(
             read_partition_file(self.store, "sentence_embeddings", shard, "vectors.npy")
         )
-        survival = read_partition_table(self.store, "sentence_dedup", None, "survival")
-        alive = survival.filter(pl.col("survives") & (pl.col("shard") == shard))["sentence_id"]
+        survival = shard_dedup(self.store, shard)
+        alive = survival.filter(pl.col("survives"))["sentence_id"]
         mask = keys["sentence_id"].is_in(alive.implode()).to_numpy()
         texts = read_partition_table(self.store, "sentence_semantics", shard, "semantics")
         frame = (

@@ -149,8 +149,8 @@ def _cluster_inputs(context, store) -> tuple[list[str], str, int]:
             description=f"sentence_embeddings partitions were made by different models "
             f"{sorted(map(str, models))}: re-materialize them with one model"
         )
-    survival = read_partition_table(store, "sentence_dedup", None, "survival")
-    return shards, models.pop(), int(survival["survives"].sum())
+    survivors = read_manifest(store, "sentence_dedup", None)["info"]["stats"]["survivors"]
+    return shards, models.pop(), int(survivors)
 
 
 def _clusters_metadata(report, drift_md, model, config, survivors: int, manifest) -> dict:

@@ -8,39 +8,51 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from checks.dagster_checks import check_results, check_specs
+from checks.dagster_checks import check_results, check_specs, merged_check_results
 from checks.drift import drift_outputs, drift_spec
 from checks.text_corpus_suites import (
     SENTENCE_DEDUP_SUITE,
     SENTENCE_SEMANTICS_SUITE,
     WORD_FREQUENCIES_SUITE,
+    check_dedup_range,
+)
+from realsyn.bucket_dedup import (
+    GROUP_CAP,
+    BucketDedupParams,
+    crowded_edges,
+    delete_scratch,
+    find_duplicates,
+    range_key,
+    write_survival,
 )
 from realsyn.buckets import sum_word_counts
+from realsyn.codebook import CodebookParams, assign_all
 from realsyn.drift import semantics_profile
-from realsyn.plots import histogram_markdown_svg, line_svg, svg_markdown
+from realsyn.plots import histogram_markdown_svg, histogram_svg, line_svg, svg_markdown
 from realsyn.report import funnel_markdown, histogram_markdown, preview_markdown
 from realsyn.schemas import SEMANTIC_REASONS
 from realsyn.semantic import SemanticParams, decide_semantic, score_semantics, semantic_stats
 from realsyn.storage import (
     PartitionNotFound,
     partition_prefix,
+    read_manifest,
     read_partition_table,
     write_partition,
 )
-from realsyn.text_dedup import (
-    dedup_sentences,
-    dedup_stats,
-    distinct_representatives,
-    normalized_keys,
-)
 from realsyn_assets.automation import SHARD_BACKFILL, retry_transient_io
-from realsyn_assets.bucketed import materialized_shards, shard_word_counts
+from realsyn_assets.bucketed import (
+    DEDUP,
+    KeptSentences,
+    embedded_shards,
+    materialized_shards,
+    shard_word_counts,
+)
 from realsyn_assets.metadata import share_values, ui_order
 from realsyn_assets.partitions import shard_partitions
 from realsyn_assets.progress import progress_logger
 from realsyn_assets.rescoring import stored_scores, upstream_version
 from realsyn_assets.sentences import sentences
-from realsyn_assets.vectors import semantic_pairs
+from realsyn_assets.vectors import dedup_threshold
 from resources.drift import DriftResource
 from resources.engine import EngineResource
 from resources.stage_params import StageParamsResource, params_from_config
@@ -278,32 +290,68 @@ class SentenceDedupConfig(dg.Config):
         default=True,
         description="Also de-duplicate by sentence embeddings, not only exact text.",
     )
+    rows_per_range: int = Field(
+        default=1_000_000,
+        description="Sentences per hash range of the exact step (one task each; "
+        "ranges = ceil(sentence_semantics rows / this)).",
+    )
+    bucket_rows: int = Field(
+        default=1_000_000,
+        description="Embedded sentences per coarse bucket of the semantic search (one task "
+        "each); a corpus up to this many is one bucket, exactly the single-process search. "
+        "Pairs split across buckets are not found (the recall lost: bench/scale.py).",
+    )
 
 
-def _semantic_duplicates(context, store, config: SentenceDedupConfig, keyed: pl.DataFrame):
-    """(id_a/id_b pairs of embedding near-duplicates or None when off, the threshold used)."""
-    semantic, threshold = None, config.semantic_threshold
-    if config.use_embeddings:  # distinct texts only: exact copies inherit their group
-        pairs, threshold = semantic_pairs(
-            context,
-            store,
-            "sentence_embeddings",
-            "sentence_id",
-            config.semantic_threshold,
-            keep=distinct_representatives(keyed),
+def _dedup_plan(store, config: SentenceDedupConfig, shards: list[str], threshold):
+    """(BucketDedupParams, the shards with embeddings, coarse CodebookParams), sized from the
+    manifests (scored and embedded sentences), never from the rows."""
+    rows = sum(
+        read_manifest(store, "sentence_semantics", s)["tables"]["semantics"]["rows"]
+        for s in shards
+    )  # scored sentences: an upper bound of the kept ones
+    params = BucketDedupParams(
+        ranges=max(1, math.ceil(rows / config.rows_per_range)), threshold=threshold
+    )
+    embedded = embedded_shards(store, shards) if threshold is not None else []
+    rows = sum(
+        read_manifest(store, "sentence_embeddings", s)["tables"]["keys"]["rows"] for s in embedded
+    )
+    buckets = 1 if rows <= config.bucket_rows else math.ceil(rows / config.bucket_rows)
+    return params, embedded, CodebookParams(coarse_clusters=buckets, flat_up_to=0)
+
+
+def _accepted_edges(context, found, threshold, model):
+    """The semantic edges, or none (warned) when they would form an implausibly large group."""
+    giant = crowded_edges(found.edges, found.searched)
+    if giant:
+        context.log.warning(
+            f"sentence_embeddings: at cosine >= {threshold} one group would hold {giant} of "
+            f"{found.searched} items: {model}'s space is too crowded for this threshold "
+            "(under-trained weights?); semantic dedup not applied. Calibrate with "
+            "bench/dedup_calibration.py"
         )
-        semantic = pairs.rename({"a": "id_a", "b": "id_b"}) if pairs is not None else None
-    return semantic, threshold
+        return found.edges.clear(), False
+    return found.edges, threshold is not None
 
 
-def _dedup_metadata(store, config, kept, table, stats, semantic, threshold, manifest) -> dict:
-    """The asset page: group sizes, duplicates with their kept text, funnel, counts, params."""
-    texts = dict(zip(kept["sentence_id"].to_list(), kept["text"].to_list(), strict=True))
-    dups = [
+def _preview_texts(store, preview: pl.DataFrame) -> list[dict]:
+    """The preview's duplicates with their text and their survivor's (from their shards only)."""
+    shards = sorted(set(preview["shard"]) | set(preview["kept_shard"].drop_nulls()))
+    texts = {}
+    for shard in shards:
+        table = read_partition_table(store, "sentence_semantics", shard, "semantics")
+        texts.update(zip(table["sentence_id"].to_list(), table["text"].to_list(), strict=True))
+    return [
         {**row, "text": texts.get(row["sentence_id"]), "kept_text": texts.get(row["duplicate_of"])}
-        for row in table.filter(pl.col("duplicate_of").is_not_null()).head(8).to_dicts()
+        for row in preview.drop("kept_shard").to_dicts()
     ]
-    group_sizes = table.group_by(pl.coalesce("duplicate_of", "sentence_id")).len()["len"]
+
+
+def _dedup_metadata(store, config, summary, stats, applied, threshold, manifest) -> dict:
+    """The asset page: group sizes, duplicates with their kept text, funnel, counts, params."""
+    edges = [x + 0.5 for x in range(GROUP_CAP + 1)]
+    title = f"copies per distinct sentence ({GROUP_CAP} = {GROUP_CAP}+)"
     return ui_order(
         {
             **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
@@ -312,30 +360,47 @@ def _dedup_metadata(store, config, kept, table, stats, semantic, threshold, mani
             "semantic_threshold": dg.MetadataValue.float(
                 threshold if threshold is not None else float("nan")
             ),
-            "semantic_applied": semantic is not None,
+            "semantic_applied": applied,
             "group_sizes": dg.MetadataValue.md(
-                histogram_markdown_svg(
-                    [min(n, 20) for n in group_sizes.to_list()],
-                    "copies per distinct sentence (20 = 20+)",
-                    [x + 0.5 for x in range(21)],
-                )
+                svg_markdown(histogram_svg(summary.group_sizes[1:].tolist(), edges, title), title)
             ),
             "duplicates_preview": dg.MetadataValue.md(
-                preview_markdown(dups, ["reason", "text", "kept_text"], width=70)
+                preview_markdown(
+                    _preview_texts(store, summary.preview), ["reason", "text", "kept_text"], 70
+                )
             ),
             "funnel": dg.MetadataValue.md(
                 funnel_markdown(stats, "total", ["total", "exact_dup", "semantic_dup", "survivors"])
             ),
-            "location": dg.MetadataValue.path(store.uri(partition_prefix("sentence_dedup", None))),
+            "location": dg.MetadataValue.path(store.uri(partition_prefix(DEDUP, None))),
             "version": manifest["version"],
         }
     )
 
 
+def _commit_dedup(store, summary, shards: list[str], stats: dict) -> dict:
+    """The asset's partition: the hash ranges written (with their versions) and the shard list
+    their rows are sorted by; ranges left from a run with more of them are deleted."""
+    try:
+        before = read_partition_table(store, DEDUP, None, "ranges")["range"].to_list()
+    except PartitionNotFound:
+        before = []
+    manifest = write_partition(
+        store,
+        DEDUP,
+        None,
+        {"ranges": summary.ranges, "shards": pl.DataFrame({"shard": shards})},
+        info={"stats": stats},
+    )
+    for r in set(before) - set(summary.ranges["range"].to_list()):
+        store.delete_prefix(partition_prefix(f"{DEDUP}_survival", range_key(r)))
+    return manifest
+
+
 @dg.asset(
     deps=[sentence_semantics, "sentence_embeddings"],
     check_specs=check_specs("sentence_dedup", SENTENCE_DEDUP_SUITE),
-    code_version="1",
+    code_version="2",
     group_name="text",
     kinds={"parquet"},
 )
@@ -345,21 +410,39 @@ def sentence_dedup(
     config: SentenceDedupConfig,
     stage_params: StageParamsResource,
     storage: StorageResource,
+    engine: EngineResource,
 ) -> dg.MaterializeResult:
     """Exact (normalised text) and semantic (embedding) duplicates among kept sentences."""
     config = stage_params.apply("sentence_dedup", config)
-    store = storage.get()
-    frames, missing = materialized(context, store, "sentence_semantics", "semantics")
-    kept = pl.concat(frames).filter(pl.col("decision") == "keep")
-    keyed = normalized_keys(kept)
-    semantic, threshold = _semantic_duplicates(context, store, config, keyed)
-    table = dedup_sentences(kept, semantic, keyed)
-    stats = {**dedup_stats(table, semantic), "shards": len(frames), "shards_missing": len(missing)}
-    manifest = write_partition(
-        store, "sentence_dedup", None, {"survival": table}, info={"stats": stats}
+    store, run = storage.get(), engine.get()
+    shards, missing = materialized_shards(context, store, "sentence_semantics")
+    threshold, model = (
+        dedup_threshold(context, store, "sentence_embeddings", config.semantic_threshold, shards)
+        if config.use_embeddings
+        else (None, None)
     )
+    # exact by hash range, semantic within coarse buckets, one union-find reduce (map tasks on
+    # the engine): no step holds every shard's rows or vectors
+    params, embedded, coarse = _dedup_plan(store, config, shards, threshold)
+    counts = None
+    if threshold is not None:
+        source = KeptSentences(store, vectors=True)
+        counts = assign_all(run, source, embedded, store, DEDUP, coarse)[1]
+    found = find_duplicates(
+        run, KeptSentences(store), shards, store, DEDUP, params, counts, embedded
+    )
+    edges, applied = _accepted_edges(context, found, threshold, model)
+    summary = write_survival(run, store, DEDUP, params, found, edges, check_dedup_range)
+    delete_scratch(store, DEDUP)
+    stats = {
+        **summary.stats,
+        "semantic_searched": found.searched,
+        "shards": len(shards),
+        "shards_missing": len(missing),
+    }
+    manifest = _commit_dedup(store, summary, found.shards, stats)
     return dg.MaterializeResult(
-        metadata=_dedup_metadata(store, config, kept, table, stats, semantic, threshold, manifest),
+        metadata=_dedup_metadata(store, config, summary, stats, applied, threshold, manifest),
         data_version=dg.DataVersion(manifest["version"]),
-        check_results=check_results("sentence_dedup", SENTENCE_DEDUP_SUITE, {"survival": table}),
+        check_results=merged_check_results("sentence_dedup", summary.checked),
     )

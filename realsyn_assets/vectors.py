@@ -98,6 +98,42 @@ def is_random_model(identity: str) -> bool:
     return "@random-seed" in identity
 
 
+def dedup_threshold(
+    context, store, asset: str, threshold: float | None, shards: list[str]
+) -> tuple[float | None, str | None]:
+    """(the cosine threshold for semantic dedup of ``asset``'s vectors of ``shards``, their
+    model), reading manifests only; the threshold is None, with a warning saying why, when
+    semantic dedup cannot be applied (``threshold`` above 1: off, silently)."""
+    if threshold is not None and threshold > 1.0:
+        return None, None
+    models = set()
+    for shard in shards:
+        try:
+            models.add(read_manifest(store, asset, shard)["info"].get("model"))
+        except PartitionNotFound:
+            continue
+    if len(models) > 1:
+        raise dg.Failure(
+            description=f"{asset} partitions were made by different models "
+            f"{sorted(map(str, models))}: re-materialize them with one model"
+        )
+    if not models:
+        context.log.warning(f"no {asset} yet: semantic dedup not applied")
+        return None, None
+    model = models.pop()
+    if is_random_model(model):
+        context.log.warning(f"{model} has random weights: semantic dedup not applied")
+        return None, model
+    if threshold is None:
+        threshold = dup_cosine_for(model, "image" if asset.startswith("image") else "text")
+        if threshold is None:
+            context.log.warning(
+                f"{model}: no calibrated duplicate threshold for {asset} of this architecture: "
+                "semantic dedup not applied; set semantic_threshold to force it"
+            )
+    return threshold, model
+
+
 def semantic_pairs(
     context,
     store,

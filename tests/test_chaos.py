@@ -26,6 +26,7 @@ import polars as pl
 import pytest
 
 from realsyn.storage import LocalStorage, read_manifest, read_partition_table
+from realsyn_assets.bucketed import shard_dedup
 from tests.conftest import REPO
 from tests.hostile_fixtures import obelics_rows, parquet_with_corrupt_row_group, truncated_warc
 from tests.image_fixtures import bomb_png
@@ -188,8 +189,7 @@ def test_the_main_job_survives_hostile_shards_within_a_memory_ceiling(tmp_path):
     assert stats["parsed"] <= 3, stats  # the sentence, the heading, the cut's fragment
 
     # Boilerplate: each shop sentence once in the corpus, its copies exact duplicates.
-    dedup = read_partition_table(store, "sentence_dedup", None, "survival")
-    shop = dedup.filter(pl.col("shard") == "mmc4/boilerplate-00000.jsonl")
+    shop = shard_dedup(store, "mmc4/boilerplate-00000.jsonl")
     assert shop.height > 0
     survivors = shop.filter(pl.col("survives"))
     assert survivors.height <= BOILERPLATE_DOCS + len(BOILERPLATE), survivors.height

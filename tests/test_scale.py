@@ -448,3 +448,99 @@ def test_an_image_shard_without_images_gets_an_empty_result_with_its_columns(loc
     result, texts = compact(found, "text")
     assert result.indices.shape == (0, 3) and texts == []
     assert found.sentences.columns == ["row", "sentence_id", "text"]
+
+
+def test_one_bucket_gives_the_single_process_survivors(tmp_path):
+    """A corpus small enough for one coarse bucket: exactly what sentence_dedup computed in one
+    process (distinct texts' vectors, in id order, searched at once; dedup_sentences), for one
+    hash range and several."""
+    from realsyn.bucket_dedup import BucketDedupParams, dedup_bucketed, read_survival
+    from realsyn.codebook import assign_all
+    from realsyn.semantic_dedup import incremental_pairs
+    from realsyn.text_dedup import dedup_sentences, distinct_representatives, normalized_keys
+
+    store = LocalStorage(tmp_path)
+    shards, ids, texts, vectors = _dup_world(store)
+    kept = pl.DataFrame(
+        {"sentence_id": ids, "shard": [shards[i // 300] for i in range(len(ids))], "text": texts}
+    )
+    keyed = normalized_keys(kept)
+    reps = distinct_representatives(keyed)
+    mask = np.array([i in reps for i in ids])
+    stored = vectors.astype(np.float16).astype(np.float32)  # as sentence_embeddings stores them
+    names = [i for i, m in zip(ids, mask, strict=True) if m]
+    pairs, _cache, _stats = incremental_pairs(None, names, stored[mask], "m", 0.99)
+    want = dedup_sentences(kept, pairs.rename({"a": "id_a", "b": "id_b"}), keyed)
+    assert int((want["reason"] == "semantic_dup").sum()) > 50
+    source = StoredShards(store, "dup_in")
+    one = CodebookParams(coarse_clusters=1, flat_up_to=0)
+    _coarse, counts = assign_all(LocalEngine(), source, shards, store, "one", one)
+    assert counts.shape[1] == 1
+    for ranges in (1, 4):
+        params = BucketDedupParams(ranges=ranges, threshold=0.99)
+        stats, edges = dedup_bucketed(LocalEngine(), source, shards, store, "one", params, counts)
+        assert read_survival(store, "one", ranges).equals(want), ranges
+        assert stats["semantic_pairs"] == pairs.height == edges.height
+
+
+class TaskReads(LocalEngine):
+    """The local engine, recording per task the shard inputs it loaded and the rows it read
+    from sorted partitions and range tables."""
+
+    def __init__(self):
+        self.tasks: list[tuple[str, int, int]] = []  # (function, shard loads, rows read)
+        self.current = {"loads": 0, "rows": 0}
+
+    def map(self, fn, items):
+        for item in items:
+            self.current = {"loads": 0, "rows": 0}
+            out = fn(item)
+            name = getattr(fn, "func", fn).__name__
+            self.tasks.append((name, self.current["loads"], self.current["rows"]))
+            yield out
+
+
+def test_no_dedup_task_reads_every_shard(tmp_path, monkeypatch):
+    """Each shard task loads one shard; each range or bucket task reads its own slices (well
+    under the corpus when there are several), never every shard's rows."""
+    import realsyn.bucket_dedup as bd
+    from realsyn.bucket_io import SortedPartition
+    from realsyn.codebook import assign_all
+
+    store = LocalStorage(tmp_path)
+    shards, ids, _texts, _vectors = _dup_world(store)
+    engine = TaskReads()
+
+    def counted(method):
+        def wrapper(self, *args):
+            frame, vectors = method(self, *args)
+            engine.current["rows"] += frame.height
+            return frame, vectors
+
+        return wrapper
+
+    def load(self, shard, _load=StoredShards.load):
+        engine.current["loads"] += 1
+        return _load(self, shard)
+
+    def read_table(*args, _read=bd.read_partition_table):
+        frame = _read(*args)
+        engine.current["rows"] += frame.height
+        return frame
+
+    monkeypatch.setattr(SortedPartition, "group", counted(SortedPartition.group))
+    monkeypatch.setattr(SortedPartition, "all", counted(SortedPartition.all))
+    monkeypatch.setattr(StoredShards, "load", load)
+    monkeypatch.setattr(bd, "read_partition_table", read_table)
+    source = StoredShards(store, "dup_in")
+    params = CodebookParams(coarse_clusters=6, flat_up_to=0, sample_size=600, seed=1)
+    _coarse, counts = assign_all(engine, source, shards, store, "r", params)
+    dparams = bd.BucketDedupParams(ranges=4, threshold=0.99)
+    bd.dedup_bucketed(engine, source, shards, store, "r", dparams, counts)
+    kinds = {name for name, _l, _r in engine.tasks}
+    assert {"key_shard", "exact_range", "semantic_bucket", "survival_range"} <= kinds
+    for name, loads, rows in engine.tasks:
+        assert loads <= 1, (name, loads)  # one shard's input at most
+        assert rows < 0.5 * len(ids), (name, rows)  # a range's or a bucket's slices only
+    ranges = [r for name, _l, r in engine.tasks if name == "survival_range"]
+    assert len(ranges) == 4 and sum(ranges) == len(ids)  # every row read once, range by range
