@@ -11,6 +11,16 @@ from realsyn.schemas import (
     IMAGE_FILTER_REASONS,
 )
 
+
+def _survivors(tables: dict[str, pl.DataFrame]) -> list[str]:
+    """The table's survivors, and ``other_survivors`` when checking one pHash range of the
+    bucketed dedup: the survivors of other ranges its duplicates name (each checked to survive
+    in its own range)."""
+    own = tables["survival"].filter(pl.col("survives"))["image_id"]
+    other = tables.get("other_survivors")
+    return (pl.concat([own, other["image_id"]]) if other is not None else own).to_list()
+
+
 IMAGE_DEDUP_SUITE: tuple[CheckDef, ...] = (
     CheckDef(
         name="image_dedup_image_ids_unique",
@@ -28,10 +38,7 @@ IMAGE_DEDUP_SUITE: tuple[CheckDef, ...] = (
         expectations=lambda t, p: [
             Expect(
                 "ExpectColumnValuesToBeInSet",
-                {
-                    "column": "duplicate_of",
-                    "value_set": t["survival"].filter(pl.col("survives"))["image_id"].to_list(),
-                },
+                {"column": "duplicate_of", "value_set": _survivors(t)},
             )
         ],
     ),
@@ -52,3 +59,11 @@ IMAGE_DEDUP_SUITE: tuple[CheckDef, ...] = (
         ],
     ),
 )
+
+
+def check_image_range(table: pl.DataFrame, other_survivors: pl.Series):
+    """IMAGE_DEDUP_SUITE on one pHash range's survival rows (a map task of image_dedup)."""
+    from checks.gx import run_suite
+
+    others = pl.DataFrame({"image_id": other_survivors}, schema={"image_id": pl.String})
+    return run_suite(IMAGE_DEDUP_SUITE, {"survival": table, "other_survivors": others})

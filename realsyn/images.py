@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -182,8 +182,14 @@ def image_stats(table: pl.DataFrame) -> dict[str, int]:
 
 def funnel_from_reasons(reasons_per_image: list[str | None]) -> dict[str, int]:
     """Funnel counts from one reason per image (None = kept); dedup reasons count last."""
-    reasons = Counter(r for r in reasons_per_image if r is not None)
-    total = len(reasons_per_image)
+    return funnel_from_counts(Counter(reasons_per_image))
+
+
+def funnel_from_counts(counts: Mapping[str | None, int]) -> dict[str, int]:
+    """``funnel_from_reasons`` from the images per reason (None = kept): counts add up across
+    parts of a table."""
+    reasons = {r: n for r, n in counts.items() if r is not None and n}
+    total = sum(counts.values())
     no_bytes = sum(n for r, n in reasons.items() if r in FETCH_ERRORS)
     later = ("too_small", "bad_aspect", "exact_dup", "near_dup", "semantic_dup")
     decode_failed = sum(n for r, n in reasons.items() if r not in FETCH_ERRORS and r not in later)

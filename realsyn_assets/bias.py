@@ -24,6 +24,7 @@ from realsyn.bias import (
 from realsyn.plots import histogram_markdown_svg
 from realsyn.report import preview_markdown
 from realsyn.storage import PartitionNotFound, read_manifest, read_partition_table, write_partition
+from realsyn_assets.bucketed import all_image_dedup
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
 from resources.storage import StorageResource
@@ -54,7 +55,7 @@ def _doc_sources(context, store) -> tuple[dict, list[pl.DataFrame], list[pl.Data
             pass  # not retrieved yet: it has no pairs to count
         sources.update(dict(docs.select("doc_id", "source_format").iter_rows()))
     try:
-        dedup.append(read_partition_table(store, "image_dedup", None, "survival"))
+        dedup.append(all_image_dedup(store))
     except PartitionNotFound:
         context.log.warning("no image_dedup yet: its drop rates are left out")
     return sources, images, dedup, pairs

@@ -22,6 +22,7 @@ from realsyn.codebook import (
 from realsyn.embeddings import vectors_from_bytes
 from realsyn.engine import Engine
 from realsyn.retrieval import ClusterParams, RetrievalParams, RetrievalResult
+from realsyn.schemas import IMAGE_DEDUP_SCHEMA
 from realsyn.storage import (
     PartitionNotFound,
     Storage,
@@ -64,6 +65,71 @@ class KeptSentences:
             .join(kept, on="sentence_id", how="left", maintain_order="left")
         )
         return frame, np.asarray(vectors[mask], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class KeptImageVectors:
+    """A shard's kept images' contents (sha256, phash), one row per image_embeddings vector of
+    a kept content, and the vectors: image_dedup's semantic input."""
+
+    store: Storage
+    id_column: str = "sha256"
+
+    def load(self, shard: str) -> tuple[pl.DataFrame, np.ndarray]:
+        kept = (
+            shard_clean_images(self.store, shard)
+            .filter(pl.col("decision") == "keep")
+            .select("sha256", "phash")
+            .unique("sha256", keep="first", maintain_order=True)
+        )
+        keys = read_partition_table(self.store, "image_embeddings", shard, "keys")
+        vectors = vectors_from_bytes(
+            read_partition_file(self.store, "image_embeddings", shard, "vectors.npy")
+        )
+        mask = keys["key"].is_in(kept["sha256"].implode()).to_numpy()
+        frame = (
+            keys.filter(pl.Series(mask))
+            .select(sha256="key")
+            .join(kept, on="sha256", how="left", maintain_order="left")
+        )
+        return frame, np.asarray(vectors[mask], dtype=np.float32)
+
+
+def shard_clean_images(store: Storage, shard: str) -> pl.DataFrame:
+    """One shard's clean_images table (an image_dedup map task's input)."""
+    return read_partition_table(store, "clean_images", shard, "images")
+
+
+def embedded_images(store: Storage, shards: list[str]) -> list[str]:
+    """The ``shards`` (sorted) whose image_embeddings partition is committed."""
+    out = []
+    for shard in sorted(shards):
+        try:
+            read_manifest(store, "image_embeddings", shard)
+        except PartitionNotFound:
+            continue
+        out.append(shard)
+    return out
+
+
+def shard_image_dedup(store: Storage, shard: str) -> pl.DataFrame:
+    """image_dedup's survival rows of one shard: its dropped images and its slice of each
+    pHash range."""
+    from realsyn.bucket_image_dedup import shard_image_survival
+
+    shards = read_partition_table(store, "image_dedup", None, "shards")["shard"]
+    ranges = read_partition_table(store, "image_dedup", None, "ranges")["range"].to_list()
+    at = shards.index_of(shard)
+    if at is None:  # a shard image_dedup did not see
+        return pl.DataFrame(schema=IMAGE_DEDUP_SCHEMA)
+    return shard_image_survival(store, "image_dedup", ranges, int(at), shard)
+
+
+def all_image_dedup(store: Storage) -> pl.DataFrame:
+    """Every shard's image survival rows (evaluation, bias, small corpora)."""
+    shards = read_partition_table(store, "image_dedup", None, "shards")["shard"].to_list()
+    frames = [shard_image_dedup(store, s) for s in shards]
+    return pl.concat([pl.DataFrame(schema=IMAGE_DEDUP_SCHEMA), *frames]).sort("image_id")
 
 
 def shard_dedup(store: Storage, shard: str) -> pl.DataFrame:

@@ -16,6 +16,7 @@ from realsyn.plots import histogram_markdown_svg, line_svg, svg_markdown
 from realsyn.storage import PartitionNotFound, read_partition_table, write_partition
 from realsyn.world_docs import TRUTH_DIR
 from realsyn_assets.automation import ACCELERATOR_POOL, retry_transient_io
+from realsyn_assets.bucketed import all_image_dedup
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.text_corpus import materialized
 from resources.clip_model import ClipModelResource
@@ -212,7 +213,7 @@ def pipeline_evaluation(
         samples = None
     metrics, leaked = pipeline_metrics(
         pairs,
-        read_partition_table(store, "image_dedup", None, "survival"),
+        all_image_dedup(store),
         _all_shards(context, store, "sentences", "sentences"),
         _all_shards(context, store, "sentence_semantics", "semantics"),
         samples,

@@ -1,32 +1,48 @@
 """image_dedup: exact and perceptual duplicates across all shards; who survives."""
 
+import math
+from functools import partial
+
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from checks.dagster_checks import check_results, check_specs
-from checks.image_dedup_suites import IMAGE_DEDUP_SUITE
-from realsyn.dedup import DedupParams, PhashIndex, dedup_stats, group_images, update_index
+from checks.dagster_checks import check_specs, merged_check_results
+from checks.image_dedup_suites import IMAGE_DEDUP_SUITE, check_image_range
+from realsyn.bucket_image_dedup import (
+    ImageBucketParams,
+    crowded_semantic,
+    delete_scratch,
+    find_image_duplicates,
+    range_key,
+    write_image_survival,
+)
+from realsyn.codebook import CodebookParams, assign_all
+from realsyn.dedup import DedupParams
 from realsyn.plots import histogram_markdown_svg
 from realsyn.report import funnel_markdown, preview_markdown
 from realsyn.storage import (
     PartitionNotFound,
     partition_prefix,
     read_manifest,
-    read_partition_file,
     read_partition_table,
     write_partition,
 )
 from realsyn_assets.automation import retry_transient_io
+from realsyn_assets.bucketed import (
+    KeptImageVectors,
+    embedded_images,
+    materialized_shards,
+    shard_clean_images,
+)
 from realsyn_assets.clean_images import clean_images
 from realsyn_assets.metadata import share_values, ui_order
-from realsyn_assets.partitions import shard_partitions
-from realsyn_assets.vectors import semantic_pairs
+from realsyn_assets.vectors import dedup_threshold
+from resources.engine import EngineResource
 from resources.stage_params import StageParamsResource
 from resources.storage import StorageResource
 
-ASSET = "image_dedup"
-STATE = "image_dedup_state"  # the persistent pHash index, edges and contents
+ASSET = "image_dedup"  # <ASSET>_survival per pHash range, <ASSET>_dropped per shard
 FUNNEL = [
     "total",
     "fetched",
@@ -60,60 +76,99 @@ class ImageDedupConfig(dg.Config):
         default=True,
         description="Also de-duplicate by image embeddings (image_embeddings), not only pHash.",
     )
-
-
-def _load_state(store) -> PhashIndex:
-    try:
-        manifest = read_manifest(store, STATE, None)
-    except PartitionNotFound:
-        return PhashIndex.empty()
-    return PhashIndex(
-        read_partition_table(store, STATE, None, "contents"),
-        read_partition_table(store, STATE, None, "edges"),
-        int(manifest["info"]["search_radius"]),
-        PhashIndex.load_index(read_partition_file(store, STATE, None, "phash.usearch")),
+    rows_per_range: int = Field(
+        default=1_000_000,
+        description="Images per pHash range of the exact step and the survival rows (one task "
+        "each; ranges = ceil(clean_images rows / this)).",
+    )
+    phash_task_rows: int = Field(
+        default=1_000_000,
+        description="Images per pHash search task: a corpus up to this many is one search, "
+        "exactly the single-process one; above, each hash goes to the task of each of its "
+        "radius + 1 chunks (multi-index: every pair within the radius meets in a task).",
+    )
+    bucket_rows: int = Field(
+        default=1_000_000,
+        description="Image vectors per coarse bucket of the semantic search (one task each); "
+        "up to this many, one bucket. Pairs split across buckets are not found.",
     )
 
 
-def _load_images(context, store):
-    """Every shard's clean_images table, concatenated: (images, frames, missing shards)."""
-    shards = sorted(context.instance.get_dynamic_partitions(shard_partitions.name))
-    frames, missing = [], []
-    for shard in shards:
-        try:
-            frames.append(read_partition_table(store, "clean_images", shard, "images"))
-        except PartitionNotFound:
-            missing.append(shard)
-    if missing:
-        context.log.warning(f"{len(missing)} shard(s) have no clean_images yet: {missing[:10]}")
-    images = pl.concat(frames) if frames else None
-    if images is None or images.height == 0:
-        raise dg.Failure(description="no clean_images partition is materialized yet")
-    return images, frames, missing
+def _plan(store, config: ImageDedupConfig, shards: list[str], threshold):
+    """(ImageBucketParams, the shards with image embeddings, coarse CodebookParams), sized from
+    the manifests (clean_images and image_embeddings rows), never from the rows."""
+    rows = sum(read_manifest(store, "clean_images", s)["tables"]["images"]["rows"] for s in shards)
+    tasks = (
+        1
+        if rows <= config.phash_task_rows
+        else math.ceil(rows * (config.hamming_radius + 1) / config.phash_task_rows)
+    )
+    params = ImageBucketParams(
+        ranges=max(1, math.ceil(rows / config.rows_per_range)),
+        radius=config.hamming_radius,
+        neighbours=config.neighbours,
+        phash_tasks=tasks,
+        threshold=threshold,
+    )
+    embedded = [] if threshold is None else embedded_images(store, shards)
+    vectors = sum(
+        read_manifest(store, "image_embeddings", s)["tables"]["keys"]["rows"] for s in embedded
+    )
+    buckets = 1 if vectors <= config.bucket_rows else math.ceil(vectors / config.bucket_rows)
+    return params, embedded, CodebookParams(coarse_clusters=buckets, flat_up_to=0)
 
 
-def _metadata(store, config, stats, table, state, params, semantic, threshold, manifest):
+def _accepted(context, found, threshold, model):
+    """The edges, less the semantic ones (warned) when they would form an implausibly large
+    group; and whether semantic dedup was applied."""
+    giant = crowded_semantic(found.edges, found.contents)
+    if giant:
+        context.log.warning(
+            f"image_embeddings: at cosine >= {threshold} one group would hold {giant} of "
+            f"{found.contents} items: {model}'s space is too crowded for this threshold "
+            "(under-trained weights?); semantic dedup not applied. Calibrate with "
+            "bench/dedup_calibration.py"
+        )
+        return found.edges.filter(pl.col("kind") == "phash"), False
+    return found.edges, threshold is not None
+
+
+def _preview_rows(store, preview: pl.DataFrame) -> list[dict]:
+    """The preview's duplicates with their URL (from their shards' clean_images only)."""
+    urls = {}
+    for shard in sorted(set(preview["shard"])):
+        table = read_partition_table(store, "clean_images", shard, "images")
+        urls.update(zip(table["image_id"].to_list(), table["raw_image_url"].to_list(), strict=True))
+    return [{**row, "raw_image_url": urls.get(row["image_id"])} for row in preview.to_dicts()]
+
+
+def _metadata(store, config, stats, summary, edges, params, applied, threshold, manifest):
     """The asset page: counts, shares, the pHash distance histogram, duplicates, the funnel."""
-    distances = state.edges["distance"].to_list()
-    radius_edges = [x - 0.5 for x in range(max(state.search_radius, params.radius) + 2)]
-    dups = table.filter(pl.col("duplicate_of").is_not_null()).head(8).to_dicts()
+    distances = edges.filter(pl.col("kind") == "phash")["distance"].to_list()
     return ui_order(
         {
             **{k: dg.MetadataValue.int(v) for k, v in stats.items()},
             **share_values(stats, "total", ["exact_dup", "near_dup", "semantic_dup"]),
             "params": dg.MetadataValue.json(config.model_dump()),
             "phash_distances": dg.MetadataValue.md(
-                histogram_markdown_svg(distances, "pHash Hamming distance of pairs", radius_edges)
+                histogram_markdown_svg(
+                    distances,
+                    "pHash Hamming distance of pairs",
+                    [x - 0.5 for x in range(params.radius + 2)],
+                )
             ),
             "duplicates_preview": dg.MetadataValue.md(
-                preview_markdown(dups, ["image_id", "duplicate_of", "reason", "raw_image_url"])
+                preview_markdown(
+                    _preview_rows(store, summary.preview),
+                    ["image_id", "duplicate_of", "reason", "raw_image_url"],
+                )
             ),
-            "survival_ratio": dg.MetadataValue.float(stats["survivors"] / max(table.height, 1)),
+            "survival_ratio": dg.MetadataValue.float(stats["survivors"] / max(stats["total"], 1)),
             "hamming_radius": params.radius,
             "semantic_threshold": dg.MetadataValue.float(
                 threshold if threshold is not None else float("nan")
             ),
-            "semantic_applied": semantic is not None,
+            "semantic_applied": applied,
             "funnel": dg.MetadataValue.md(
                 funnel_markdown(
                     stats,
@@ -127,11 +182,30 @@ def _metadata(store, config, stats, table, state, params, semantic, threshold, m
     )
 
 
+def _commit(store, summary, shards: list[str], stats: dict) -> dict:
+    """The asset's partition: the ranges written (with versions) and the shard list their rows
+    are sorted by; ranges left from a run with more of them are deleted."""
+    try:
+        before = read_partition_table(store, ASSET, None, "ranges")["range"].to_list()
+    except PartitionNotFound:
+        before = []
+    manifest = write_partition(
+        store,
+        ASSET,
+        None,
+        {"ranges": summary.ranges, "shards": pl.DataFrame({"shard": shards})},
+        info={"stats": stats},
+    )
+    for r in set(before) - set(summary.ranges["range"].to_list()):
+        store.delete_prefix(partition_prefix(f"{ASSET}_survival", range_key(r)))
+    return manifest
+
+
 @dg.asset(
     name=ASSET,
     deps=[clean_images, "image_embeddings"],
     check_specs=check_specs(ASSET, IMAGE_DEDUP_SUITE),
-    code_version="1",
+    code_version="2",
     group_name="images",
     kinds={"parquet", "usearch"},
 )
@@ -141,47 +215,40 @@ def image_dedup(
     config: ImageDedupConfig,
     stage_params: StageParamsResource,
     storage: StorageResource,
+    engine: EngineResource,
 ) -> dg.MaterializeResult:
     """For every image of every shard: survives, or why not (quality, exact or near duplicate)."""
     config = stage_params.apply("image_dedup", config)
-    store = storage.get()
-    images, frames, missing = _load_images(context, store)
-    params = DedupParams(radius=config.hamming_radius, neighbours=config.neighbours)
-    kept = images.filter(pl.col("decision") == "keep").select("sha256", "phash")
-    state, index_stats = update_index(_load_state(store), kept, params)
-    write_partition(
-        store,
-        STATE,
-        None,
-        {"contents": state.contents, "edges": state.edges},
-        info={"search_radius": state.search_radius},
-        files={"phash.usearch": state.index_bytes()},
+    store, run = storage.get(), engine.get()
+    shards, missing = materialized_shards(context, store, "clean_images")
+    threshold, model = (
+        dedup_threshold(context, store, "image_embeddings", config.semantic_threshold, shards)
+        if config.use_embeddings
+        else (None, None)
     )
-    semantic, threshold = None, config.semantic_threshold
-    if config.use_embeddings:
-        pairs, threshold = semantic_pairs(
-            context,
-            store,
-            "image_embeddings",
-            "key",
-            config.semantic_threshold,
-            keep=set(kept["sha256"].to_list()),
-        )
-        semantic = pairs.rename({"a": "sha_a", "b": "sha_b"}) if pairs is not None else None
-    table = group_images(images, state, params, semantic)
+    # exact and pHash by range of the pHash, near pairs by a multi-index search, semantic within
+    # image-vector buckets, one union-find reduce (map tasks on the engine)
+    params, embedded, coarse = _plan(store, config, shards, threshold)
+    counts = None
+    if threshold is not None:
+        counts = assign_all(run, KeptImageVectors(store), embedded, store, ASSET, coarse)[1]
+    load = partial(shard_clean_images, store)
+    found = find_image_duplicates(run, load, shards, store, ASSET, params, counts, embedded)
+    edges, applied = _accepted(context, found, threshold, model)
+    summary = write_image_survival(run, store, ASSET, params, found, edges, check_image_range)
+    delete_scratch(store, ASSET)
     stats = {
-        **dedup_stats(table),
-        "semantic_pairs": semantic.height if semantic is not None else 0,
-        **index_stats,
-        "shards": len(frames),
+        **summary.stats,
+        "semantic_searched": found.contents,
+        "shards": len(shards),
         "shards_missing": len(missing),
     }
-    manifest = write_partition(store, ASSET, None, {"survival": table}, info={"stats": stats})
+    manifest = _commit(store, summary, found.shards, stats)
     context.log.info(f"image_dedup: {stats}")
     return dg.MaterializeResult(
         metadata=_metadata(
-            store, config, stats, table, state, params, semantic, threshold, manifest
+            store, config, stats, summary, edges, params, applied, threshold, manifest
         ),
         data_version=dg.DataVersion(manifest["version"]),
-        check_results=check_results(ASSET, IMAGE_DEDUP_SUITE, {"survival": table}),
+        check_results=merged_check_results(ASSET, summary.checked),
     )

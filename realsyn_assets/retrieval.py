@@ -47,6 +47,7 @@ from realsyn_assets.bucketed import (
     document_sentences,
     embedded_shards,
     retrieve_shard,
+    shard_image_dedup,
 )
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.partitions import shard_partitions
@@ -352,13 +353,10 @@ def _shard_images(store, shard: str, model: str) -> tuple[pl.DataFrame, np.ndarr
         raise dg.Failure(
             description=f"image_embeddings[{shard}] use {image_model}, the sentence clusters {model}"
         )
-    survival = read_partition_table(store, "image_dedup", None, "survival")
+    survival = shard_image_dedup(store, shard)  # the shard's slices, not the whole table
     images = (
         read_partition_table(store, "clean_images", shard, "images")
-        .join(
-            survival.filter(pl.col("survives") & (pl.col("shard") == shard)).select("image_id"),
-            on="image_id",
-        )
+        .join(survival.filter(pl.col("survives")).select("image_id"), on="image_id")
         .sort("image_id")
     )
     keys = read_partition_table(store, "image_embeddings", shard, "keys")["key"].to_list()

@@ -307,8 +307,7 @@ def _dedup_plan(store, config: SentenceDedupConfig, shards: list[str], threshold
     """(BucketDedupParams, the shards with embeddings, coarse CodebookParams), sized from the
     manifests (scored and embedded sentences), never from the rows."""
     rows = sum(
-        read_manifest(store, "sentence_semantics", s)["tables"]["semantics"]["rows"]
-        for s in shards
+        read_manifest(store, "sentence_semantics", s)["tables"]["semantics"]["rows"] for s in shards
     )  # scored sentences: an upper bound of the kept ones
     params = BucketDedupParams(
         ranges=max(1, math.ceil(rows / config.rows_per_range)), threshold=threshold

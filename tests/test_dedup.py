@@ -274,3 +274,102 @@ def test_sentence_dedup_asset_searches_distinct_texts_only(dagster_home, tmp_pat
     assert meta["exact_dup"].value == 4999 and meta["semantic_pairs"].value == 1
     # 5,004 sentences, 4 distinct texts: the search saw 4 vectors
     assert meta["semantic_searched"].value == 4
+
+
+def test_image_dedup_asset_is_the_single_process_grouping(dagster_home, tmp_path):
+    """The bucketed image_dedup asset (one search task, one bucket at this size): the rows
+    group_images gives on a fresh index, read back shard by shard."""
+    import dagster as dg
+
+    from realsyn.dedup import DedupParams, PhashIndex, group_images, update_index
+    from realsyn.embeddings import vectors_to_bytes
+    from realsyn.storage import LocalStorage, read_manifest, write_partition
+    from realsyn_assets.bucketed import all_image_dedup, shard_image_dedup
+    from realsyn_assets.image_dedup import image_dedup
+    from realsyn_assets.partitions import shard_partitions
+    from resources.engine import EngineResource
+    from resources.stage_params import StageParamsResource
+    from resources.storage import StorageResource
+
+    rng = np.random.default_rng(1)
+    unit = lambda x: (x / np.linalg.norm(x)).astype(np.float32)  # noqa: E731
+    base = [unit(rng.normal(size=32)) for _ in range(4)]
+    near = unit(base[3] + 0.01 * unit(rng.normal(size=32)))  # cosine ~0.99995: semantic copy
+    rows = {  # shard -> (image_id, sha256, phash, vector, decision)
+        "a.jsonl": [
+            ("a1", "s1", 0xF0F0, base[0], "keep"),
+            ("a2", "s1", 0xF0F0, base[0], "keep"),  # same bytes
+            ("a3", "s2", 0xF0F1, base[1], "keep"),  # one bit off a1's pHash
+            ("a4", "s9", 0x1234, base[2], "drop"),
+        ],
+        "b.jsonl": [
+            ("b1", "s3", 0xFFFF_0000_FFFF, base[3], "keep"),
+            ("b2", "s4", 0x0F0F_F0F0_1111, near, "keep"),  # another pHash, a close vector
+            ("b3", "s1", 0xF0F0, base[0], "keep"),
+        ],
+    }
+    store = LocalStorage(tmp_path / "out")
+    images = []
+    for shard, items in rows.items():
+        frame = pl.DataFrame(
+            {
+                "image_id": [r[0] for r in items],
+                "shard": shard,
+                "sha256": [r[1] for r in items],
+                "phash": pl.Series([r[2] for r in items], dtype=pl.UInt64),
+                "width": [200 if r[0] == "a1" else 100 for r in items],  # a1: the best copy
+                "height": 100,
+                "n_bytes": 5000,
+                "raw_image_url": [f"http://x/{r[0]}" for r in items],
+                "decision": [r[4] for r in items],
+                "reason": [None if r[4] == "keep" else "too_small" for r in items],
+            }
+        )
+        images.append(frame)
+        write_partition(store, "clean_images", shard, {"images": frame})
+        contents = frame.filter(pl.col("decision") == "keep").unique("sha256", maintain_order=True)
+        vectors = {r[1]: r[3] for r in items}
+        write_partition(
+            store,
+            "image_embeddings",
+            shard,
+            {"keys": contents.select(key="sha256")},
+            info={"model": "realsyn-tiny@trained"},  # calibrated image threshold 0.998
+            files={
+                "vectors.npy": vectors_to_bytes(np.stack([vectors[s] for s in contents["sha256"]]))
+            },
+        )
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions(shard_partitions.name, list(rows))
+    result = dg.materialize(
+        [image_dedup],
+        instance=instance,
+        resources={
+            "storage": StorageResource(root=str(tmp_path / "out")),
+            "stage_params": StageParamsResource(),
+            "engine": EngineResource(),
+        },
+    )
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks)
+    everything = pl.concat(images)
+    kept = everything.filter(pl.col("decision") == "keep").select("sha256", "phash")
+    state, _ = update_index(PhashIndex.empty(), kept, DedupParams())
+    semantic = pl.DataFrame({"sha_a": ["s3"], "sha_b": ["s4"]})
+    want = group_images(everything, state, DedupParams(), semantic)
+    assert all_image_dedup(store).equals(want)
+    assert shard_image_dedup(store, "b.jsonl").equals(want.filter(pl.col("shard") == "b.jsonl"))
+    reasons = dict(zip(want["image_id"], want["reason"], strict=True))
+    assert reasons == {
+        "a1": None,
+        "a2": "exact_dup",
+        "a3": "near_dup",
+        "a4": "too_small",
+        "b1": None,
+        "b2": "semantic_dup",
+        "b3": "exact_dup",
+    }
+    stats = read_manifest(store, "image_dedup", None)["info"]["stats"]
+    assert stats["semantic_dup"] == 1 and stats["near_dup"] == 1 and stats["exact_dup"] == 2
+    assert stats["total"] == 7 and stats["survivors"] == 2 and stats["dropped_too_small"] == 1

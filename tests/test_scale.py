@@ -544,3 +544,186 @@ def test_no_dedup_task_reads_every_shard(tmp_path, monkeypatch):
         assert rows < 0.5 * len(ids), (name, rows)  # a range's or a bucket's slices only
     ranges = [r for name, _l, r in engine.tasks if name == "survival_range"]
     assert len(ranges) == 4 and sum(ranges) == len(ids)  # every row read once, range by range
+
+
+def _image_world(store, n=1200, shard=200, seed=0):
+    """clean_images-like shards: exact copies (same bytes), re-encodings (another sha256, the
+    pHash a few bits off or equal), semantic copies (a close vector, an unrelated pHash), dropped
+    images; and one vector per content (image_embeddings' keys are sha256)."""
+    from realsyn.bucket_io import npy_bytes
+    from realsyn.storage import write_partition
+
+    rng = np.random.default_rng(seed)
+    centers = unit_centers(15, 16, seed=seed + 1)
+    base, _ = clustered_vectors(n, centers, 0.2, seed=seed + 2)
+    sha = [f"{int(x):064x}" for x in rng.integers(0, 2**62, n)]
+    phash = rng.integers(0, 2**63, n, dtype=np.uint64)
+    vectors = base.copy()
+    original = (list(sha), phash.copy(), base)  # copies are made of unmodified images
+    for i in rng.choice(n, n // 3, replace=False):
+        j = int(rng.integers(0, n))
+        kind = rng.integers(0, 4)
+        if kind == 0:  # the same bytes: the same hash and vector
+            sha[i], phash[i], vectors[i] = original[0][j], original[1][j], original[2][j]
+        elif kind == 1:  # re-encoded (new bytes): the pHash a few bits off, or equal
+            flips = rng.choice(64, int(rng.integers(0, 9)), replace=False)
+            phash[i] = original[1][j] ^ np.uint64(sum(1 << int(b) for b in flips))
+            sha[i] = f"{int(rng.integers(0, 2**62)):064x}"
+        elif kind == 2:  # a semantic copy (new bytes): a close vector, an unrelated pHash
+            v = original[2][j] + 0.02 * rng.standard_normal(16).astype(np.float32)
+            vectors[i] = v / np.linalg.norm(v)
+            sha[i] = f"{int(rng.integers(0, 2**62)):064x}"
+    images = pl.DataFrame(
+        {
+            "image_id": [f"img{int(k):06d}" for k in rng.permutation(n)],
+            "sha256": sha,
+            "phash": phash,
+            "width": rng.integers(50, 400, n),
+            "height": rng.integers(50, 400, n),
+            "n_bytes": rng.integers(1000, 9000, n),
+            "decision": np.where(rng.random(n) < 0.1, "drop", "keep"),
+        }
+    ).with_columns(
+        pl.when(pl.col("decision") == "drop").then(pl.lit("too_small")).alias("reason"),
+        pl.col("phash").cast(pl.UInt64),
+    )
+    shards = []
+    for k, lo in enumerate(range(0, n, shard)):
+        name = f"im-{k:03d}"
+        part = images[lo : lo + shard].with_columns(shard=pl.lit(name))
+        keep = part["decision"] == "keep"
+        write_partition(
+            store,
+            "images_dup_in",
+            name,
+            {"members": part.filter(keep).select("sha256", "phash"), "images": part},
+            files={"vectors.npy": npy_bytes(vectors[lo : lo + shard][keep.to_numpy()])},
+        )
+        shards.append(name)
+    return shards, vectors
+
+
+def _clean_images(store, shard):
+    from realsyn.storage import read_partition_table
+
+    return read_partition_table(store, "images_dup_in", shard, "images")
+
+
+def _image_reference(store, shards, threshold):
+    """realsyn.dedup on every shard at once: a fresh index, the semantic pairs of distinct
+    contents (as the single-process image_dedup)."""
+    from functools import partial as bind
+
+    from realsyn.dedup import DedupParams, PhashIndex, group_images, update_index
+    from realsyn.semantic_dedup import incremental_pairs
+
+    images = pl.concat([_clean_images(store, s) for s in shards])
+    kept = images.filter(pl.col("decision") == "keep")
+    state, _ = update_index(PhashIndex.empty(), kept.select("sha256", "phash"), DedupParams())
+    source = StoredShards(store, "images_dup_in", id_column="sha256")
+    keys = pl.concat([source.load(s)[0] for s in shards])["sha256"].to_list()
+    vectors = np.concatenate([source.load(s)[1] for s in shards])
+    vectors = vectors.astype(np.float16).astype(np.float32)
+    unique, first = np.unique(np.asarray(keys, dtype=object), return_index=True)
+    pairs, _c, _s = incremental_pairs(None, list(unique), vectors[first], "m", threshold)
+    semantic = pairs.rename({"a": "sha_a", "b": "sha_b"})
+    del bind
+    return group_images(images, state, DedupParams(), semantic), semantic
+
+
+def _image_dedup(engine, store, shards, prefix, coarse, **params):
+    from functools import partial as bind
+
+    from realsyn.bucket_image_dedup import (
+        ImageBucketParams,
+        dedup_images_bucketed,
+        read_image_survival,
+    )
+    from realsyn.codebook import assign_all
+
+    source = StoredShards(store, "images_dup_in", id_column="sha256")
+    book = CodebookParams(coarse_clusters=coarse, flat_up_to=0, sample_size=600, seed=1)
+    _c, counts = assign_all(engine, source, shards, store, prefix, book)
+    bp = ImageBucketParams(threshold=0.99, **params)
+    stats, edges = dedup_images_bucketed(
+        engine, bind(_clean_images, store), shards, store, prefix, bp, counts
+    )
+    return stats, edges, read_image_survival(store, prefix, shards, bp.ranges)
+
+
+def test_one_task_and_one_bucket_give_the_single_process_image_survival(tmp_path):
+    from realsyn.dedup import dedup_stats
+
+    store = LocalStorage(tmp_path)
+    shards, _vectors = _image_world(store)
+    want, semantic = _image_reference(store, shards, 0.99)
+    reasons = want["reason"].value_counts()
+    assert {"exact_dup", "near_dup", "semantic_dup", "too_small"} <= set(reasons["reason"])
+    for ranges in (1, 4):
+        stats, edges, got = _image_dedup(LocalEngine(), store, shards, "i1", 1, ranges=ranges)
+        assert got.equals(want), ranges
+        ref = dedup_stats(want)
+        assert {k: stats[k] for k in ref} == ref
+        assert stats["semantic_pairs"] == semantic.height
+
+
+def test_multi_index_pHash_search_finds_every_pair_of_the_single_search(tmp_path):
+    """Several search tasks and buckets: every pHash pair within the radius is found (the chunks
+    meet), the groups are the same on this world; semantic pairs split across buckets may be
+    lost (counted)."""
+    store = LocalStorage(tmp_path)
+    shards, _vectors = _image_world(store)
+    want, _semantic = _image_reference(store, shards, 0.99)
+    stats, edges, got = _image_dedup(LocalEngine(), store, shards, "i8", 6, phash_tasks=8)
+    one_stats, one_edges, _one = _image_dedup(LocalEngine(), store, shards, "i1", 1)
+    ph = lambda e: set(e.filter(pl.col("kind") == "phash").select("a", "b").iter_rows())  # noqa: E731
+    assert ph(one_edges) <= ph(edges)
+    assert stats["total"] == want.height
+    dropped = set(got.filter(pl.col("duplicate_of").is_not_null())["image_id"])
+    dropped_one = set(want.filter(pl.col("duplicate_of").is_not_null())["image_id"])
+    phash_dups = set(want.filter(pl.col("reason").is_in(["exact_dup", "near_dup"]))["image_id"])
+    assert phash_dups <= dropped <= dropped_one | phash_dups
+    assert len(dropped) / len(dropped_one) >= 0.9
+
+
+def test_no_image_dedup_task_reads_every_shard(tmp_path, monkeypatch):
+    """Each shard task loads one shard; each range, search task or bucket reads its slices,
+    well under the corpus when there are several."""
+    import realsyn.bucket_image_dedup as bi
+    from realsyn.bucket_io import SortedPartition
+
+    store = LocalStorage(tmp_path)
+    shards, _vectors = _image_world(store)
+    total = sum(_clean_images(store, s).height for s in shards)
+    engine = TaskReads()
+
+    def counted(method):
+        def wrapper(self, *args):
+            frame, vectors = method(self, *args)
+            engine.current["rows"] += frame.height
+            return frame, vectors
+
+        return wrapper
+
+    def read_table(*args, _read=bi.read_partition_table):
+        frame = _read(*args)
+        engine.current["rows"] += frame.height
+        return frame
+
+    def load(self, shard, _load=StoredShards.load):
+        engine.current["loads"] += 1
+        return _load(self, shard)
+
+    monkeypatch.setattr(SortedPartition, "group", counted(SortedPartition.group))
+    monkeypatch.setattr(SortedPartition, "all", counted(SortedPartition.all))
+    monkeypatch.setattr(StoredShards, "load", load)
+    monkeypatch.setattr(bi, "read_partition_table", read_table)
+    # each hash goes to the tasks of its radius + 1 = 11 chunks: with 64 tasks ~11/64 of the
+    # hashes each (with fewer tasks than chunks, most tasks would see most hashes)
+    stats, _edges, _got = _image_dedup(engine, store, shards, "t", 6, ranges=4, phash_tasks=64)
+    assert stats["total"] == total
+    kinds = {name for name, _l, _r in engine.tasks}
+    assert {"split_shard", "node_range", "phash_task", "semantic_bucket", "survival_range"} <= kinds
+    for name, loads, rows in engine.tasks:
+        assert loads <= 1, (name, loads)
+        assert rows < 0.5 * total, (name, rows)
