@@ -9,7 +9,10 @@ fixed size (5,000 sentences, 500 images) with buckets of a fixed size (5,000 sen
 coarse k grows with the corpus), all through ``LocalEngine`` (one task at a time, the per-task
 times are what a Ray worker would spend). Steps: sample (+ coarse k-means, the driver), assign
 (per shard), fine (per bucket, + the codebook reduce), route / score / merge (retrieval), words
-(streaming sum), dedup (exact by range + semantic per bucket + reduce). The projection scales
+(streaming sum), dedup (sentences: exact by range + semantic per bucket + reduce), image_dedup
+(images: exact by pHash range + multi-index pHash search + semantic per bucket of the image
+vectors + reduce; 10% exact copies in the shard, 10% re-encodings a few pHash bits off a random
+earlier image, 2% dropped). The projection scales
 each step's summed task time linearly to 0.84B sentences / 198M images (per-task work is fixed
 by the shard and bucket sizes), times 512/dim for the vector steps, divided over the workers,
 plus the driver's serial time (the sample step), which does not grow.
@@ -30,9 +33,10 @@ SHARD, IMAGE_SHARD, BUCKET = 5000, 500, 5000
 SPREAD = 0.06  # per-dimension noise around a topic centre (norm ~0.5 at d=64)
 PROBE = 4  # coarse buckets searched per image for its nearest fine centroids
 PAPER_SENTENCES, PAPER_IMAGES, PAPER_DIM = 0.84e9, 198e6, 512
-STEPS = ["sample", "assign", "fine", "route", "score", "merge", "words", "dedup"]
+STEPS = ["sample", "assign", "fine", "route", "score", "merge", "words", "dedup", "image_dedup"]
 VECTOR_STEPS = {"assign", "fine", "route", "score", "merge"}
-IMAGE_STEPS = {"route", "score", "merge"}
+IMAGE_STEPS = {"route", "score", "merge", "image_dedup"}
+IMAGE_RANGE, PHASH_TASK = 2500, 25_000  # images per pHash range; hashes per search task
 
 
 class TimedEngine:
@@ -80,7 +84,61 @@ def generate(root: Path, state: dict) -> None:
     for lo in range(0, m, IMAGE_SHARD):
         y, _ = clustered_vectors(min(IMAGE_SHARD, m - lo), centers, SPREAD, seed=10**7 + lo)
         images += write_shards(store, "images_in", "i", y, IMAGE_SHARD, "image_id", start=lo)
+        write_image_meta(store, images[-1], lo, y)
     state.update(shards=shards, image_shards=images)
+
+
+def write_image_meta(store, shard: str, lo: int, vectors) -> None:
+    """clean_images-like rows of one image shard (``images_meta``: images; members and vectors
+    of the kept contents for the semantic step), with exact copies and near pHashes."""
+    import numpy as np
+    import polars as pl
+
+    from realsyn.bucket_image_dedup import _mix
+    from realsyn.bucket_io import npy_bytes
+    from realsyn.storage import write_partition
+
+    rng = np.random.default_rng(lo + 7)
+    n = len(vectors)
+    src = np.arange(lo, lo + n)
+    kind = rng.random(n)
+    copy = kind < 0.1  # the same bytes as an earlier image of the shard
+    src[copy] = lo + (rng.random(copy.sum()) * np.arange(n)[copy]).astype(np.int64)
+    phash = _mix(src.astype(np.uint64))
+    near = (kind >= 0.1) & (kind < 0.2)  # a re-encoding of any earlier image
+    far = (rng.random(near.sum()) * np.maximum(src[near], 1)).astype(np.uint64)
+    bits = rng.integers(0, 64, (near.sum(), 3)).astype(np.uint64)
+    flips = (np.uint64(1) << bits).sum(axis=1, dtype=np.uint64)
+    phash[near] = _mix(far) ^ flips
+    sha = [f"{int(x):064x}" for x in np.where(near, src + (1 << 40), src)]
+    vectors = vectors[src - lo] if n else vectors
+    frame = pl.DataFrame(
+        {
+            "image_id": [f"i{lo + i:09d}" for i in range(n)],
+            "shard": shard,
+            "sha256": sha,
+            "phash": pl.Series(phash, dtype=pl.UInt64),
+            "width": rng.integers(100, 800, n),
+            "height": rng.integers(100, 800, n),
+            "n_bytes": rng.integers(10_000, 90_000, n),
+            "decision": np.where(kind > 0.98, "drop", "keep"),
+        }
+    ).with_columns(pl.when(pl.col("decision") == "drop").then(pl.lit("too_small")).alias("reason"))
+    kept = (frame["decision"] == "keep").to_numpy()
+    members = frame.filter(pl.Series(kept)).select("sha256", "phash")
+    write_partition(
+        store,
+        "images_meta",
+        shard,
+        {"images": frame, "members": members},
+        files={"vectors.npy": npy_bytes(vectors[kept])},
+    )
+
+
+def image_rows(store, shard):
+    from realsyn.storage import read_partition_table
+
+    return read_partition_table(store, "images_meta", shard, "images")
 
 
 def run_step(step: str, root: Path, state: dict) -> dict:
@@ -151,6 +209,20 @@ def run_step(step: str, root: Path, state: dict) -> dict:
     elif step == "dedup":
         dp = BucketDedupParams(ranges=max(1, n // 25_000), threshold=0.995)
         dedup_bucketed(engine, src, shards, store, "b", dp, np.load(counts_file))
+    elif step == "image_dedup":
+        from realsyn.bucket_image_dedup import ImageBucketParams, dedup_images_bucketed
+
+        m, meta = state["images"], codebook.StoredShards(store, "images_meta", id_column="sha256")
+        book = codebook.CodebookParams(
+            coarse_clusters=max(1, m // BUCKET), sample_size=20_000, iterations=10
+        )
+        _coarse, assigned = codebook.assign_all(engine, meta, ishards, store, "d", book)
+        ip = ImageBucketParams(
+            ranges=max(1, m // IMAGE_RANGE),
+            phash_tasks=max(1, math.ceil(m * 11 / PHASH_TASK)),
+            threshold=0.995,
+        )
+        dedup_images_bucketed(engine, partial(image_rows, store), ishards, store, "d", ip, assigned)
     elif step == "recall":
         return {"recall_at_3": recall(store, root, ishards, imgs)}
     return {"tasks": len(engine.times), "task_seconds": sum(engine.times),
@@ -181,6 +253,7 @@ def child(step: str, root: str) -> None:
     root_p = Path(root)
     state = json.loads((root_p / "state.json").read_text())
     import realsyn.bucket_dedup  # noqa: F401  (imports are not the step's work)
+    import realsyn.bucket_image_dedup  # noqa: F401
     import realsyn.buckets  # noqa: F401
 
     if step in {"route", "score", "merge", "recall"}:
@@ -258,14 +331,14 @@ def main() -> None:
     lo, hi = scales[0], scales[-1]
     doublings = max(1.0, math.log2(hi / lo))
     print(
-        f"\nstep     peak MB ({' / '.join(f'{s}x' for s in scales)})   RSS {hi}x/{lo}x   wall per doubling"
+        f"\nstep        peak MB ({' / '.join(f'{s}x' for s in scales)})   RSS {hi}x/{lo}x   wall per doubling"
     )
     for step in STEPS:
         rss = [results[s][step]["peak_mb"] for s in scales]
         wall = [results[s][step]["seconds"] for s in scales]
         per = (wall[-1] / wall[0]) ** (1 / doublings)
         print(
-            f"{step:<8} {' / '.join(f'{x:7.0f}' for x in rss)}   {rss[-1] / rss[0]:5.2f}x   {per:5.2f}x"
+            f"{step:<11} {' / '.join(f'{x:7.0f}' for x in rss)}   {rss[-1] / rss[0]:5.2f}x   {per:5.2f}x"
         )
     total = [sum(results[s][st]["seconds"] for st in STEPS) for s in scales]
     print(f"all steps wall: {' / '.join(f'{t:.1f}s' for t in total)} "
