@@ -727,3 +727,16 @@ def test_no_image_dedup_task_reads_every_shard(tmp_path, monkeypatch):
     for name, loads, rows in engine.tasks:
         assert loads <= 1, (name, loads)
         assert rows < 0.5 * total, (name, rows)
+
+
+@pytest.mark.slow
+def test_ray_image_dedup_gives_the_local_result(ray_cluster, tmp_path):
+    """Several ranges, pHash tasks and buckets: the same stats, edges and rows on Ray."""
+    local, ray_store = LocalStorage(tmp_path / "local"), LocalStorage(tmp_path / "ray")
+    shards, _v = _image_world(local)
+    _image_world(ray_store)
+    mine = _image_dedup(RayEngine(), ray_store, shards, "r", 6, ranges=4, phash_tasks=16)
+    theirs = _image_dedup(LocalEngine(), local, shards, "r", 6, ranges=4, phash_tasks=16)
+    assert mine[0] == theirs[0]
+    assert mine[1].equals(theirs[1])
+    assert mine[2].equals(theirs[2])
