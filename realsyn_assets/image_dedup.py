@@ -1,6 +1,7 @@
 """image_dedup: exact and perceptual duplicates across all shards; who survives."""
 
 import math
+from dataclasses import replace
 from functools import partial
 
 import dagster as dg
@@ -114,6 +115,8 @@ def _plan(store, config: ImageDedupConfig, shards: list[str], threshold):
     vectors = sum(
         read_manifest(store, "image_embeddings", s)["tables"]["keys"]["rows"] for s in embedded
     )
+    if not vectors:  # no vector to search: exact and pHash duplicates only
+        params, embedded = replace(params, threshold=None), []
     buckets = 1 if vectors <= config.bucket_rows else math.ceil(vectors / config.bucket_rows)
     return params, embedded, CodebookParams(coarse_clusters=buckets, flat_up_to=0)
 
@@ -230,11 +233,11 @@ def image_dedup(
     # image-vector buckets, one union-find reduce (map tasks on the engine)
     params, embedded, coarse = _plan(store, config, shards, threshold)
     counts = None
-    if threshold is not None:
+    if params.threshold is not None:
         counts = assign_all(run, KeptImageVectors(store), embedded, store, ASSET, coarse)[1]
     load = partial(shard_clean_images, store)
     found = find_image_duplicates(run, load, shards, store, ASSET, params, counts, embedded)
-    edges, applied = _accepted(context, found, threshold, model)
+    edges, applied = _accepted(context, found, params.threshold, model)
     summary = write_image_survival(run, store, ASSET, params, found, edges, check_image_range)
     delete_scratch(store, ASSET)
     stats = {

@@ -2,6 +2,7 @@
 and exact sentence de-duplication across shards."""
 
 import math
+from dataclasses import replace
 from functools import partial
 
 import dagster as dg
@@ -316,6 +317,8 @@ def _dedup_plan(store, config: SentenceDedupConfig, shards: list[str], threshold
     rows = sum(
         read_manifest(store, "sentence_embeddings", s)["tables"]["keys"]["rows"] for s in embedded
     )
+    if not rows:  # no vector to search: exact duplicates only
+        params, embedded = replace(params, threshold=None), []
     buckets = 1 if rows <= config.bucket_rows else math.ceil(rows / config.bucket_rows)
     return params, embedded, CodebookParams(coarse_clusters=buckets, flat_up_to=0)
 
@@ -424,13 +427,13 @@ def sentence_dedup(
     # the engine): no step holds every shard's rows or vectors
     params, embedded, coarse = _dedup_plan(store, config, shards, threshold)
     counts = None
-    if threshold is not None:
+    if params.threshold is not None:
         source = KeptSentences(store, vectors=True)
         counts = assign_all(run, source, embedded, store, DEDUP, coarse)[1]
     found = find_duplicates(
         run, KeptSentences(store), shards, store, DEDUP, params, counts, embedded
     )
-    edges, applied = _accepted_edges(context, found, threshold, model)
+    edges, applied = _accepted_edges(context, found, params.threshold, model)
     summary = write_survival(run, store, DEDUP, params, found, edges, check_dedup_range)
     delete_scratch(store, DEDUP)
     stats = {
