@@ -36,7 +36,7 @@ PAPER_SENTENCES, PAPER_IMAGES, PAPER_DIM = 0.84e9, 198e6, 512
 STEPS = ["sample", "assign", "fine", "route", "score", "merge", "words", "dedup", "image_dedup"]
 VECTOR_STEPS = {"assign", "fine", "route", "score", "merge"}
 IMAGE_STEPS = {"route", "score", "merge", "image_dedup"}
-IMAGE_RANGE, PHASH_TASK = 2500, 25_000  # images per pHash range; hashes per search task
+IMAGE_RANGE, PHASH_TASK = 2500, 2000  # images per pHash range; hashes per search task
 
 
 class TimedEngine:
@@ -210,7 +210,11 @@ def run_step(step: str, root: Path, state: dict) -> dict:
         dp = BucketDedupParams(ranges=max(1, n // 25_000), threshold=0.995)
         dedup_bucketed(engine, src, shards, store, "b", dp, np.load(counts_file))
     elif step == "image_dedup":
-        from realsyn.bucket_image_dedup import ImageBucketParams, dedup_images_bucketed
+        from realsyn.bucket_image_dedup import (
+            ImageBucketParams,
+            dedup_images_bucketed,
+            tasks_for,
+        )
 
         m, meta = state["images"], codebook.StoredShards(store, "images_meta", id_column="sha256")
         book = codebook.CodebookParams(
@@ -219,7 +223,7 @@ def run_step(step: str, root: Path, state: dict) -> dict:
         _coarse, assigned = codebook.assign_all(engine, meta, ishards, store, "d", book)
         ip = ImageBucketParams(
             ranges=max(1, m // IMAGE_RANGE),
-            phash_tasks=max(1, math.ceil(m * 11 / PHASH_TASK)),
+            phash_tasks=tasks_for(m, 10, PHASH_TASK),
             threshold=0.995,
         )
         dedup_images_bucketed(engine, partial(image_rows, store), ishards, store, "d", ip, assigned)

@@ -31,6 +31,7 @@ join more (never a pair beyond the radius). Semantic pairs split across buckets 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,6 +101,17 @@ def _mix(values: np.ndarray) -> np.ndarray:
 def phash_range(phash: np.ndarray, ranges: int) -> np.ndarray:
     top = _mix(phash) >> np.uint64(32)
     return ((top * np.uint64(ranges)) >> np.uint64(32)).astype(np.int64)
+
+
+def tasks_for(hashes: int, radius: int, per_task: int) -> int:
+    """The multi-index search tasks for ``hashes`` distinct hashes so that a task expects at
+    most ``per_task``: one up to ``per_task``; above, each hash goes to the tasks of its
+    ``radius + 1`` chunks, so a task of T gets about 1 - (1 - 1/T)^(radius + 1) of them (with
+    fewer tasks than chunks, most of them)."""
+    if hashes <= per_task:
+        return 1
+    share = per_task / hashes
+    return math.ceil(1 / (1 - (1 - share) ** (1 / (radius + 1))))
 
 
 def search_tasks(phash: np.ndarray, radius: int, tasks: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ from realsyn.bucket_image_dedup import (
     delete_scratch,
     find_image_duplicates,
     range_key,
+    tasks_for,
     write_image_survival,
 )
 from realsyn.codebook import CodebookParams, assign_all
@@ -86,7 +87,8 @@ class ImageDedupConfig(dg.Config):
         default=1_000_000,
         description="Images per pHash search task: a corpus up to this many is one search, "
         "exactly the single-process one; above, each hash goes to the task of each of its "
-        "radius + 1 chunks (multi-index: every pair within the radius meets in a task).",
+        "radius + 1 chunks (multi-index: every pair within the radius meets in a task), with "
+        "enough tasks that each expects at most this many.",
     )
     bucket_rows: int = Field(
         default=1_000_000,
@@ -99,11 +101,7 @@ def _plan(store, config: ImageDedupConfig, shards: list[str], threshold):
     """(ImageBucketParams, the shards with image embeddings, coarse CodebookParams), sized from
     the manifests (clean_images and image_embeddings rows), never from the rows."""
     rows = sum(read_manifest(store, "clean_images", s)["tables"]["images"]["rows"] for s in shards)
-    tasks = (
-        1
-        if rows <= config.phash_task_rows
-        else math.ceil(rows * (config.hamming_radius + 1) / config.phash_task_rows)
-    )
+    tasks = tasks_for(rows, config.hamming_radius, config.phash_task_rows)
     params = ImageBucketParams(
         ranges=max(1, math.ceil(rows / config.rows_per_range)),
         radius=config.hamming_radius,

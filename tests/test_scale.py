@@ -740,3 +740,17 @@ def test_ray_image_dedup_gives_the_local_result(ray_cluster, tmp_path):
     assert mine[0] == theirs[0]
     assert mine[1].equals(theirs[1])
     assert mine[2].equals(theirs[2])
+
+
+def test_pHash_tasks_expect_at_most_their_share():
+    from realsyn.bucket_image_dedup import search_tasks, tasks_for
+
+    assert tasks_for(1000, 10, 1000) == 1
+    rng = np.random.default_rng(0)
+    for n, cap in ((4000, 2000), (16000, 2000), (50_000, 5000)):
+        t = tasks_for(n, 10, cap)
+        _rows, owner = search_tasks(rng.integers(0, 2**63, n, dtype=np.uint64), 10, t)
+        per = np.bincount(owner, minlength=t)
+        assert per.mean() <= cap, (n, t, per.mean())
+        # a task holds whole (chunk, value) cells of ~n/64 hashes at radius 10: uneven, within 2.5x
+        assert per.max() <= 2.5 * cap, (n, t, per.max())
