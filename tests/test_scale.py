@@ -640,14 +640,15 @@ def _image_dedup(engine, store, shards, prefix, coarse, **params):
         read_image_survival,
     )
     from realsyn.codebook import assign_all
+    from realsyn.storage import read_partition_table
 
     source = StoredShards(store, "images_dup_in", id_column="sha256")
     book = CodebookParams(coarse_clusters=coarse, flat_up_to=0, sample_size=600, seed=1)
     _c, counts = assign_all(engine, source, shards, store, prefix, book)
     bp = ImageBucketParams(threshold=0.99, **params)
-    stats, edges = dedup_images_bucketed(
-        engine, bind(_clean_images, store), shards, store, prefix, bp, counts
-    )
+    # a library function, so a Ray worker can unpickle the loader (this module it cannot import)
+    load = bind(read_partition_table, store, "images_dup_in", table="images")
+    stats, edges = dedup_images_bucketed(engine, load, shards, store, prefix, bp, counts)
     return stats, edges, read_image_survival(store, prefix, shards, bp.ranges)
 
 
