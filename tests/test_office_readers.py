@@ -507,3 +507,48 @@ def test_legacy_encoded_markdown_and_html_pages_in_a_documents_folder(tmp_path):
     assert "このマニュアル" in texts["pilot/page.html"]
     assert "Café crème costs €3." in texts["pilot/cafe.md"]
     assert not [r for r in result.rejected if r["reason"] == "invalid_utf8"]
+
+
+def _pilot_env(monkeypatch, tmp_path, **extra: str) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    for var in ("REALSYN_CORPUS", "REALSYN_CAPTIONER_URL", "REALSYN_PARAMS"):
+        monkeypatch.delenv(var, raising=False)
+    for var in ("REALSYN_CLIP_CHECKPOINT", "REALSYN_CLIP_PRETRAINED", "REALSYN_CLIP_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in extra.items():
+        monkeypatch.setenv(var, value)
+
+
+def test_a_pilot_without_alt_texts_or_a_model_stops_at_clip_bootstrap_saying_what_to_do(
+    tmp_path, monkeypatch, capsys
+):
+    """A folder of untagged PDFs has images but no alt texts, so the bootstrap CLIP model cannot
+    train. Without a configured model the run stops there with one reason (the counts, the
+    minimum, the settings that supply a model) and runs nothing that reads the model (was:
+    every later step ran, and failed)."""
+    corpus = tmp_path / "corpus"
+    _write(
+        corpus,
+        {"pilot/report.pdf": fx.pdf_pages(2), "pilot/charts.pdf": fx.pdf_vector_figures()},
+    )
+    _pilot_env(monkeypatch, tmp_path)
+    from realsyn_assets.cli import run_main_job
+
+    out_root = tmp_path / "out"
+    rc = run_main_job(["--corpus", str(corpus), "--data-root", str(out_root)])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert "1/11 ingest_shards[pilot]: ok" in out
+    assert "2/11 clip_bootstrap: FAILED" in out
+    assert "\n1/11 run(s) succeeded" in out
+    reason = next(line for line in err.splitlines() if "clip_bootstrap failed:" in line)
+    assert "0 of the corpus's 2 kept images (1 shard(s)) have one, at least 2" in reason
+    assert "REALSYN_CLIP_CHECKPOINT=" in reason and "REALSYN_CLIP_PRETRAINED=" in reason
+    ours = [line for line in err.splitlines() if "too few images with an alt text" in line]
+    assert [line for line in ours if line.startswith("[realsyn]")] == [reason]  # once; the
+    # other copies are Dagster's error log of the step (with its trace), as for any failure
+    later = ["embed_images[pilot]", "corpus_stats", "semantic_shards[pilot]", "sentence_pool"]
+    assert not [step for step in later if step in out]
+    skipped = next(line for line in err.splitlines() if line.startswith("not run, as they read"))
+    assert all(repr(step) in skipped for step in later + ["release_scales[t180]"]), skipped
+    assert not (out_root / "image_embeddings").exists()
