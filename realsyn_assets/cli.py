@@ -29,8 +29,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from realsyn_assets.image_dedup import FUNNEL as IMAGE_FUNNEL
-
+# Nothing heavy at import time (Dagster, polars, torch: inside the functions): this module is
+# the ``realsyn`` script's, which multiprocessing imports again in every worker process it starts
+# (the document readers' included), where it would cost each worker ~1 GB of address space
+# against its memory limit.
 if TYPE_CHECKING:
     from realsyn_assets.settings import Settings
 
@@ -58,7 +60,7 @@ SHARD_FUNNELS = {
     "retrieval_pairs": ("images", "short", "mean_candidates"),
 }
 CORPUS_FUNNELS = {
-    "image_dedup": tuple(IMAGE_FUNNEL),
+    "image_dedup": None,  # image_dedup's FUNNEL (imported when printed)
     "sentence_dedup": ("total", "exact_dup", "semantic_dup", "survivors"),
     "sentence_clusters": ("sentences", "clusters", "min_size", "median_size", "max_size"),
 }
@@ -358,7 +360,10 @@ def run_main_job(argv: list[str] | None = None) -> int:
         _print_table(
             f"{asset} (per shard)", {s: _stats(storage, asset, s) for s in shards}, columns
         )
+    from realsyn_assets.image_dedup import FUNNEL as IMAGE_FUNNEL
+
     for asset, columns in CORPUS_FUNNELS.items():
+        columns = columns or tuple(IMAGE_FUNNEL)
         _print_table(f"{asset} (whole corpus)", {"corpus": _stats(storage, asset, None)}, columns)
     _print_metrics(storage)
     print(

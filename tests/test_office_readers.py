@@ -622,9 +622,8 @@ def test_the_main_job_over_a_mixed_folder_with_bad_inputs_and_a_configured_model
     _write(corpus, {f"pilot/bad/{k}": make() for k, (make, _reason) in MIXED_BAD.items()})
     checkpoint = tmp_path / "tiny.pt"  # the pilot's own model (seeded weights: any will do)
     torch.save({"state_dict": load_clip("realsyn-tiny", seed=0).model.state_dict()}, checkpoint)
-    # A memory limit the flate bomb's inflation overruns, with room for every other file: a
-    # worker forked for the main job already maps about 1 GB (the forkserver preloads the CLI's
-    # modules, Dagster among them)
+    # A memory limit the flate bomb's inflation overruns whatever else its worker holds, with
+    # room for every other file (a reader worker maps ~720 MB before it opens a document)
     params = tmp_path / "params.toml"
     params.write_text(f"[raw_documents]\ndocument_memory_limit_bytes = {1536 << 20}\n")
     env = {
