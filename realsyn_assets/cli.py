@@ -324,7 +324,7 @@ def run_main_job(argv: list[str] | None = None) -> int:
     every_s = float(os.environ.get("REALSYN_PROGRESS_EVERY_S") or 30)  # a line per 30 s
     for n, (job_name, shard) in enumerate(steps, 1):
         label = f"{job_name}[{shard}]" if shard else job_name
-        if failed_inputs(defs, job_name, shard, failed_steps):  # it would fail, or read stale
+        if failed_steps and failed_inputs(defs, job_name, shard, failed_steps):  # would fail
             not_run.append(label)
             continue
         print(f"[realsyn] {n}/{len(steps)} {label}: ", end="", flush=True)
