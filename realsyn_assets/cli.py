@@ -29,8 +29,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from realsyn_assets.image_dedup import FUNNEL as IMAGE_FUNNEL
-
+# Nothing heavy at import time (Dagster, polars, torch: inside the functions): this module is
+# the ``realsyn`` script's, which multiprocessing imports again in every worker process it starts
+# (the document readers' included), where it would cost each worker ~1 GB of address space
+# against its memory limit.
 if TYPE_CHECKING:
     from realsyn_assets.settings import Settings
 
@@ -58,7 +60,7 @@ SHARD_FUNNELS = {
     "retrieval_pairs": ("images", "short", "mean_candidates"),
 }
 CORPUS_FUNNELS = {
-    "image_dedup": tuple(IMAGE_FUNNEL),
+    "image_dedup": None,  # image_dedup's FUNNEL (imported when printed)
     "sentence_dedup": ("total", "exact_dup", "semantic_dup", "survivors"),
     "sentence_clusters": ("sentences", "clusters", "min_size", "median_size", "max_size"),
 }
@@ -316,12 +318,15 @@ def run_main_job(argv: list[str] | None = None) -> int:
     ):
         if skip[job]:
             print(f"[realsyn] skipping {job}: {why}")
-    from realsyn_assets.refresh import run_step
+    from realsyn_assets.refresh import failed_inputs, failure_messages, run_step
 
-    fresh = 0
+    fresh, failed_steps, not_run = 0, [], []
     every_s = float(os.environ.get("REALSYN_PROGRESS_EVERY_S") or 30)  # a line per 30 s
     for n, (job_name, shard) in enumerate(steps, 1):
         label = f"{job_name}[{shard}]" if shard else job_name
+        if failed_steps and failed_inputs(defs, job_name, shard, failed_steps):  # would fail
+            not_run.append(label)
+            continue
         print(f"[realsyn] {n}/{len(steps)} {label}: ", end="", flush=True)
         t0 = time.perf_counter()
         run_config = dict(QUIET)
@@ -342,20 +347,27 @@ def run_main_job(argv: list[str] | None = None) -> int:
             print(f"{again}up to date", flush=True)
             continue
         ok = all(success for _, success in runs)
-        if not ok:
-            failed.append(label)
         ran = sorted({name for names, _ in runs for name in names})
         status = "ok" if ok else "FAILED"
         print(f"{again}{status} ({time.perf_counter() - t0:.1f} s; {', '.join(ran)})", flush=True)
+        if not ok:
+            failed.append(label)
+            failed_steps.append((label, job_name, shard))
+            blocked = " BLOCKED: " in runs[-1][0][0]  # no run: the check is named above
+            for message in [] if blocked else failure_messages(instance):
+                print(f"[realsyn] {label} failed: {message}", file=sys.stderr, flush=True)
     for asset, columns in SHARD_FUNNELS.items():
         _print_table(
             f"{asset} (per shard)", {s: _stats(storage, asset, s) for s in shards}, columns
         )
+    from realsyn_assets.image_dedup import FUNNEL as IMAGE_FUNNEL
+
     for asset, columns in CORPUS_FUNNELS.items():
+        columns = columns or tuple(IMAGE_FUNNEL)
         _print_table(f"{asset} (whole corpus)", {"corpus": _stats(storage, asset, None)}, columns)
     _print_metrics(storage)
     print(
-        f"\n{len(steps) - len(failed)}/{len(steps)} run(s) succeeded in "
+        f"\n{len(steps) - len(failed) - len(not_run)}/{len(steps)} run(s) succeeded in "
         f"{time.perf_counter() - started:.1f} s; data under {storage.uri()}"
         + (f" ({fresh} up to date, skipped; --all re-runs them)" if fresh else "")
     )
@@ -367,6 +379,8 @@ def run_main_job(argv: list[str] | None = None) -> int:
     )
     if failed:
         print(f"FAILED: {failed} (see the run logs in the UI)", file=sys.stderr)
+        if not_run:
+            print(f"not run, as they read a failed step's output: {not_run}", file=sys.stderr)
         return 1
     return 0
 

@@ -179,3 +179,44 @@ def run_step(
         done.update(todo)
         if not result.success or not only_stale:
             return runs
+
+
+def failed_inputs(
+    defs: dg.Definitions,
+    job: str,
+    partition: str | None,
+    failed: Sequence[tuple[str, str, str | None]],
+) -> list[str]:
+    """The labels of the ``failed`` steps (label, job, partition) whose assets ``job``'s assets
+    read, directly or through other assets. A failed shard step blocks the later steps of
+    that shard only (corpus-wide steps go on without it, as they skip a shard with no output);
+    a failed corpus-wide step blocks every step after it that reads it."""
+    graph = _graph(defs)
+    upstream = set()
+    for key in job_assets(defs, job):
+        upstream |= graph.get_ancestor_asset_keys(key)
+    return [
+        label
+        for label, failed_job, failed_partition in failed
+        if (failed_partition is None or failed_partition == partition)
+        and job_assets(defs, failed_job) & upstream
+    ]
+
+
+def failure_messages(instance: dg.DagsterInstance) -> list[str]:
+    """The reasons the latest run's failed steps give (a ``dg.Failure``'s description, else the
+    error's first line)."""
+    runs = instance.get_runs(limit=1)
+    if not runs:
+        return []
+    messages = []
+    for entry in instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        data = entry.dagster_event.event_specific_data
+        user = getattr(data, "user_failure_data", None)
+        if user is not None and user.description:
+            message = user.description
+        else:
+            message = (data.error.message if data.error else "").strip().splitlines()[:1]
+            message = message[0] if message else "failed"
+        messages.append(f"{entry.dagster_event.step_key}: {message}")
+    return messages

@@ -36,6 +36,7 @@ from resources.storage import StorageResource
 
 ASSET = "clip_training"
 CHECKPOINT = "checkpoint.pt"
+MIN_PAIRS = 2  # contrastive training needs a second pair to contrast with
 
 
 class ClipTrainingConfig(dg.Config):
@@ -110,8 +111,9 @@ def _bootstrap_inputs(
     """Alt-text pairs, the page sentences near each image (for refinement) and the corpus's
     distinct sentences (the pool a refinement ranks against). Refinement reads every extracted
     sentence, whatever the sentence filters decided, so a filter change does not retrain the
-    model (its inputs are the same); boilerplate never ranks among an image's nearest."""
-    frames, near, pool = [], [], []
+    model (its inputs are the same); boilerplate never ranks among an image's nearest. Fails,
+    saying why and what to do, when too few of the corpus's images have an alt text."""
+    frames, near, pool, kept = [], [], [], set()
     for shard in sorted(context.instance.get_dynamic_partitions(shard_partitions.name)):
         try:
             items = read_partition_table(store, "raw_documents", shard, "items")
@@ -121,6 +123,7 @@ def _bootstrap_inputs(
             context.log.warning(f"{shard}: no raw_documents/clean_images/sentences yet; skipped")
             continue
         frames.append(alt_text_pairs(items, images, sentences, window))
+        kept.update(images.filter(pl.col("decision") == "keep")["sha256"].to_list())
         if refine_window > 0:  # every extracted sentence: the model, not the filters, chooses
             near.append(context_sentences(images, sentences, refine_window, only_kept=False))
             pool.append(sentences.select("text"))
@@ -138,7 +141,22 @@ def _bootstrap_inputs(
         else pl.DataFrame(schema={"sha256": pl.String, "text": pl.String})
     )
     texts = pl.concat(pool)["text"].unique().sort().to_list() if pool else []
+    if pairs.height < MIN_PAIRS:
+        raise dg.Failure(description=too_few_alt_texts(pairs.height, len(kept), len(frames)))
     return pairs, candidates, texts
+
+
+def too_few_alt_texts(pairs: int, kept: int, shards: int) -> str:
+    """Why the bootstrap cannot train, and the two ways out."""
+    return (
+        f"too few images with an alt text to train the bootstrap CLIP model: {pairs} of the "
+        f"corpus's {kept} kept images ({shards} shard(s)) have one, at least {MIN_PAIRS} are "
+        "needed (PDFs carry alt texts only when tagged; scans and most exports have none). "
+        "Configure a model instead: REALSYN_CLIP_CHECKPOINT=<a local open_clip checkpoint> "
+        "(with REALSYN_CLIP_MODEL=<its architecture>) or REALSYN_CLIP_PRETRAINED=<an open_clip "
+        "pretrained tag>; or add documents whose images have alt texts (Word and PowerPoint "
+        "alt text, tagged PDFs, HTML alt attributes)"
+    )
 
 
 def _loss_table(losses: list[tuple[int, float]], rows: int = 12) -> str:
@@ -266,7 +284,7 @@ def _training_inputs(context, store, config, rounds):
         )
     else:
         pairs = subset_pairs(read_partition_table(store, "scaled_subsets", config.scale, "subset"))
-    if pairs.height < 2:
+    if pairs.height < MIN_PAIRS:
         raise dg.Failure(description=f"only {pairs.height} image-text pair(s) from {config.source}")
     return pairs, candidates, pool
 

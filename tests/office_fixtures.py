@@ -158,6 +158,29 @@ def pdf_image_bomb(side: int = 10_000) -> bytes:
     return _pikepdf_page(content, {"Im0": image})
 
 
+def pdf_flate_bomb(mib: int = 2048) -> bytes:
+    """A page whose content stream is ``mib`` MiB of spaces deflated to about 1/1000 of that:
+    pdfium inflates it whole when it loads the page (and aborts its process when the memory
+    limit stops it)."""
+    import pikepdf
+
+    pdf = pikepdf.new()
+    packer, chunk = zlib.compressobj(9), b" " * (1 << 20)
+    body = b"".join(packer.compress(chunk) for _ in range(mib)) + packer.flush()
+    stream = pikepdf.Stream(pdf, body)
+    stream.Filter = pikepdf.Name.FlateDecode
+    page = pikepdf.Dictionary(
+        Type=pikepdf.Name.Page,
+        MediaBox=[0, 0, 612, 792],
+        Resources=pikepdf.Dictionary(),
+        Contents=stream,
+    )
+    pdf.pages.append(pikepdf.Page(page))
+    buf = io.BytesIO()
+    pdf.save(buf, compress_streams=False)
+    return buf.getvalue()
+
+
 def pdf_many_points(points: int = 200_000) -> bytes:
     """One stroked path of ``points`` segments (a dense wave) captioned 'Figure 3'."""
     coords = " ".join(

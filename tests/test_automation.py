@@ -183,3 +183,28 @@ def test_a_failed_blocking_check_stops_the_next_step_across_runs(dagster_home):
     run_step(defs, instance, "first", "s1", only_stale=False)
     assert run_step(defs, instance, "second", "s1") == [(["expensive"], True)]
     assert ran == ["s1"]
+
+
+def test_a_failed_step_stops_only_the_later_steps_that_read_its_output(tmp_path):
+    """``realsyn run`` lists these as not run instead of running each into its own failure: a
+    failed shard step stops that shard's later steps (corpus-wide steps go on without it); a
+    failed corpus-wide step stops every step that reads it, directly or through other assets."""
+    from realsyn_assets.definitions import build_definitions
+    from realsyn_assets.refresh import failed_inputs
+    from realsyn_assets.settings import Settings
+
+    defs = build_definitions(Settings.from_env({"REALSYN_DATA_ROOT": str(tmp_path)}))
+    ingest = [("ingest_shards[a]", "ingest_shards", "a")]
+    assert failed_inputs(defs, "embed_images", "a", ingest) == ["ingest_shards[a]"]
+    assert failed_inputs(defs, "embed_images", "b", ingest) == []
+    assert failed_inputs(defs, "corpus_stats", None, ingest) == []
+    assert failed_inputs(defs, "release_scales", "t20", ingest) == []
+    bootstrap = [("clip_bootstrap", "clip_bootstrap", None)]
+    for job, partition in (
+        ("embed_images", "b"),
+        ("sentence_pool", None),
+        ("release_scales", "t20"),
+    ):
+        assert failed_inputs(defs, job, partition, bootstrap) == ["clip_bootstrap"]
+    evaluation = [("evaluation", "evaluation", None)]  # nothing reads the evaluation
+    assert failed_inputs(defs, "release_scales", "t20", evaluation) == []

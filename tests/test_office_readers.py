@@ -462,8 +462,7 @@ def test_the_world_as_office_documents_reads_back_to_its_truth(tmp_path):
                 want.append(("text", block[1]))
             else:
                 data = world.files[block[1]["file"]]
-                alt = None if key.endswith(".pdf") else block[2]
-                want.append(("image", hashlib.sha256(data).hexdigest(), alt))
+                want.append(("image", hashlib.sha256(data).hexdigest(), block[2]))  # PDFs: tagged
         want += [("text", t) for t in doc["footer"]]
         got = [
             ("text", i["text"])
@@ -507,3 +506,168 @@ def test_legacy_encoded_markdown_and_html_pages_in_a_documents_folder(tmp_path):
     assert "このマニュアル" in texts["pilot/page.html"]
     assert "Café crème costs €3." in texts["pilot/cafe.md"]
     assert not [r for r in result.rejected if r["reason"] == "invalid_utf8"]
+
+
+def _pilot_env(monkeypatch, tmp_path, **extra: str) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    for var in ("REALSYN_CORPUS", "REALSYN_CAPTIONER_URL", "REALSYN_PARAMS"):
+        monkeypatch.delenv(var, raising=False)
+    for var in ("REALSYN_CLIP_CHECKPOINT", "REALSYN_CLIP_PRETRAINED", "REALSYN_CLIP_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in extra.items():
+        monkeypatch.setenv(var, value)
+
+
+@pytest.mark.slow  # realsyn run: ingest, then clip_bootstrap (about 20 s)
+def test_a_pilot_without_alt_texts_or_a_model_stops_at_clip_bootstrap_saying_what_to_do(
+    tmp_path, monkeypatch, capsys
+):
+    """A folder of untagged PDFs has images but no alt texts, so the bootstrap CLIP model cannot
+    train. Without a configured model the run stops there with one reason (the counts, the
+    minimum, the settings that supply a model) and runs nothing that reads the model (was:
+    every later step ran, and failed)."""
+    corpus = tmp_path / "corpus"
+    _write(
+        corpus,
+        {"pilot/report.pdf": fx.pdf_pages(2), "pilot/charts.pdf": fx.pdf_vector_figures()},
+    )
+    _pilot_env(monkeypatch, tmp_path)
+    from realsyn_assets.cli import run_main_job
+
+    out_root = tmp_path / "out"
+    rc = run_main_job(["--corpus", str(corpus), "--data-root", str(out_root)])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert "1/11 ingest_shards[pilot]: ok" in out
+    assert "2/11 clip_bootstrap: FAILED" in out
+    assert "\n1/11 run(s) succeeded" in out
+    reason = next(line for line in err.splitlines() if "clip_bootstrap failed:" in line)
+    assert "0 of the corpus's 2 kept images (1 shard(s)) have one, at least 2" in reason
+    assert "REALSYN_CLIP_CHECKPOINT=" in reason and "REALSYN_CLIP_PRETRAINED=" in reason
+    ours = [line for line in err.splitlines() if "too few images with an alt text" in line]
+    assert [line for line in ours if line.startswith("[realsyn]")] == [reason]  # once; the
+    # other copies are Dagster's error log of the step (with its trace), as for any failure
+    later = ["embed_images[pilot]", "corpus_stats", "semantic_shards[pilot]", "sentence_pool"]
+    assert not [step for step in later if step in out]
+    skipped = next(line for line in err.splitlines() if line.startswith("not run, as they read"))
+    assert all(repr(step) in skipped for step in later + ["release_scales[t180]"]), skipped
+    assert not (out_root / "image_embeddings").exists()
+
+
+# The hostile and odd files of issue 21 beside good ones: name -> how each must end.
+MIXED_BAD = {
+    "locked.pdf": (lambda: fx.pdf_encrypted("user-pw", "owner-pw"), "encrypted"),
+    "truncated.pdf": (lambda: fx.pdf_two_columns()[:2000], "pdf_broken"),
+    "bomb.docx": (
+        lambda: fx.zip_with_extra_part(fx.docx_report(), "word/media/x.bin", 80 << 20),
+        "part_too_large",
+    ),
+    "bomb.pptx": (
+        lambda: fx.zip_with_extra_part(fx.pptx_deck(), "ppt/media/x.bin", 80 << 20),
+        "part_too_large",
+    ),
+    "laughs.docx": (
+        lambda: fx.zip_replace_part(fx.docx_report(), "word/document.xml", fx.BILLION_LAUGHS),
+        "unsafe_xml",
+    ),
+    "legacy.doc": (fx.ole_doc, "unsupported_format"),
+    # 2 GiB of content stream: pdfium aborts its worker when the memory limit (1.5 GiB here)
+    # stops the inflation, whatever else the worker holds
+    "flate_bomb.pdf": (fx.pdf_flate_bomb, "reader_crashed"),
+}
+MIXED_ODD = {  # read, each with its note where the issue names one
+    "owner_only.pdf": fx.pdf_encrypted("", "owner-pw"),
+    "scan.pdf": fx.pdf_scanned(),
+    "dots.pdf": fx.pdf_many_images(10_000),
+    "image_bomb.pdf": fx.pdf_image_bomb(),
+    "wave.pdf": fx.pdf_many_points(200_000),
+    "page_saved_as.docx": b"<html><body><p>An HTML page saved with a Word name.</p></body></html>",
+    "book.epub": fx.epub_book(),  # manifest links with #fragments
+    "report_ja.docx": fx.docx_report(japanese=True),  # the 図表番号 caption style
+}
+
+
+@pytest.mark.slow  # the main job over 23 files: about a minute
+def test_the_main_job_over_a_mixed_folder_with_bad_inputs_and_a_configured_model(tmp_path):
+    """Issue 21's pilot: a folder of PDF/DOCX/PPTX/EPUB/Markdown/HTML files, a third of them
+    hostile, through ``realsyn run`` with a local checkpoint (so no bootstrap from alt texts):
+    every bad file is one rejected row with its own reason (a parser that aborts its worker
+    included), the odd ones are read with their notes, the good ones reach retrieval and the
+    release, and every step succeeds within the time limit."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from realsyn.clip import load_clip
+    from realsyn.storage import read_manifest, read_partition_table
+
+    corpus = tmp_path / "corpus"
+    good = {
+        "report.pdf": fx.pdf_two_columns(),
+        "long.pdf": fx.pdf_pages(3),
+        "charts.pdf": fx.pdf_vector_figures(),
+        "report.docx": fx.docx_report(),
+        "deck.pptx": fx.pptx_deck(),
+        "notes.md": fx.MARKDOWN,
+        "img/red.png": fx.png(),
+        "img/photo.jpg": fx.jpeg((40, 150, 60), (320, 240)),
+        "page.html": b"<html><body><p>A green field lies under a pale sky.</p>"
+        b"<img src='img/photo.jpg' alt='A green field'></body></html>",
+    }
+    _write(corpus, {f"pilot/{k}": v for k, v in good.items()})
+    _write(corpus, {f"pilot/odd/{k}": v for k, v in MIXED_ODD.items()})
+    _write(corpus, {f"pilot/bad/{k}": make() for k, (make, _reason) in MIXED_BAD.items()})
+    checkpoint = tmp_path / "tiny.pt"  # the pilot's own model (seeded weights: any will do)
+    torch.save({"state_dict": load_clip("realsyn-tiny", seed=0).model.state_dict()}, checkpoint)
+    # A memory limit the flate bomb's inflation overruns whatever else its worker holds, with
+    # room for every other file (a reader worker maps ~720 MB before it opens a document)
+    params = tmp_path / "params.toml"
+    params.write_text(f"[raw_documents]\ndocument_memory_limit_bytes = {1536 << 20}\n")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "REALSYN_DATA_ROOT": str(tmp_path / "data"),
+        "REALSYN_PARAMS": str(params),
+        "REALSYN_CLIP_CHECKPOINT": str(checkpoint),
+    }
+    for var in ("REALSYN_CORPUS", "REALSYN_CAPTIONER_URL", "REALSYN_CLIP_PRETRAINED"):
+        env.pop(var, None)
+    cmd = [str(Path(sys.executable).parent / "realsyn"), "run", "--corpus", str(corpus)]
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        cmd + ["--no-world"], cwd=repo, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "skipping clip_bootstrap: a pretrained/local model is configured" in proc.stdout
+    assert "\n10/10 run(s) succeeded" in proc.stdout
+
+    store = LocalStorage(tmp_path / "data")
+    rejected = read_partition_table(store, "raw_documents", "pilot", "rejected")
+    reasons = {r["detail"].split(":")[0]: r["reason"] for r in rejected.iter_rows(named=True)}
+    assert reasons == {f"pilot/bad/{k}": reason for k, (_m, reason) in MIXED_BAD.items()}
+    docs = read_partition_table(store, "raw_documents", "pilot", "documents")
+    formats = dict(zip(docs["url"], docs["source_format"], strict=True))
+    read = [f"pilot/{k}" for k in good if "/" not in k] + [f"pilot/odd/{k}" for k in MIXED_ODD]
+    assert sorted(formats) == sorted(read)
+    assert formats["pilot/odd/page_saved_as.docx"] == "html"
+    assert formats["pilot/odd/book.epub"] == "epub"
+    stats = read_manifest(store, "raw_documents", "pilot")["info"]["stats"]
+    assert stats["no_text_layer"] == 1  # the scan: its images kept, no text
+    assert stats["pdf_images_over_cap"] == 10_000 - DocumentLimits().max_images_per_page
+    assert stats["pdf_image_bomb_skipped"] == 1
+    assert stats["pdf_vector_figures"] == 3  # the chart, the diagram, the 200,000-point wave
+    items = read_partition_table(store, "raw_documents", "pilot", "items")
+    ja = docs.filter(pl.col("url") == "pilot/odd/report_ja.docx")["doc_id"][0]
+    captions = items.filter((pl.col("doc_id") == ja) & (pl.col("kind") == "image"))["caption"]
+    assert captions.to_list() == ["赤い円が白い背景にある様子"]
+
+    # The configured model made every vector; the good documents' images reach the release.
+    model = read_manifest(store, "image_embeddings", "pilot")["info"]["model"]
+    assert model.startswith("realsyn-tiny@sha256:"), model
+    pairs = read_partition_table(store, "retrieval_pairs", "pilot", "pairs")
+    assert pairs.height > 0
+    release = pl.read_parquet(tmp_path / "data" / "release" / "t180" / "release.parquet")
+    assert release.height > 0 and release["text1"].is_not_null().all()
