@@ -1,0 +1,88 @@
+"""realsyn-tiny-cjk's tokenizer: CLIP's BPE, with one token per CJK character (the Japanese
+world's sentences are byte pieces under the BPE alone)."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import numpy as np
+import open_clip
+import polars as pl
+import pytest
+import torch
+
+from realsyn import world as w
+from realsyn.clip import encode_texts, load_clip
+from realsyn.clip_tokens import CJK_SIZE, CjkCharTokenizer, get_tokenizer
+from realsyn.train import TrainParams, train_clip
+from realsyn.world_docs import TRUTH_DIR, WorldParams, build_world
+from realsyn.world_ja import describe_ja
+from realsyn.world_render import render
+
+
+def _japanese_truth() -> list[str]:
+    world = build_world(WorldParams(documents=16, eval_images=8, seed=2, lang="ja"))
+    table = pl.read_parquet(io.BytesIO(world.files[f"{TRUTH_DIR}/sentences.parquet"]))
+    return table["text"].to_list()
+
+
+def test_the_default_model_keeps_open_clips_tokenizer():
+    assert type(get_tokenizer("realsyn-tiny")) is type(open_clip.get_tokenizer("realsyn-tiny"))
+    assert not isinstance(get_tokenizer("realsyn-tiny"), CjkCharTokenizer)
+
+
+def test_english_tokens_unchanged_cjk_characters_one_token_each():
+    cjk, bpe = get_tokenizer("realsyn-tiny-cjk"), open_clip.get_tokenizer("realsyn-tiny")
+    english = ["Two small red circles are drawn on a striped background.", "Home | Gallery"]
+    assert torch.equal(cjk(english), bpe(english))
+    text = "二つの小さな赤い円と「OPEN」と書かれた看板"
+    ids = cjk.encode(text)
+    assert ids[:6] == [cjk.cjk_base + i for i in (0x4E8C - 0x4E00 + 256, 0x3064 - 0x3000)] + [
+        cjk.cjk_base + 0x306E - 0x3000,
+        cjk.cjk_base + 0x5C0F - 0x4E00 + 256,
+        cjk.cjk_base + 0x3055 - 0x3000,
+        cjk.cjk_base + 0x306A - 0x3000,
+    ]
+    assert ids.count(cjk.cjk_base + 0x5186 - 0x4E00 + 256) == 1  # 円: one token, not bytes
+    assert cjk.encode("OPEN") == bpe.encode("OPEN")  # the sign word is BPE, as in English
+    assert cjk.decode(ids).replace(" ", "") == text.lower()
+    assert max(ids) < cjk.vocab_size == cjk.cjk_base + CJK_SIZE
+
+
+def test_the_japanese_world_is_one_token_per_character():
+    texts = _japanese_truth()
+    cjk, bpe = get_tokenizer("realsyn-tiny-cjk"), open_clip.get_tokenizer("realsyn-tiny")
+    ours = [len(cjk.encode(t)) for t in texts]
+    theirs = [len(bpe.encode(t)) for t in texts]
+    assert max(ours) + 2 <= 77  # start and end tokens included: nothing truncated
+    assert np.mean(ours) < 0.6 * np.mean(theirs)  # ~23 against ~45 on the world
+    assert int(cjk(texts).max()) < cjk.vocab_size
+
+
+def test_a_vocabulary_that_does_not_fit_is_refused(monkeypatch):
+    import realsyn.clip_tokens as ct
+
+    monkeypatch.setitem(ct.TOKENIZERS, "realsyn-tiny", CjkCharTokenizer)
+    with pytest.raises(ValueError, match="vocab_size 49408"):
+        ct.get_tokenizer("realsyn-tiny")
+
+
+def test_trains_and_loads_with_its_tokenizer(tmp_path):
+    rng = random.Random(3)
+    scenes = [w.sample_scene(rng) for _ in range(32)]
+    images = [render(s, rng) for s in scenes]
+    texts = [[describe_ja(s, random.Random(i)).text] for i, s in enumerate(scenes)]
+    ckpt, stats = train_clip(
+        "realsyn-tiny-cjk", images, texts, TrainParams(epochs=1, batch_size=16)
+    )
+    assert stats["steps"] == 2
+    path = tmp_path / "cjk.pt"
+    path.write_bytes(ckpt)
+    model = load_clip("realsyn-tiny-cjk", checkpoint_path=str(path))
+    assert model.identity.startswith("realsyn-tiny-cjk@sha256:")
+    assert isinstance(model.tokenizer, CjkCharTokenizer)
+    vectors = encode_texts(model, ["赤い円", "青い円", "赤い円"])
+    assert np.allclose(vectors[0], vectors[2]) and not np.allclose(vectors[0], vectors[1])
+    with pytest.raises(RuntimeError):  # the BPE-vocabulary architecture cannot take it
+        load_clip("realsyn-tiny", checkpoint_path=str(path))
