@@ -11,8 +11,9 @@ average against 11.7 for its English twin).
 CJK blocks below its own id after the BPE vocabulary: one token per character, as Japanese
 and Chinese models commonly use. It is an architecture choice, never applied to a model
 trained without it: the model name says which tokenizer a model takes (``realsyn-tiny-cjk``:
-``realsyn-tiny`` with a text vocabulary of ``BPE_VOCAB + CJK_SIZE``), and the name is part of
-every vector's model identity.
+``realsyn-tiny`` with a text vocabulary of ``BPE_VOCAB + CJK_SIZE``, pooled at the end token
+by its id: open_clip's default pools at the highest id, which is a CJK character here), and the
+name is part of every vector's model identity.
 """
 
 from __future__ import annotations
@@ -102,5 +103,13 @@ def get_tokenizer(model_name: str):
         raise ValueError(
             f"{model_name}: text vocab_size {text_cfg['vocab_size']}, but {kind.__name__} "
             f"gives {tokenizer.vocab_size} ids"
+        )
+    # open_clip's default pools the text at the highest id (CLIP's end token): here CJK ids are
+    # higher, so the tower must pool at the end token by its id
+    if (text_cfg.get("pool_type"), text_cfg.get("eos_id")) != ("eos", tokenizer.eot_token_id):
+        raise ValueError(
+            f"{model_name}: text pooling must be pool_type 'eos' with eos_id "
+            f"{tokenizer.eot_token_id} (ids above the end token), got "
+            f"{text_cfg.get('pool_type', 'argmax')!r}"
         )
     return tokenizer

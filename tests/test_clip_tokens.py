@@ -66,6 +66,19 @@ def test_a_vocabulary_that_does_not_fit_is_refused(monkeypatch):
     monkeypatch.setitem(ct.TOKENIZERS, "realsyn-tiny", CjkCharTokenizer)
     with pytest.raises(ValueError, match="vocab_size 49408"):
         ct.get_tokenizer("realsyn-tiny")
+    config = open_clip.get_model_config("realsyn-tiny-cjk")
+    config["text_cfg"].pop("pool_type")  # open_clip's default: argmax
+    monkeypatch.setattr(open_clip, "get_model_config", lambda name: config)
+    with pytest.raises(ValueError, match="pool_type 'eos'"):
+        ct.get_tokenizer("realsyn-tiny-cjk")
+
+
+def test_the_text_is_pooled_at_its_end_token():
+    """Ids above CLIP's end token: pooling at the highest id (open_clip's default) would take
+    the text at its highest-id character and, causally masked, ignore what follows it."""
+    model = load_clip("realsyn-tiny-cjk", seed=0)
+    after = encode_texts(model, ["円あ", "円い"])  # 円 has the highest id of each
+    assert not np.allclose(after[0], after[1], atol=1e-4)
 
 
 def test_trains_and_loads_with_its_tokenizer(tmp_path):
