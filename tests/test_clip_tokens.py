@@ -99,3 +99,14 @@ def test_trains_and_loads_with_its_tokenizer(tmp_path):
     assert np.allclose(vectors[0], vectors[2]) and not np.allclose(vectors[0], vectors[1])
     with pytest.raises(RuntimeError):  # the BPE-vocabulary architecture cannot take it
         load_clip("realsyn-tiny", checkpoint_path=str(path))
+
+
+def test_its_dedup_thresholds_are_the_tiny_models():
+    """The same image tower as realsyn-tiny: not open_clip's large-CLIP default (0.95), which
+    merged 199 images of the 200-document Japanese world as semantic duplicates."""
+    from realsyn.semantic_dedup import dup_cosine_for
+
+    for modality in ("image", "text"):
+        assert dup_cosine_for("realsyn-tiny-cjk@sha256:0", modality) == dup_cosine_for(
+            "realsyn-tiny@sha256:0", modality
+        )
