@@ -14,7 +14,14 @@ import torch
 
 from realsyn import world as w
 from realsyn.clip import encode_texts, load_clip
-from realsyn.clip_tokens import CJK_SIZE, CjkCharTokenizer, get_tokenizer
+from realsyn.clip_tokens import (
+    CJK_SIZE,
+    WORD_BUCKETS,
+    CjkCharTokenizer,
+    JaWordTokenizer,
+    get_tokenizer,
+    word_bucket,
+)
 from realsyn.train import TrainParams, train_clip
 from realsyn.world_docs import TRUTH_DIR, WorldParams, build_world
 from realsyn.world_ja import describe_ja
@@ -60,6 +67,23 @@ def test_the_japanese_world_is_one_token_per_character():
     assert int(cjk(texts).max()) < cjk.vocab_size
 
 
+def test_japanese_words_one_token_each():
+    ja, bpe = get_tokenizer("realsyn-tiny-ja"), open_clip.get_tokenizer("realsyn-tiny")
+    assert isinstance(ja, JaWordTokenizer) and ja.vocab_size == ja.cjk_base + WORD_BUCKETS
+    english = ["Two small red circles are drawn on a striped background.", "Home | Gallery"]
+    assert torch.equal(ja(english), bpe(english))
+    square = ja.cjk_base + word_bucket("正方形")
+    first = ja.encode("三つの紫の正方形、水玉模様の背景")
+    second = ja.encode("この写真には一つの大きな赤い正方形が写っている。")
+    assert first.count(square) == 1 and second.count(square) == 1  # a word, not 3 characters
+    assert ja.cjk_base + word_bucket("水玉模様") in first
+    assert word_bucket("正方形") == 3807  # stable across processes (blake2b, not hash())
+    texts = _japanese_truth()
+    words = [len(ja.encode(t)) for t in texts]
+    chars = [len(get_tokenizer("realsyn-tiny-cjk").encode(t)) for t in texts]
+    assert np.mean(words) < 0.75 * np.mean(chars)  # ~15.6 against ~23 on the world
+
+
 def test_a_vocabulary_that_does_not_fit_is_refused(monkeypatch):
     import realsyn.clip_tokens as ct
 
@@ -81,20 +105,21 @@ def test_the_text_is_pooled_at_its_end_token():
     assert not np.allclose(after[0], after[1], atol=1e-4)
 
 
-def test_trains_and_loads_with_its_tokenizer(tmp_path):
+@pytest.mark.parametrize(
+    ("name", "kind"), [("realsyn-tiny-cjk", CjkCharTokenizer), ("realsyn-tiny-ja", JaWordTokenizer)]
+)
+def test_trains_and_loads_with_its_tokenizer(tmp_path, name, kind):
     rng = random.Random(3)
     scenes = [w.sample_scene(rng) for _ in range(32)]
     images = [render(s, rng) for s in scenes]
     texts = [[describe_ja(s, random.Random(i)).text] for i, s in enumerate(scenes)]
-    ckpt, stats = train_clip(
-        "realsyn-tiny-cjk", images, texts, TrainParams(epochs=1, batch_size=16)
-    )
+    ckpt, stats = train_clip(name, images, texts, TrainParams(epochs=1, batch_size=16))
     assert stats["steps"] == 2
     path = tmp_path / "cjk.pt"
     path.write_bytes(ckpt)
-    model = load_clip("realsyn-tiny-cjk", checkpoint_path=str(path))
-    assert model.identity.startswith("realsyn-tiny-cjk@sha256:")
-    assert isinstance(model.tokenizer, CjkCharTokenizer)
+    model = load_clip(name, checkpoint_path=str(path))
+    assert model.identity.startswith(f"{name}@sha256:")
+    assert type(model.tokenizer) is kind
     vectors = encode_texts(model, ["赤い円", "青い円", "赤い円"])
     assert np.allclose(vectors[0], vectors[2]) and not np.allclose(vectors[0], vectors[1])
     with pytest.raises(RuntimeError):  # the BPE-vocabulary architecture cannot take it
@@ -106,7 +131,8 @@ def test_its_dedup_thresholds_are_the_tiny_models():
     merged 199 images of the 200-document Japanese world as semantic duplicates."""
     from realsyn.semantic_dedup import dup_cosine_for
 
-    for modality in ("image", "text"):
-        assert dup_cosine_for("realsyn-tiny-cjk@sha256:0", modality) == dup_cosine_for(
-            "realsyn-tiny@sha256:0", modality
-        )
+    for name in ("realsyn-tiny-cjk", "realsyn-tiny-ja"):
+        for modality in ("image", "text"):
+            assert dup_cosine_for(f"{name}@sha256:0", modality) == dup_cosine_for(
+                "realsyn-tiny@sha256:0", modality
+            )
