@@ -268,18 +268,32 @@ def compact(found: ShardRetrieval, column: str) -> tuple[RetrievalResult, list]:
     ].to_list()
 
 
+def _word_keys(table: pl.DataFrame) -> list[str]:
+    """The key of a word count: ``(lang, word)`` when counted per language (Japanese words are
+    morphemes, counted apart from English words; ``realsyn.language``), else ``word``."""
+    return ["lang", "word"] if "lang" in table.columns else ["word"]
+
+
 def count_shard(load, shard: str) -> pl.DataFrame:
-    """(word, count) of one shard, summed (a shard's own table may repeat words)."""
-    return load(shard).group_by("word").agg(pl.col("count").sum())
+    """(word, count) of one shard, summed (a shard's own table may repeat words); per language
+    (lang, word, count) when the shard's table has ``lang``."""
+    table = load(shard)
+    return table.group_by(_word_keys(table)).agg(pl.col("count").sum())
 
 
 def sum_word_counts(engine: Engine, load, shards: list[str]) -> pl.DataFrame:
     """``word_frequencies``' table as a streaming sum: each shard's (word, count) is added to
     the running vocabulary as it arrives, so memory is the vocabulary plus one shard's counts.
-    ``load(shard)`` returns the shard's (word, count) frame (it must pickle for Ray)."""
+    ``load(shard)`` returns the shard's (word, count) frame, or (lang, word, count) (then p is
+    within each language, as ``realsyn.semantic.entropy_scores`` reads it; it must pickle for
+    Ray)."""
     total: pl.DataFrame | None = None
     for part in engine.map(partial(count_shard, load), sorted(shards)):
-        total = part if total is None else pl.concat([total, part]).group_by("word").sum()
+        if total is None:
+            total = part
+        else:
+            total = pl.concat([total, part]).group_by(_word_keys(part)).agg(pl.col("count").sum())
     if total is None:
         raise ValueError("no shard to count words in")
-    return word_probabilities(total).sort(["count", "word"], descending=[True, False])
+    keys = _word_keys(total)
+    return word_probabilities(total).sort(["count", *keys], descending=[True, *[False] * len(keys)])

@@ -97,6 +97,8 @@ def load_clip(
     import open_clip
     import torch
 
+    from realsyn.clip_tokens import get_tokenizer
+
     register_model_configs()
     if checkpoint_path:
         weights = f"sha256:{file_sha256(checkpoint_path)[:16]}"
@@ -110,7 +112,7 @@ def load_clip(
         model_name, pretrained=source, device=device, precision=precision
     )
     model.eval()
-    tokenizer = open_clip.get_tokenizer(model_name)
+    tokenizer = get_tokenizer(model_name)
     embed_dim = (
         int(model.text_projection.shape[1])
         if hasattr(model, "text_projection") and model.text_projection is not None

@@ -31,8 +31,14 @@ DEFAULT_DUP_COSINE = 0.95
 # 0.999, and 57 of its 58 pairs are narrative filler (``A young student sorted the paper last
 # weekend.`` / ``... painted the fence ...``) that says nothing visual; descriptions merge only
 # below ~0.997.
+# realsyn-tiny-cjk / -ja are realsyn-tiny with one token per CJK character / Japanese word
+# (realsyn.clip_tokens): the same image tower and recipe, so they take the same thresholds
+# (carried over, not re-measured; open_clip's large-CLIP default 0.95 merged 199 of the
+# 200-document Japanese world's images).
 DUP_COSINE_BY_MODEL: dict[str, dict[str, float | None]] = {
-    "realsyn-tiny": {"image": 0.998, "text": 0.999}
+    "realsyn-tiny": {"image": 0.998, "text": 0.999},
+    "realsyn-tiny-cjk": {"image": 0.998, "text": 0.999},
+    "realsyn-tiny-ja": {"image": 0.998, "text": 0.999},
 }
 
 

@@ -178,6 +178,8 @@ def train_clip(
     import open_clip
     import torch
 
+    from realsyn.clip_tokens import get_tokenizer
+
     params = params or TrainParams()
     if len(images) != len(texts) or not images:
         raise ValueError(f"need matching non-empty images/texts, got {len(images)}/{len(texts)}")
@@ -190,7 +192,7 @@ def train_clip(
     rng = random.Random(params.seed)
     with _no_random_init_warning():  # random init is what training starts from
         model, preprocess, _ = open_clip.create_model_and_transforms(model_name, output_dict=True)
-    tokenizer = open_clip.get_tokenizer(model_name)
+    tokenizer = get_tokenizer(model_name)
     init_temp = 1.0 / float(model.logit_scale.detach().exp())
     assert abs(init_temp - TEMPERATURE_INIT) < 1e-4, init_temp
     if init_checkpoint is not None:

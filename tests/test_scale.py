@@ -148,6 +148,30 @@ def test_word_counts_stream_to_the_concatenated_sum(tmp_path):
     assert got["word"].to_list() == ["the", "dog", "cat"]  # 6, 4, 3
 
 
+def test_word_counts_stream_per_language():
+    """Shards' (lang, word, count) tables sum per language: p within each language, as the
+    entropy filter reads it (was: the language dropped, Japanese sentences scored as English)."""
+    tables = {
+        "a": pl.DataFrame(
+            {"lang": ["en", "ja", "en"], "word": ["the", "の", "the"], "count": [2, 5, 1]}
+        ),
+        "b": pl.DataFrame({"lang": ["ja", "en"], "word": ["円", "cat"], "count": [3, 1]}),
+    }
+    got = sum_word_counts(LocalEngine(), tables.__getitem__, ["b", "a"])
+    assert got.select("lang", "word", "count").rows() == [
+        ("ja", "の", 5),
+        ("en", "the", 3),
+        ("ja", "円", 3),
+        ("en", "cat", 1),
+    ]
+    assert dict(zip(got["word"], got["p"], strict=True)) == {
+        "の": 5 / 8,
+        "the": 3 / 4,
+        "円": 3 / 8,
+        "cat": 1 / 4,
+    }
+
+
 def test_engine_names():
     assert isinstance(engine_named("local"), LocalEngine)
     assert isinstance(engine_named("ray"), RayEngine)

@@ -10,7 +10,9 @@ import json
 import polars as pl
 import pytest
 
+from realsyn.buckets import sum_word_counts
 from realsyn.cat import load_cat_parser
+from realsyn.engine import LocalEngine
 from realsyn.evaluation import zero_shot_prompts
 from realsyn.ja import load_ginza_parser
 from realsyn.pipeline_eval import filter_quality
@@ -87,13 +89,18 @@ def _filtered(tmp_path, lang: str, parsers) -> tuple[pl.DataFrame, dict, list[st
         tables.append(result.table)
         counts.append(result.word_counts)
     sentences = pl.concat(tables)
-    probabilities = word_probabilities(pl.concat(counts))
+    # the corpus-wide counts as word_frequencies sums them, shard by shard
+    probabilities = sum_word_counts(LocalEngine(), counts.__getitem__, range(len(counts)))
+    assert probabilities.sort("lang", "word").equals(
+        word_probabilities(pl.concat(counts)).sort("lang", "word")
+    )
     scorer = _FixedPerplexity()
     kept = sentences.filter(pl.col("decision") == "keep")
     scored.append(score_semantics(kept, probabilities, scorer, SemanticParams()))
     seen.extend(scorer.seen)
     quality = filter_quality(sentences, pl.concat(scored), _truth(world, "sentences"))
-    return sentences, quality, seen
+    semantic = pl.concat(scored).select("sentence_id", semantic="decision")
+    return sentences.join(semantic, on="sentence_id", how="left"), quality, seen
 
 
 def test_japanese_world_through_the_sentence_stage(tmp_path, parsers):
@@ -110,6 +117,9 @@ def test_japanese_world_through_the_sentence_stage(tmp_path, parsers):
     # Japanese text gets morphemes and GiNZA, never link-grammar or the English LM
     described = ja_rows.filter(pl.col("text").is_in(list(wanted)))
     assert (described["decision"] == "keep").mean() >= 0.95
+    # and the corpus-wide entropy counts morphemes per language: the true sentences pass the
+    # semantic filter (a word table without ``lang`` scored them by Latin words: all dropped)
+    assert (described["semantic"] == "keep").mean() >= 0.95
     assert set(described["parse_status"]) == {"parsed"}
     assert en_scored and not ja_scored  # perplexity (an English model) only for English rows
     # the filters catch the Japanese boilerplate at least as well as the English (here the
