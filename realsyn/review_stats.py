@@ -222,7 +222,9 @@ def scope_comparison(
 ) -> pl.DataFrame:
     """Per scope: precision@1 of its labelled items with the Wilson interval (each scope gets
     the same share of every stratum, so the plain proportions compare like with like), and
-    the population-weighted estimate over its strata."""
+    the population-weighted estimate over its strata. ``sampled`` counts the scope's items and
+    ``no_text`` those it found no text for (document scope: a page that kept no sentence):
+    raters see nothing to judge there, so they are outside ``n`` but counted, never hidden."""
     ok = judged.filter(pl.col("field") == "text1").select(
         "item_id", (pl.col("label") == "describes").alias("ok")
     )
@@ -232,7 +234,9 @@ def scope_comparison(
         p, lo, hi = wilson(int(j["ok"].sum()), j.height, z)
         s = strata.filter(pl.col("scope") == scope) if strata.height else strata
         w = weighted_overall(s, "p1", z) if s.height else {"estimate": float("nan")}
-        rows.append({"scope": scope, "released": bool(part["released"][0]), "n": j.height,
+        no_text = int(part["text1"].is_null().sum()) if "text1" in part.columns else 0
+        rows.append({"scope": scope, "released": bool(part["released"][0]),
+                     "sampled": part.height, "no_text": no_text, "n": j.height,
                      "correct": int(j["ok"].sum()), "p1": p, "p1_low": lo, "p1_high": hi,
                      "p1_weighted": w["estimate"]})  # fmt: skip
     return pl.DataFrame(rows).sort("scope") if rows else pl.DataFrame()
@@ -258,7 +262,7 @@ def scope_summary(scopes: pl.DataFrame) -> dict:
     for row in scopes.to_dicts():
         key = f"p1_scope_{row['scope']}"
         out.update({key: row["p1"], f"{key}_low": row["p1_low"], f"{key}_high": row["p1_high"],
-                    f"{key}_n": row["n"]})  # fmt: skip
+                    f"{key}_n": row["n"], f"{key}_no_text": row["no_text"]})  # fmt: skip
     out["scope_winner"] = scope_winner(scopes)
     return out
 

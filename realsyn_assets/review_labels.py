@@ -284,14 +284,26 @@ def _scopes_markdown(scopes: pl.DataFrame, summary: dict) -> str:
     """Precision@1 per retrieval scope with its Wilson 95% interval, and the verdict."""
     if scopes.height == 0:
         return "no labelled items"
-    lines = ["| scope | released | n | precision@1 (95% CI) | weighted |", "|---|---|---:|---|---|"]
+    lines = [
+        "| scope | released | sampled | no text | n labelled | precision@1 (95% CI) | weighted |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
     for row in scopes.to_dicts():
         ci = f"{row['p1']:.2f} [{row['p1_low']:.2f}, {row['p1_high']:.2f}]" if row["n"] else "-"
         w = f"{row['p1_weighted']:.2f}" if row["p1_weighted"] == row["p1_weighted"] else "-"
         lines.append(
-            f"| {row['scope']} | {'yes' if row['released'] else ''} | {row['n']} | {ci} | {w} |"
+            f"| {row['scope']} | {'yes' if row['released'] else ''} | {row.get('sampled', '-')} "
+            f"| {row.get('no_text', '-')} | {row['n']} | {ci} | {w} |"
         )
     winner = summary["scope_winner"]
+    no_text = "; ".join(
+        f"{r['scope']} {r['no_text']}" for r in scopes.to_dicts() if r.get("no_text")
+    )
+    note = (
+        f"\n\nItems with no text to judge (not in n; the scope found no text for the image): {no_text}."
+        if no_text
+        else ""
+    )
     verdict = (
         f"**{winner}** has the higher precision@1: its lower bound is above every other "
         "scope's estimate (set retrieval_pairs' scope to it)."
@@ -299,7 +311,7 @@ def _scopes_markdown(scopes: pl.DataFrame, summary: dict) -> str:
         else "**No clear winner**: no scope's lower bound is above every other's estimate "
         "(label more items, or keep the current scope)."
     )
-    return "\n".join(lines) + "\n\n" + verdict
+    return "\n".join(lines) + "\n\n" + verdict + note
 
 
 def _strata_markdown(strata: pl.DataFrame) -> str:
