@@ -409,7 +409,8 @@ def review_sample(
     strata, stats = _sample_stats(items, n_tasks, pairs, n_reviewed)
     manifest = write_partition(
         store, "review_sample", key, {"items": items, "gold": gold_table(items, gold)},
-        info={"stats": stats, "band": list(band), "band_source": band_source, "model": model},
+        info={"stats": stats, "band": list(band), "band_source": band_source, "model": model,
+              "scope_params": dataclasses.asdict(retrieval)},
     )  # fmt: skip
     return dg.MaterializeResult(
         metadata=_metadata(

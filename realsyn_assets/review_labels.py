@@ -22,7 +22,12 @@ from realsyn.bias import precision_by_class
 from realsyn.label_studio import labels_frames
 from realsyn.plots import line_svg, svg_markdown
 from realsyn.report import preview_markdown
-from realsyn.review_stats import ValidationParams, recommended_params_toml, validate_round
+from realsyn.review_stats import (
+    ValidationParams,
+    recommended_params_toml,
+    scope_recommendation,
+    validate_round,
+)
 from realsyn.storage import PartitionNotFound, read_manifest, read_partition_table, write_partition
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.review import review_folder, review_rounds, review_sample
@@ -167,6 +172,15 @@ def _round_inputs(store, key: str):
     return items, gold, labels
 
 
+def _released_and_compared(store, key: str, items: pl.DataFrame) -> tuple[str, dict | None]:
+    """The round's released scope and the scope setting its other scopes were computed with
+    (review_sample's record; None for rounds sampled before it was recorded)."""
+    released = items.filter("released") if "released" in items.columns else items
+    scope = released["scope"][0] if "scope" in released.columns and released.height else "corpus"
+    info = read_manifest(store, "review_sample", key)["info"]
+    return scope, info.get("scope_params")
+
+
 def _drift(context, store, key: str, summary: dict) -> dict:
     """The change of the headline figures since the previous round (empty for the first)."""
     drift = {}
@@ -252,7 +266,8 @@ def human_validation(
     summary = report["summary"]
     size_classes = precision_by_class(report["strata"])
     low, high = summary["recommended_band_low"], summary["recommended_band_high"]
-    toml = recommended_params_toml(None if low is None else (low, high), key, summary)
+    scope = scope_recommendation(summary, *_released_and_compared(store, key, items))
+    toml = recommended_params_toml(None if low is None else (low, high), key, summary, scope=scope)
     store.write_bytes(f"{review_folder(key)}/recommended_params.toml", toml.encode())
     table = pl.DataFrame([summary]).with_columns(
         pl.col(c).fill_nan(None)

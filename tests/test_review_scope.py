@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import tomllib
 
 import dagster as dg
 import polars as pl
@@ -151,7 +152,11 @@ def test_human_validation_asset_reports_the_scopes(tmp_path, world):  # noqa: F8
     alt = _scope_world(pairs, ts, ti, {"document": 0.95, "hybrid": 0.3})
     items, _, gold, task_list = _scoped_round(pairs, ti, ts, alt, 0.05)
     store = LocalStorage(tmp_path / "data")
-    write_partition(store, "review_sample", "r001", {"items": items, "gold": gold})
+    compared = {"scope": "corpus", "scope_prior_weight": 0.3, "scope_prior_halflife": None}
+    write_partition(
+        store, "review_sample", "r001", {"items": items, "gold": gold},
+        info={"scope_params": compared},
+    )  # fmt: skip
     truth = world_labels(items, ti, ts)
     by_item = {i: truth.get(img, {}) for i, img in items.select("item_id", "image_id").iter_rows()}
     store.write_bytes("review/r001/labels/a.json", simulate_export(task_list, by_item, 0.05))
@@ -168,6 +173,9 @@ def test_human_validation_asset_reports_the_scopes(tmp_path, world):  # noqa: F8
     assert "| document |" in meta["scope_comparison"].value
     scopes = read_partition_table(store, "human_validation", "r001", "scopes")
     assert set(scopes["scope"]) == {"corpus", "document", "hybrid"}
+    # the winner is recommended as retrieval_pairs' scope beside the band
+    recommended = tomllib.loads(store.read_bytes("review/r001/recommended_params.toml").decode())
+    assert recommended["retrieval_pairs"] == {"scope": "document"}
 
 
 def test_review_sample_compares_the_hybrid_prior_retrieval_pairs_ran_with(tmp_path):
