@@ -222,7 +222,9 @@ def scope_comparison(
 ) -> pl.DataFrame:
     """Per scope: precision@1 of its labelled items with the Wilson interval (each scope gets
     the same share of every stratum, so the plain proportions compare like with like), and
-    the population-weighted estimate over its strata."""
+    the population-weighted estimate over its strata. ``sampled`` counts the scope's items and
+    ``no_text`` those it found no text for (document scope: a page that kept no sentence):
+    raters see nothing to judge there, so they are outside ``n`` but counted, never hidden."""
     ok = judged.filter(pl.col("field") == "text1").select(
         "item_id", (pl.col("label") == "describes").alias("ok")
     )
@@ -232,7 +234,9 @@ def scope_comparison(
         p, lo, hi = wilson(int(j["ok"].sum()), j.height, z)
         s = strata.filter(pl.col("scope") == scope) if strata.height else strata
         w = weighted_overall(s, "p1", z) if s.height else {"estimate": float("nan")}
-        rows.append({"scope": scope, "released": bool(part["released"][0]), "n": j.height,
+        no_text = int(part["text1"].is_null().sum()) if "text1" in part.columns else 0
+        rows.append({"scope": scope, "released": bool(part["released"][0]),
+                     "sampled": part.height, "no_text": no_text, "n": j.height,
                      "correct": int(j["ok"].sum()), "p1": p, "p1_low": lo, "p1_high": hi,
                      "p1_weighted": w["estimate"]})  # fmt: skip
     return pl.DataFrame(rows).sort("scope") if rows else pl.DataFrame()
@@ -258,7 +262,7 @@ def scope_summary(scopes: pl.DataFrame) -> dict:
     for row in scopes.to_dicts():
         key = f"p1_scope_{row['scope']}"
         out.update({key: row["p1"], f"{key}_low": row["p1_low"], f"{key}_high": row["p1_high"],
-                    f"{key}_n": row["n"]})  # fmt: skip
+                    f"{key}_n": row["n"], f"{key}_no_text": row["no_text"]})  # fmt: skip
     out["scope_winner"] = scope_winner(scopes)
     return out
 
@@ -311,10 +315,48 @@ def validate_round(
 
 
 def recommended_params_toml(
-    band: tuple[float, float] | None, round_key: str, summary: Mapping, asset: str = "balanced_pool"
+    band: tuple[float, float] | None,
+    round_key: str,
+    summary: Mapping,
+    asset: str = "balanced_pool",
+    scope: Mapping | None = None,
 ) -> str:
     """A ``REALSYN_PARAMS`` file setting the band (low rounded down, high up, 3 decimals), or
-    one that says in a comment why it recommends nothing."""
+    one that says in a comment why it recommends nothing; with ``scope`` (the round's scope
+    winner when it is not the released scope: ``scope`` and the hybrid prior the round compared),
+    a ``[retrieval_pairs]`` table switching to it."""
+    text = _band_toml(band, round_key, summary, asset)
+    if not scope:
+        return text
+    name = scope["scope"]
+    key = f"p1_scope_{name}"
+    lines = [
+        f"\n# The round's scope winner: {name}, precision@1 {summary[key]:.3f} "
+        f"[{summary[key + '_low']:.3f}, {summary[key + '_high']:.3f}] (its lower bound above every",
+        "# other scope's estimate). The band above was measured on the released scope's pairs:",
+        "# label a round after switching before you trust it for the new scope.",
+        "[retrieval_pairs]",
+        f'scope = "{name}"',
+    ]
+    if name == "hybrid" and scope.get("scope_prior_weight") is not None:
+        lines.append(f"scope_prior_weight = {float(scope['scope_prior_weight'])!r}")
+        if scope.get("scope_prior_halflife") is not None:
+            lines.append(f"scope_prior_halflife = {float(scope['scope_prior_halflife'])!r}")
+    return text + "\n".join(lines) + "\n"
+
+
+def scope_recommendation(summary: Mapping, released: str, compared: Mapping | None) -> dict | None:
+    """The scope to switch to (with the hybrid prior the round compared), or None when the
+    round names no winner or the winner is already the released scope."""
+    winner = summary.get("scope_winner")
+    if not winner or winner in ("no clear winner", released):
+        return None
+    return {**(compared or {}), "scope": winner}
+
+
+def _band_toml(
+    band: tuple[float, float] | None, round_key: str, summary: Mapping, asset: str
+) -> str:
     head = (
         f"# Recommended by human_validation, review round {round_key}: the widest cosine range\n"
         f"# whose bins' Wilson 95% lower bound of pair precision clears {summary['band_target']}\n"

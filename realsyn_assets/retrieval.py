@@ -2,6 +2,7 @@
 both on the bucketed path (realsyn.codebook, realsyn.buckets) run by the ``engine`` resource
 (``REALSYN_ENGINE=local|ray``): the pool is stored per coarse bucket, never as one file."""
 
+import dataclasses
 from typing import Literal
 
 import dagster as dg
@@ -296,6 +297,7 @@ def retrieval_pairs(
             "quantiles": report.quantiles,
             "model": model,
             "scope": scope.scope,
+            "scope_params": dataclasses.asdict(scope),  # what review_sample compares against
         },
     )
     survivor_ids = images["image_id"].to_list()

@@ -32,7 +32,12 @@ from realsyn.review import (
 )
 from realsyn.schemas import image_blob_key
 from realsyn.scope import ScopeParams, empty_result, result_from_rows, scope_rows
-from realsyn.storage import PartitionNotFound, read_partition_table, write_partition
+from realsyn.storage import (
+    PartitionNotFound,
+    read_manifest,
+    read_partition_table,
+    write_partition,
+)
 from realsyn.world_docs import TRUTH_DIR
 from realsyn_assets.bucketed import document_sentences, embedded_shards
 from realsyn_assets.metadata import ui_order
@@ -183,6 +188,28 @@ def _corpus_top3(store, sampled: pl.DataFrame, vectors: np.ndarray, released: st
     none = np.full(m, -1, np.int64)
     result = RetrievalResult(full_i, full_s, none, np.full(m, pool.height))
     return result, pool["sentence_id"].to_list(), pool["text"].to_list()
+
+
+def ran_scope(context, store, pairs, stage_params: StageParamsResource) -> ScopeParams:
+    """The scope setting retrieval_pairs ran with (its manifests), so the compared scopes use the
+    released hybrid prior, not whatever REALSYN_PARAMS says now. Shards that disagree: an error
+    (re-run retrieval_pairs); manifests from before the setting was recorded: REALSYN_PARAMS."""
+    ran = {}
+    for shard in sorted(set(pairs["shard"].to_list())):
+        info = read_manifest(store, "retrieval_pairs", shard)["info"]
+        if "scope_params" in info:
+            ran[shard] = ScopeParams(**info["scope_params"])
+    if len(set(ran.values())) > 1:
+        seen = {p: sorted(s for s in ran if ran[s] == p) for p in set(ran.values())}
+        raise dg.Failure(
+            description="retrieval_pairs ran with different scope settings across shards: "
+            + "; ".join(f"{vars(p)} on {', '.join(s)}" for p, s in seen.items())
+            + ". Re-run retrieval_pairs so the round compares one setting."
+        )
+    if ran:
+        return next(iter(ran.values()))
+    context.log.warning("retrieval_pairs recorded no scope setting: using REALSYN_PARAMS'")
+    return params_from_config(stage_params.apply("retrieval_pairs", RetrievalConfig()), ScopeParams)
 
 
 def scope_texts(context, store, items, pairs, retrieval: ScopeParams) -> dict[str, pl.DataFrame]:
@@ -375,16 +402,15 @@ def review_sample(
     reviewed, n_reviewed = _already_reviewed(context, store, key)
     gold, gold_source = _gold(corpus.get(), store, pairs)
     items = sample_review(pairs, band, _params(config), key, reviewed, gold)
-    retrieval = params_from_config(
-        stage_params.apply("retrieval_pairs", RetrievalConfig()), ScopeParams
-    )
+    retrieval = ran_scope(context, store, pairs, stage_params)
     items = with_scope_texts(items, scope_texts(context, store, items, pairs, retrieval))
     items = _with_image_files(items, pairs)
     n_tasks = _write_folder(store, key, items, config)
     strata, stats = _sample_stats(items, n_tasks, pairs, n_reviewed)
     manifest = write_partition(
         store, "review_sample", key, {"items": items, "gold": gold_table(items, gold)},
-        info={"stats": stats, "band": list(band), "band_source": band_source, "model": model},
+        info={"stats": stats, "band": list(band), "band_source": band_source, "model": model,
+              "scope_params": dataclasses.asdict(retrieval)},
     )  # fmt: skip
     return dg.MaterializeResult(
         metadata=_metadata(

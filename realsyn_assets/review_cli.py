@@ -153,6 +153,7 @@ def status(_args: argparse.Namespace) -> int:
             )
             scopes = [
                 f"{k[len('p1_scope_') :]} {_f(s[k])} [{_f(s[k + '_low'])}, {_f(s[k + '_high'])}]"
+                + (f" ({s[k + '_no_text']} with no text)" if s.get(k + "_no_text") else "")
                 for k in sorted(s)
                 if k.startswith("p1_scope_") and k.count("_") == 2 and s.get(k) is not None
             ]

@@ -22,7 +22,12 @@ from realsyn.bias import precision_by_class
 from realsyn.label_studio import labels_frames
 from realsyn.plots import line_svg, svg_markdown
 from realsyn.report import preview_markdown
-from realsyn.review_stats import ValidationParams, recommended_params_toml, validate_round
+from realsyn.review_stats import (
+    ValidationParams,
+    recommended_params_toml,
+    scope_recommendation,
+    validate_round,
+)
 from realsyn.storage import PartitionNotFound, read_manifest, read_partition_table, write_partition
 from realsyn_assets.metadata import ui_order
 from realsyn_assets.review import review_folder, review_rounds, review_sample
@@ -167,6 +172,15 @@ def _round_inputs(store, key: str):
     return items, gold, labels
 
 
+def _released_and_compared(store, key: str, items: pl.DataFrame) -> tuple[str, dict | None]:
+    """The round's released scope and the scope setting its other scopes were computed with
+    (review_sample's record; None for rounds sampled before it was recorded)."""
+    released = items.filter("released") if "released" in items.columns else items
+    scope = released["scope"][0] if "scope" in released.columns and released.height else "corpus"
+    info = read_manifest(store, "review_sample", key)["info"]
+    return scope, info.get("scope_params")
+
+
 def _drift(context, store, key: str, summary: dict) -> dict:
     """The change of the headline figures since the previous round (empty for the first)."""
     drift = {}
@@ -252,7 +266,8 @@ def human_validation(
     summary = report["summary"]
     size_classes = precision_by_class(report["strata"])
     low, high = summary["recommended_band_low"], summary["recommended_band_high"]
-    toml = recommended_params_toml(None if low is None else (low, high), key, summary)
+    scope = scope_recommendation(summary, *_released_and_compared(store, key, items))
+    toml = recommended_params_toml(None if low is None else (low, high), key, summary, scope=scope)
     store.write_bytes(f"{review_folder(key)}/recommended_params.toml", toml.encode())
     table = pl.DataFrame([summary]).with_columns(
         pl.col(c).fill_nan(None)
@@ -284,14 +299,26 @@ def _scopes_markdown(scopes: pl.DataFrame, summary: dict) -> str:
     """Precision@1 per retrieval scope with its Wilson 95% interval, and the verdict."""
     if scopes.height == 0:
         return "no labelled items"
-    lines = ["| scope | released | n | precision@1 (95% CI) | weighted |", "|---|---|---:|---|---|"]
+    lines = [
+        "| scope | released | sampled | no text | n labelled | precision@1 (95% CI) | weighted |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
     for row in scopes.to_dicts():
         ci = f"{row['p1']:.2f} [{row['p1_low']:.2f}, {row['p1_high']:.2f}]" if row["n"] else "-"
         w = f"{row['p1_weighted']:.2f}" if row["p1_weighted"] == row["p1_weighted"] else "-"
         lines.append(
-            f"| {row['scope']} | {'yes' if row['released'] else ''} | {row['n']} | {ci} | {w} |"
+            f"| {row['scope']} | {'yes' if row['released'] else ''} | {row.get('sampled', '-')} "
+            f"| {row.get('no_text', '-')} | {row['n']} | {ci} | {w} |"
         )
     winner = summary["scope_winner"]
+    no_text = "; ".join(
+        f"{r['scope']} {r['no_text']}" for r in scopes.to_dicts() if r.get("no_text")
+    )
+    note = (
+        f"\n\nItems with no text to judge (not in n; the scope found no text for the image): {no_text}."
+        if no_text
+        else ""
+    )
     verdict = (
         f"**{winner}** has the higher precision@1: its lower bound is above every other "
         "scope's estimate (set retrieval_pairs' scope to it)."
@@ -299,7 +326,7 @@ def _scopes_markdown(scopes: pl.DataFrame, summary: dict) -> str:
         else "**No clear winner**: no scope's lower bound is above every other's estimate "
         "(label more items, or keep the current scope)."
     )
-    return "\n".join(lines) + "\n\n" + verdict
+    return "\n".join(lines) + "\n\n" + verdict + note
 
 
 def _strata_markdown(strata: pl.DataFrame) -> str:

@@ -294,9 +294,9 @@ def _document_and_hybrid_scopes(env, corpus, store, tmp_path):
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         pairs, own, texts = pairs_and_own()
         assert pairs.height == corpus_pairs.height and set(pairs["scope"]) == {scope}
-        assert {read_manifest(store, "retrieval_pairs", s)["info"]["scope"] for s in shards} == {
-            scope
-        }
+        infos = [read_manifest(store, "retrieval_pairs", s)["info"] for s in shards]
+        assert {i["scope"] for i in infos} == {scope}
+        assert {tuple(i["scope_params"].values()) for i in infos} == {(scope, 0.1, None)}
         if scope == "document":
             assert own == texts > 0  # every text is a sentence of the image's own document
             assert pairs["cluster_id"].null_count() == pairs.height

@@ -214,6 +214,45 @@ def test_recommended_band_is_the_widest_run_clearing_the_target():
     assert tomllib.loads(recommended_params_toml(None, "r001", summary)) == {}
 
 
+def test_recommended_params_switch_to_the_scope_winner():
+    """A named scope winner other than the released scope is recommended with the hybrid prior
+    the round compared; no winner, or the released scope winning, recommends no switch."""
+    from realsyn.review_stats import scope_recommendation
+
+    summary = {"band_target": 0.5, "labelled_items": 900, "scope_winner": "hybrid",
+               "p1_scope_hybrid": 0.94, "p1_scope_hybrid_low": 0.91,
+               "p1_scope_hybrid_high": 0.96}  # fmt: skip
+    compared = {"scope": "corpus", "scope_prior_weight": 0.25, "scope_prior_halflife": None}
+    scope = scope_recommendation(summary, "corpus", compared)
+    assert scope == {"scope": "hybrid", "scope_prior_weight": 0.25, "scope_prior_halflife": None}
+    text = recommended_params_toml((0.2, 0.9), "r001", summary, scope=scope)
+    assert tomllib.loads(text) == {
+        "balanced_pool": {"pair_band_low": 0.2, "pair_band_high": 0.9},
+        "retrieval_pairs": {"scope": "hybrid", "scope_prior_weight": 0.25},
+    }
+    halflife = {**scope, "scope_prior_halflife": 8.0}
+    parsed = tomllib.loads(recommended_params_toml(None, "r001", summary, scope=halflife))
+    assert parsed == {
+        "retrieval_pairs": {"scope": "hybrid", "scope_prior_weight": 0.25,
+                            "scope_prior_halflife": 8.0}
+    }  # fmt: skip
+    unknown = scope_recommendation(summary, "corpus", None)  # a round from before the record
+    assert tomllib.loads(recommended_params_toml(None, "r001", summary, scope=unknown)) == {
+        "retrieval_pairs": {"scope": "hybrid"}
+    }
+    assert scope_recommendation(summary, "hybrid", compared) is None
+    assert (
+        scope_recommendation({**summary, "scope_winner": "no clear winner"}, "corpus", compared)
+        is None
+    )
+    document = scope_recommendation({**summary, "scope_winner": "document",
+                                     "p1_scope_document": 0.9, "p1_scope_document_low": 0.8,
+                                     "p1_scope_document_high": 0.95}, "corpus", compared)  # fmt: skip
+    assert tomllib.loads(recommended_params_toml(None, "r001", {**summary, "p1_scope_document": 0.9,
+        "p1_scope_document_low": 0.8, "p1_scope_document_high": 0.95}, scope=document)) == {
+        "retrieval_pairs": {"scope": "document"}}  # fmt: skip
+
+
 def test_recommended_band_follows_the_precision_by_cosine(world):
     pairs, ti, ts = world
     items, labels, _, gold = _round(pairs, ti, ts, 0.0, params=ReviewParams(per_stratum=40))

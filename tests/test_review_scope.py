@@ -4,7 +4,10 @@ generated world (simulated raters, truth known)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
+import tomllib
 
 import dagster as dg
 import polars as pl
@@ -104,6 +107,8 @@ def test_human_validation_names_the_scope_with_the_truly_higher_precision(world,
     assert scopes.filter("released")["scope"].to_list() == ["corpus"]
     for row in scopes.to_dicts():
         assert row["p1_low"] <= row["p1"] <= row["p1_high"] and row["n"] > 50
+        part = items.filter(~pl.col("is_gold") & (pl.col("scope") == row["scope"]))
+        assert row["sampled"] == part.height and row["no_text"] == part["text1"].null_count()
         assert summary[f"p1_scope_{row['scope']}"] == row["p1"]
     if noise == 0.0:  # exact raters: scopes whose texts do not follow the cosine are unbiased
         for scope in ("document", "hybrid"):
@@ -147,7 +152,11 @@ def test_human_validation_asset_reports_the_scopes(tmp_path, world):  # noqa: F8
     alt = _scope_world(pairs, ts, ti, {"document": 0.95, "hybrid": 0.3})
     items, _, gold, task_list = _scoped_round(pairs, ti, ts, alt, 0.05)
     store = LocalStorage(tmp_path / "data")
-    write_partition(store, "review_sample", "r001", {"items": items, "gold": gold})
+    compared = {"scope": "corpus", "scope_prior_weight": 0.3, "scope_prior_halflife": None}
+    write_partition(
+        store, "review_sample", "r001", {"items": items, "gold": gold},
+        info={"scope_params": compared},
+    )  # fmt: skip
     truth = world_labels(items, ti, ts)
     by_item = {i: truth.get(img, {}) for i, img in items.select("item_id", "image_id").iter_rows()}
     store.write_bytes("review/r001/labels/a.json", simulate_export(task_list, by_item, 0.05))
@@ -164,3 +173,63 @@ def test_human_validation_asset_reports_the_scopes(tmp_path, world):  # noqa: F8
     assert "| document |" in meta["scope_comparison"].value
     scopes = read_partition_table(store, "human_validation", "r001", "scopes")
     assert set(scopes["scope"]) == {"corpus", "document", "hybrid"}
+    # the winner is recommended as retrieval_pairs' scope beside the band
+    recommended = tomllib.loads(store.read_bytes("review/r001/recommended_params.toml").decode())
+    assert recommended["retrieval_pairs"] == {"scope": "document"}
+
+
+def test_review_sample_compares_the_hybrid_prior_retrieval_pairs_ran_with(tmp_path):
+    """The round's hybrid texts use the prior recorded in retrieval_pairs' manifests, not what
+    REALSYN_PARAMS says now; shards that ran with different settings stop the round."""
+    from realsyn.scope import ScopeParams
+    from realsyn_assets.review import ran_scope
+    from resources.stage_params import StageParamsResource
+
+    store = LocalStorage(tmp_path / "data")
+    ran = ScopeParams(scope="hybrid", scope_prior_weight=0.25, scope_prior_halflife=4.0)
+    table = pl.DataFrame({"image_id": ["a"]})
+    for shard in ("s1", "s2"):
+        info = {"scope": "hybrid", "scope_params": dataclasses.asdict(ran)}
+        write_partition(store, "retrieval_pairs", shard, {"pairs": table}, info=info)
+    now = StageParamsResource(
+        values_json=json.dumps({"retrieval_pairs": {"scope_prior_weight": 0.9}})
+    )
+    pairs = pl.DataFrame({"shard": ["s1", "s2", "s1"]})
+    context = dg.build_asset_context()
+    assert ran_scope(context, store, pairs, now) == ran
+    # a manifest from before the setting was recorded: REALSYN_PARAMS' value
+    write_partition(store, "retrieval_pairs", "s3", {"pairs": table}, info={"scope": "corpus"})
+    assert ran_scope(context, store, pl.DataFrame({"shard": ["s3"]}), now).scope_prior_weight == 0.9
+    other = dataclasses.asdict(dataclasses.replace(ran, scope_prior_weight=0.05))
+    write_partition(store, "retrieval_pairs", "s2", {"pairs": table}, info={"scope_params": other})
+    with pytest.raises(dg.Failure, match="different scope settings.*s2"):
+        ran_scope(context, store, pairs, now)
+
+
+def test_scope_comparison_counts_the_items_with_no_text():
+    """A document-scope image whose page kept no sentence has nothing to judge: it is outside
+    the scope's n, and counted in ``no_text`` (and the summary), never silently dropped."""
+    from realsyn.review_stats import scope_comparison, scope_summary
+
+    items = pl.DataFrame(
+        {
+            "item_id": [f"i{n}" for n in range(6)],
+            "scope": ["corpus"] * 3 + ["document"] * 3,
+            "released": [True] * 3 + [False] * 3,
+            "text1": ["a", "b", "c", "d", None, None],
+        }
+    )
+    judged = pl.DataFrame(
+        {
+            "item_id": ["i0", "i1", "i2", "i3"],
+            "field": ["text1"] * 4,
+            "label": ["describes", "unrelated", "describes", "describes"],
+        }
+    )
+    scopes = scope_comparison(items, judged, pl.DataFrame())
+    doc = scopes.filter(pl.col("scope") == "document").to_dicts()[0]
+    assert (doc["sampled"], doc["no_text"], doc["n"], doc["correct"]) == (3, 2, 1, 1)
+    corpus = scopes.filter(pl.col("scope") == "corpus").to_dicts()[0]
+    assert (corpus["sampled"], corpus["no_text"], corpus["n"]) == (3, 0, 3)
+    summary = scope_summary(scopes)
+    assert summary["p1_scope_document_no_text"] == 2 and summary["p1_scope_corpus_no_text"] == 0
