@@ -12,6 +12,7 @@ from realsyn.label_studio import simulate_export, tasks
 from realsyn.review import ReviewParams, gold_table, sample_review, world_labels
 from realsyn.storage import LocalStorage, read_manifest, read_partition_table, write_partition
 from realsyn_assets.release import BalancedPoolConfig
+from realsyn_assets.retrieval import RetrievalConfig
 from realsyn_assets.review_labels import human_validation, review_labels_sensor
 from resources.stage_params import load_stage_params, validate_stage_params
 from resources.storage import StorageResource
@@ -169,7 +170,10 @@ def test_pilot_loop_on_a_small_generated_world(tmp_path):
     assert set(items["scope"]) == {"corpus", "document", "hybrid"}
     assert summary["scope_winner"] in {"corpus", "document", "hybrid", "no clear winner"}
     params = load_stage_params(tmp_path / "data" / "review" / "r001" / "recommended_params.toml")
-    validate_stage_params(params, {"balanced_pool": BalancedPoolConfig})
+    # the band, and retrieval_pairs' scope when the round names another winner
+    validate_stage_params(
+        params, {"balanced_pool": BalancedPoolConfig, "retrieval_pairs": RetrievalConfig}
+    )
     # a second round never shows an image of the first
     cli("review", "new", "--per-stratum", "8")
     second = read_partition_table(store, "review_sample", "r002", "items")
