@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from realsyn.bucket_io import open_sorted, write_sorted
-from realsyn.codebook import ShardSource
+from realsyn.codebook import ShardSource, holders
 from realsyn.engine import Engine
 from realsyn.schemas import SENTENCE_DEDUP_SCHEMA
 from realsyn.semantic_dedup import NEIGHBOURS, components, cosine_pairs, crowded
@@ -289,10 +289,7 @@ def find_duplicates(
     counts = np.stack(
         list(engine.map(partial(key_shard, source, store, prefix, params.ranges), shards))
     )
-    tasks = [
-        (r, tuple(s for s, c in zip(shards, counts[:, r], strict=True) if c))
-        for r in range(params.ranges)
-    ]
+    tasks = [(r, holders(shards, counts, r)) for r in range(params.ranges)]
     tasks = [t for t in tasks if t[1]]
     distinct = sum(k for _, k in engine.map(partial(exact_range, store, prefix), tasks))
     edges, searched = pl.DataFrame(schema=EDGE_SCHEMA), 0
@@ -300,7 +297,7 @@ def find_duplicates(
         if assign_counts is None:
             raise ValueError("a semantic threshold needs the rows assigned to buckets (assign_all)")
         buckets = [
-            (b, tuple(s for s, c in zip(assigned, assign_counts[:, b], strict=True) if c))
+            (b, holders(assigned, assign_counts, b))
             for b in np.nonzero(assign_counts.sum(axis=0))[0].tolist()
         ]
         found = list(engine.map(partial(semantic_bucket, store, prefix, params), buckets))

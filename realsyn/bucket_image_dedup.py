@@ -42,7 +42,8 @@ import numpy as np
 import polars as pl
 
 from realsyn.bucket_io import open_sorted, write_sorted
-from realsyn.dedup import DedupParams, PhashIndex, _popcount, update_index
+from realsyn.codebook import holders
+from realsyn.dedup import DedupParams, PhashIndex, _popcount, dropped_rows, update_index
 from realsyn.engine import Engine
 from realsyn.images import funnel_from_counts
 from realsyn.schemas import IMAGE_DEDUP_SCHEMA
@@ -138,16 +139,12 @@ def split_shard(
     """Step 1 for one shard; returns (kept rows per range, its dropped rows' reason counts)."""
     images = load(shard)
     kept = images.filter(pl.col("decision") == "keep").select(KEPT_COLUMNS)
-    dropped = images.filter(pl.col("decision") != "keep").select(
-        "image_id",
-        "shard",
-        "sha256",
-        pl.lit(None, dtype=pl.String).alias("group_id"),
-        pl.lit(None, dtype=pl.String).alias("duplicate_of"),
-        pl.lit(False).alias("survives"),
-        "reason",
+    dropped = (
+        dropped_rows(images)
+        .cast(IMAGE_DEDUP_SCHEMA)
+        .select(list(IMAGE_DEDUP_SCHEMA))
+        .sort("image_id")
     )
-    dropped = dropped.cast(IMAGE_DEDUP_SCHEMA).select(list(IMAGE_DEDUP_SCHEMA)).sort("image_id")
     write_partition(store, f"{prefix}_dropped", shard, {"survival": dropped})
     groups = phash_range(kept["phash"].to_numpy(), ranges)
     counts = write_sorted(
@@ -368,19 +365,13 @@ def find_image_duplicates(
     split = list(engine.map(partial(split_shard, load, store, prefix, params.ranges), shards))
     counts = np.stack([c for c, _ in split])
     dropped = sum((d for _, d in split), Counter())
-    ranges = [
-        (r, tuple(s for s, c in zip(shards, counts[:, r], strict=True) if c))
-        for r in range(params.ranges)
-    ]
+    ranges = [(r, holders(shards, counts, r)) for r in range(params.ranges)]
     ranges = [t for t in ranges if t[1]]
     per_task = np.stack(
         list(engine.map(partial(node_range, store, prefix, params), ranges))
         or [np.zeros(params.phash_tasks, dtype=np.int64)]
     )
-    tasks = [
-        (t, tuple(r for (r, _), c in zip(ranges, per_task[:, t], strict=True) if c))
-        for t in range(params.phash_tasks)
-    ]
+    tasks = [(t, holders([r for r, _ in ranges], per_task, t)) for t in range(params.phash_tasks)]
     tasks = [t for t in tasks if t[1]]
     found = list(engine.map(partial(phash_task, store, prefix, params), tasks))
     phash_edges = pl.concat([pl.DataFrame(schema=NODE_EDGES), *found]).unique(["a", "b"])
@@ -389,7 +380,7 @@ def find_image_duplicates(
         if assign_counts is None:
             raise ValueError("a semantic threshold needs the vectors assigned to buckets")
         buckets = [
-            (b, tuple(s for s, c in zip(assigned, assign_counts[:, b], strict=True) if c))
+            (b, holders(assigned, assign_counts, b))
             for b in np.nonzero(assign_counts.sum(axis=0))[0].tolist()
         ]
         parts = list(engine.map(partial(semantic_bucket, store, prefix, params), buckets))

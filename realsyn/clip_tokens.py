@@ -73,6 +73,9 @@ class CjkCharTokenizer(SimpleTokenizer):
     def _cjk_ids(self, run: str) -> list[int]:
         return [self.cjk_base + _offset(c) for c in run]
 
+    def _cjk_text(self, offset: int) -> str:
+        return _char(offset)
+
     def decode(self, tokens) -> str:
         out, bpe = [], []
         for token in [int(t) for t in tokens] + [-1]:
@@ -83,7 +86,7 @@ class CjkCharTokenizer(SimpleTokenizer):
                 out.append(super().decode(bpe))
                 bpe = []
             if token >= self.cjk_base:
-                out.append(_char(token - self.cjk_base))
+                out.append(self._cjk_text(token - self.cjk_base))
         return "".join(out)
 
 
@@ -118,19 +121,9 @@ class JaWordTokenizer(CjkCharTokenizer):
             if m.surface().strip()
         ]
 
-    def decode(self, tokens) -> str:
-        """BPE text; a hashed word shows as ``<w:bucket>`` (hashes are not inverted)."""
-        out, bpe = [], []
-        for token in [int(t) for t in tokens] + [-1]:
-            if 0 <= token < self.cjk_base:
-                bpe.append(token)
-                continue
-            if bpe:
-                out.append(SimpleTokenizer.decode(self, bpe))
-                bpe = []
-            if token >= self.cjk_base:
-                out.append(f"<w:{token - self.cjk_base}>")
-        return "".join(out)
+    def _cjk_text(self, offset: int) -> str:
+        """A hashed word shows as ``<w:bucket>`` when decoded (hashes are not inverted)."""
+        return f"<w:{offset}>"
 
 
 # Architectures whose text tower takes a tokenizer other than open_clip's default for them.

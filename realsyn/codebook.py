@@ -246,6 +246,12 @@ class Codebook:
         return np.searchsorted(self.cluster_base, clusters, side="right") - 1
 
 
+def holders(names, counts: np.ndarray, column: int) -> tuple:
+    """The ``names`` (shards, ranges) whose row of ``counts`` has rows in ``column``: the inputs
+    of one range's or bucket's task, in ``names``' order."""
+    return tuple(n for n, c in zip(names, counts[:, column], strict=True) if c)
+
+
 def build_codebook(
     engine: Engine,
     source: ShardSource,
@@ -265,7 +271,7 @@ def build_codebook(
     k = np.array([params.fine_params().k_for(int(n)) if n else 0 for n in rows], dtype=np.int64)
     cluster_base = np.concatenate([[0], np.cumsum(k)])
     tasks = [
-        FineTask(b, tuple(s for s, c in zip(shards, counts[:, b], strict=True) if c), int(base))
+        FineTask(b, holders(shards, counts, b), int(base))
         for b, base in enumerate(cluster_base[:-1])
         if rows[b]
     ]

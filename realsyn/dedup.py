@@ -277,16 +277,7 @@ def group_images(
         .otherwise(pl.lit("semantic_dup"))
         .alias("reason"),
     )
-    dropped = images.filter(pl.col("decision") != "keep").select(
-        "image_id",
-        "shard",
-        "sha256",
-        pl.lit(None, dtype=pl.String).alias("group_id"),
-        pl.lit(None, dtype=pl.String).alias("duplicate_of"),
-        pl.lit(False).alias("survives"),
-        "reason",
-    )
-    out = pl.concat([kept_out, dropped]).cast(IMAGE_DEDUP_SCHEMA).sort("image_id")
+    out = pl.concat([kept_out, dropped_rows(images)]).cast(IMAGE_DEDUP_SCHEMA).sort("image_id")
     return out.select(list(IMAGE_DEDUP_SCHEMA))
 
 
@@ -307,3 +298,17 @@ def dedup_stats(table: pl.DataFrame) -> dict[str, int]:
         table.filter(pl.col("duplicate_of").is_not_null())["group_id"].n_unique()
     )
     return stats
+
+
+def dropped_rows(images: pl.DataFrame) -> pl.DataFrame:
+    """The images clean_images did not keep, as image_dedup rows: not surviving, no group,
+    clean_images' reason."""
+    return images.filter(pl.col("decision") != "keep").select(
+        "image_id",
+        "shard",
+        "sha256",
+        pl.lit(None, dtype=pl.String).alias("group_id"),
+        pl.lit(None, dtype=pl.String).alias("duplicate_of"),
+        pl.lit(False).alias("survives"),
+        "reason",
+    )
